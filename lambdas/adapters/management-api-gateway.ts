@@ -1,0 +1,60 @@
+import {
+  type ApiGatewayManagementApiClient,
+  PostToConnectionCommand,
+} from '@aws-sdk/client-apigatewaymanagementapi';
+import {
+  isServerError,
+  isThrottlingError,
+  isTransientError,
+} from '@smithy/service-error-classification';
+import { ConnectionGoneError, PostFailedError } from '../core/errors';
+import type { ConnectionGateway } from '../core/ports';
+
+/**
+ * `ConnectionGateway` over the API Gateway Management API (`POST @connections/{id}`).
+ * The client must be built with `maxAttempts: 1`: the core retries, with its own per-attempt
+ * deadline, and must see every failure.
+ *
+ * @example
+ * const gateway = new ManagementApiGateway(new ApiGatewayManagementApiClient({
+ *   endpoint: 'https://abc123.execute-api.eu-west-1.amazonaws.com/prod', maxAttempts: 1 }));
+ * await gateway.postToConnection('BFaT_fALIAMCKug=', bytes, AbortSignal.timeout(3000));
+ */
+export class ManagementApiGateway implements ConnectionGateway {
+  constructor(private readonly client: ApiGatewayManagementApiClient) {}
+
+  async postToConnection(connectionId: string, data: Uint8Array, signal: AbortSignal) {
+    try {
+      await this.client.send(
+        new PostToConnectionCommand({ ConnectionId: connectionId, Data: data }),
+        {
+          abortSignal: signal,
+        },
+      );
+    } catch (error) {
+      throw classifyPostError(error, signal);
+    }
+  }
+}
+
+/** Maps an SDK failure to the core's errors. Exported for unit tests. */
+export function classifyPostError(error: unknown, signal?: AbortSignal): Error {
+  // SDK v3 errors carry no `statusCode`; the name is the reliable check (`$metadata` has the code).
+  if (error instanceof Error && error.name === 'GoneException') {
+    return new ConnectionGoneError('connection is gone (410)', { cause: error });
+  }
+  if (signal?.aborted) {
+    const reason = signal.reason instanceof Error ? signal.reason.message : 'post aborted';
+    return new PostFailedError(reason, false, { cause: error });
+  }
+  const sdkError = error as Parameters<typeof isServerError>[0];
+  const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+  const retryable =
+    error instanceof Error &&
+    (isThrottlingError(sdkError) || isServerError(sdkError) || isTransientError(sdkError));
+  const name = error instanceof Error ? error.name : 'Error';
+  const message = error instanceof Error ? error.message : String(error);
+  return new PostFailedError(`${name}${status ? ` (HTTP ${status})` : ''}: ${message}`, retryable, {
+    cause: error,
+  });
+}

@@ -1,0 +1,35 @@
+import { readStoreConfig } from './config/store';
+import { registerConnection } from './core/connections';
+import { MissingIdentityError } from './core/errors';
+import type { RouteResponse, WebSocketRouteEvent } from './events';
+import { createLogger } from './runtime/logger';
+import { createConnectionStore } from './runtime/store';
+
+const config = readStoreConfig(process.env);
+const store = createConnectionStore(config);
+const log = createLogger('connect');
+
+/**
+ * `$connect`: records the authorized user's connection. A non-2xx refuses the handshake:
+ * 403 without an authorizer context, 500 when the table cannot be written.
+ */
+export async function handler(event: WebSocketRouteEvent): Promise<RouteResponse> {
+  const { connectionId, connectedAt, authorizer } = event.requestContext;
+  try {
+    await registerConnection(
+      { connectionId, connectedAt, authorizer },
+      { store, log, ttlSeconds: config.connectionTtlSeconds },
+    );
+    return { statusCode: 200 };
+  } catch (error) {
+    if (error instanceof MissingIdentityError) {
+      log.error('connect without authorizer context: is the authorizer attached?', {
+        connectionId,
+        error,
+      });
+      return { statusCode: 403, body: 'Forbidden' };
+    }
+    log.error('connect failed', { connectionId, error });
+    return { statusCode: 500, body: 'Internal Server Error' };
+  }
+}

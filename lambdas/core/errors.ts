@@ -1,0 +1,109 @@
+/**
+ * Every failure this backend names has its own class. `name` is stable: at the Lambda edge it
+ * becomes the invocation's `errorType`, so producers can branch on it without parsing messages.
+ */
+
+/**
+ * Input that breaks the contract (a `send` payload, an identifier). The message names the field.
+ *
+ * @example
+ * throw new ValidationError('userIds[2]', 'must be a non-empty string or a non-negative integer, got boolean');
+ * // errorType "ValidationError", errorMessage "userIds[2]: must be ..."
+ */
+export class ValidationError extends Error {
+  override readonly name = 'ValidationError';
+  /** The offending field, as a path into the payload (`message`, `userIds[3]`). */
+  readonly field: string;
+
+  constructor(field: string, problem: string, options?: ErrorOptions) {
+    super(`${field}: ${problem}`, options);
+    this.field = field;
+  }
+}
+
+/** Why a token was refused. Logged (never the token itself) so an operator can tell cases apart. */
+export type TokenRejectionReason =
+  | 'missing'
+  | 'malformed'
+  | 'unsupported_algorithm'
+  | 'bad_signature'
+  | 'unknown_key'
+  | 'expired'
+  | 'not_yet_valid'
+  | 'missing_claim'
+  | 'wrong_issuer'
+  | 'wrong_audience'
+  | 'invalid_subject';
+
+/** A `$connect` token that does not prove who the caller is. The edge answers 401. */
+export class TokenRejectedError extends Error {
+  override readonly name = 'TokenRejectedError';
+  readonly reason: TokenRejectionReason;
+
+  constructor(reason: TokenRejectionReason, detail: string, options?: ErrorOptions) {
+    super(`token rejected (${reason}): ${detail}`, options);
+    this.reason = reason;
+  }
+}
+
+/**
+ * The identity provider could not be consulted (JWKS endpoint or secret store unreachable).
+ * Not the caller's fault: the edge answers 500 so the client may retry.
+ */
+export class AuthProviderUnavailableError extends Error {
+  override readonly name = 'AuthProviderUnavailableError';
+  readonly retryable = true;
+}
+
+/**
+ * The connection table could not be read or written. Retryable: when `send` fails with it,
+ * nothing has been posted yet, so invoking again delivers each message once.
+ */
+export class StoreUnavailableError extends Error {
+  override readonly name = 'StoreUnavailableError';
+  readonly retryable = true;
+  /** The DynamoDB operation that failed, e.g. `Query`. */
+  readonly operation: string;
+
+  constructor(operation: string, cause: unknown) {
+    const causeText = cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause);
+    super(`connection store ${operation} failed: ${causeText}`, { cause });
+    this.operation = operation;
+  }
+}
+
+/**
+ * A route event without the user id that the `$connect` authorizer puts in
+ * `requestContext.authorizer`: the route is deployed without the authorizer, or the event is forged.
+ */
+export class MissingIdentityError extends Error {
+  override readonly name = 'MissingIdentityError';
+}
+
+/** A required environment variable is missing or malformed. Thrown at cold start. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  /** The environment variable at fault. */
+  readonly variable: string;
+
+  constructor(variable: string, problem: string) {
+    super(`${variable}: ${problem}`);
+    this.variable = variable;
+  }
+}
+
+/** The connection no longer exists on API Gateway (HTTP 410 `GoneException`). */
+export class ConnectionGoneError extends Error {
+  override readonly name = 'ConnectionGoneError';
+}
+
+/** A post to a connection failed for another reason; `retryable` for throttling and 5xx. */
+export class PostFailedError extends Error {
+  override readonly name = 'PostFailedError';
+  readonly retryable: boolean;
+
+  constructor(message: string, retryable: boolean, options?: ErrorOptions) {
+    super(message, options);
+    this.retryable = retryable;
+  }
+}

@@ -1,0 +1,139 @@
+import { ValidationError } from './errors';
+import { describeType, normalizeUserId, validateConnectionId } from './identifiers';
+
+/** API Gateway's WebSocket message payload limit (128 KiB), counted in UTF-8 bytes. */
+export const MAX_MESSAGE_BYTES = 128 * 1024;
+
+/** Most users one `send` may address. A pool has a handful; 1,000 covers broadcasts to an area. */
+export const MAX_USER_IDS = 1000;
+
+/**
+ * The payload a producer passes to the `send` function (Lambda `Invoke`, sync or `Event`).
+ * Exactly one target: `userId`, `userIds` or `connectionId`.
+ *
+ * @example
+ * // TypeScript producer
+ * const payload: SendPayload = { userIds: ['42', 7], message: { type: 'pool_filled', poolId: 'p-9' } };
+ * await lambda.send(new InvokeCommand({ FunctionName, Payload: JSON.stringify(payload) }));
+ */
+export type SendPayload =
+  | { userId: string | number; message: Record<string, unknown> }
+  | { userIds: Array<string | number>; message: Record<string, unknown> }
+  | { connectionId: string; message: Record<string, unknown> };
+
+/** Whom a validated request addresses. Ids are normalised (numbers become decimal strings). */
+export type SendTarget =
+  | { kind: 'user'; userId: string }
+  | { kind: 'users'; userIds: string[] }
+  | { kind: 'connection'; connectionId: string };
+
+/** A validated `send` request: its target and the message already serialised once. */
+export interface SendRequest {
+  target: SendTarget;
+  /** The message as JSON text, exactly what a client receives. */
+  messageJson: string;
+  /** `messageJson` in UTF-8, posted as is to every connection. */
+  messageBytes: Uint8Array;
+}
+
+const TARGET_FIELDS = ['userId', 'userIds', 'connectionId'] as const;
+const KNOWN_FIELDS = new Set<string>([...TARGET_FIELDS, 'message']);
+
+/**
+ * Validates a `send` payload. Throws `ValidationError` naming the field at fault, before
+ * anything is read or sent.
+ *
+ * @example
+ * parseSendRequest({ userId: 42, message: { type: 'seat_taken' } }).target;
+ * // { kind: 'user', userId: '42' }
+ */
+export function parseSendRequest(payload: unknown): SendRequest {
+  if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
+    throw new ValidationError(
+      'payload',
+      `must be a JSON object with a target and a message, got ${describeType(payload)}`,
+    );
+  }
+  const fields = payload as Record<string, unknown>;
+  for (const key of Object.keys(fields)) {
+    if (!KNOWN_FIELDS.has(key)) {
+      throw new ValidationError(
+        `payload.${printable(key)}`,
+        'unknown field; expected userId, userIds or connectionId, and message',
+      );
+    }
+  }
+
+  const present = TARGET_FIELDS.filter((f) => Object.hasOwn(fields, f) && fields[f] !== undefined);
+  if (present.length === 0) {
+    throw new ValidationError('payload', 'needs a target: one of userId, userIds or connectionId');
+  }
+  if (present.length > 1) {
+    throw new ValidationError('payload', `needs exactly one target, got ${present.join(' and ')}`);
+  }
+
+  const target = parseTarget(present[0] as (typeof TARGET_FIELDS)[number], fields);
+  return { target, ...serializeMessage(fields.message) };
+}
+
+function parseTarget(field: (typeof TARGET_FIELDS)[number], fields: Record<string, unknown>) {
+  switch (field) {
+    case 'userId':
+      return { kind: 'user', userId: normalizeUserId(fields.userId, 'userId') } as const;
+    case 'connectionId':
+      return {
+        kind: 'connection',
+        connectionId: validateConnectionId(fields.connectionId, 'connectionId'),
+      } as const;
+    case 'userIds':
+      return { kind: 'users', userIds: parseUserIds(fields.userIds) } as const;
+  }
+}
+
+/** Normalises and de-duplicates: `["42", 42]` is one user, who gets the message once. */
+function parseUserIds(value: unknown): string[] {
+  if (!Array.isArray(value)) {
+    throw new ValidationError('userIds', `must be an array, got ${describeType(value)}`);
+  }
+  if (value.length === 0) throw new ValidationError('userIds', 'must not be empty');
+  if (value.length > MAX_USER_IDS) {
+    throw new ValidationError(
+      'userIds',
+      `must hold at most ${MAX_USER_IDS} ids, got ${value.length}`,
+    );
+  }
+  const unique = new Set<string>();
+  value.forEach((id, index) => {
+    unique.add(normalizeUserId(id, `userIds[${index}]`));
+  });
+  return [...unique];
+}
+
+function serializeMessage(message: unknown): Pick<SendRequest, 'messageJson' | 'messageBytes'> {
+  if (message === undefined) throw new ValidationError('message', 'is required');
+  if (typeof message !== 'object' || message === null || Array.isArray(message)) {
+    throw new ValidationError('message', `must be a JSON object, got ${describeType(message)}`);
+  }
+  let json: string;
+  try {
+    json = JSON.stringify(message);
+  } catch (error) {
+    // JSON.stringify recurses: a deeply nested message overflows the stack (RangeError).
+    const reason = error instanceof RangeError ? 'is nested too deeply' : 'is not serialisable';
+    throw new ValidationError('message', `${reason} to send as JSON`, { cause: error });
+  }
+  const bytes = new TextEncoder().encode(json);
+  if (bytes.byteLength > MAX_MESSAGE_BYTES) {
+    throw new ValidationError(
+      'message',
+      `is ${bytes.byteLength} bytes as JSON, over API Gateway's limit of ${MAX_MESSAGE_BYTES} bytes (128 KiB)`,
+    );
+  }
+  return { messageJson: json, messageBytes: bytes };
+}
+
+/** Keeps an attacker-chosen key readable and short in an error message. */
+function printable(key: string): string {
+  const escaped = JSON.stringify(key.length > 40 ? `${key.slice(0, 40)}…` : key);
+  return escaped.slice(1, -1);
+}

@@ -1,0 +1,22 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { DynamoDbConnectionStore } from '../adapters/dynamodb-connection-store';
+import type { StoreConfig } from '../config/store';
+import type { ConnectionStore } from '../core/ports';
+
+/**
+ * Builds the connection store once per container. Locally only the endpoint differs.
+ * Short socket timeouts: a `$connect` waits on this write, so an unreachable table must fail
+ * fast (the SDK's three attempts) rather than hold the handshake open.
+ *
+ * @example
+ * const store = createConnectionStore(readStoreConfig(process.env));
+ */
+export function createConnectionStore(config: StoreConfig): ConnectionStore {
+  const client = new DynamoDBClient({
+    endpoint: config.dynamoDbEndpoint,
+    requestHandler: new NodeHttpHandler({ connectionTimeout: 1000, requestTimeout: 3000 }),
+  });
+  return new DynamoDbConnectionStore(DynamoDBDocumentClient.from(client), config.tableName);
+}

@@ -1,0 +1,78 @@
+import { createRemoteJWKSet, type JWTVerifyGetKey, errors as joseErrors } from 'jose';
+import type { AuthConfig, Hs256SecretSource } from '../config/auth';
+import { AuthProviderUnavailableError } from '../core/errors';
+import { createTokenVerifier, type VerifyToken } from '../core/tokens';
+
+/**
+ * Builds the authorizer's token check once per container: the HS256 secret is fetched once
+ * (retried on the next invocation if that failed), the JWKS is cached by jose.
+ *
+ * @example
+ * const verify = createVerifier(readAuthConfig(process.env));
+ */
+export function createVerifier(config: AuthConfig): VerifyToken {
+  return createTokenVerifier({
+    hs256Secret: config.hs256 ? cachedSecret(config.hs256) : undefined,
+    jwks: config.jwks
+      ? {
+          getKey: remoteKeySet(config.jwks.url),
+          issuer: config.jwks.issuer,
+          audience: config.jwks.audience,
+        }
+      : undefined,
+    clockToleranceSeconds: config.clockToleranceSeconds,
+  });
+}
+
+function cachedSecret(source: Hs256SecretSource): () => Promise<Uint8Array> {
+  let pending: Promise<Uint8Array> | undefined;
+  return () => {
+    pending ??= loadSecret(source).catch((error) => {
+      pending = undefined;
+      throw error;
+    });
+    return pending;
+  };
+}
+
+async function loadSecret(source: Hs256SecretSource): Promise<Uint8Array> {
+  if (source.kind === 'inline') return new TextEncoder().encode(source.secret);
+  try {
+    // Imported on demand: a JWKS-only authorizer never loads the Secrets Manager client.
+    const { SecretsManagerClient, GetSecretValueCommand } = await import(
+      '@aws-sdk/client-secrets-manager'
+    );
+    const result = await new SecretsManagerClient({}).send(
+      new GetSecretValueCommand({ SecretId: source.secretId }),
+    );
+    if (!result.SecretString) throw new Error('the secret has no SecretString');
+    return new TextEncoder().encode(result.SecretString);
+  } catch (error) {
+    throw new AuthProviderUnavailableError(
+      `HS256 secret could not be read from Secrets Manager: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+}
+
+/** jose's remote key set, with fetch failures reported as an outage rather than a bad token. */
+function remoteKeySet(url: string): JWTVerifyGetKey {
+  const keySet = createRemoteJWKSet(new URL(url), { timeoutDuration: 3000 });
+  return async (header, token) => {
+    try {
+      return await keySet(header, token);
+    } catch (error) {
+      if (
+        error instanceof joseErrors.JWKSNoMatchingKey ||
+        error instanceof joseErrors.JWKSMultipleMatchingKeys ||
+        error instanceof joseErrors.JOSENotSupported
+      ) {
+        throw error;
+      }
+      throw new AuthProviderUnavailableError(
+        `JWKS at ${url} unavailable: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+  };
+}
