@@ -1,7 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
-// Three tiers, one folder each: unit (no network), integration (real DynamoDB API, real HTTP
-// and WebSocket servers), infra (CDK template assertions and cdk-nag).
+// Tiers, one folder each: unit (no network), integration (real DynamoDB API, real HTTP
+// servers, the handlers in-process), e2e (the local stack driven by real clients), infra (CDK
+// template assertions and cdk-nag).
 const shared = {
   // Every AWS SDK process on Node 20 warns that Lambda runs a newer Node; it is noise here.
   env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
@@ -17,6 +18,15 @@ export default defineConfig({
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
           testTimeout: 30_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        test: {
+          ...shared,
+          name: 'e2e',
+          include: ['test/e2e/**/*.test.ts'],
+          testTimeout: 60_000,
           hookTimeout: 60_000,
         },
       },

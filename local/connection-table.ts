@@ -1,0 +1,50 @@
+import {
+  CreateTableCommand,
+  type DynamoDBClient,
+  ResourceInUseException,
+  waitUntilTableExists,
+} from '@aws-sdk/client-dynamodb';
+import { CONNECTION_TABLE_SCHEMA as schema } from '../lambdas/adapters/dynamodb-connection-store';
+
+/**
+ * Creates the connection table with the deployed table's keys and index (the CDK construct
+ * reads the same `CONNECTION_TABLE_SCHEMA`). Succeeds if the table already exists.
+ * DynamoDB Local and dynalite ignore TTL settings; reads filter expired rows anyway.
+ *
+ * @example
+ * await createConnectionTable(new DynamoDBClient({ endpoint: 'http://127.0.0.1:8000' }), 'Connections');
+ */
+export async function createConnectionTable(
+  client: DynamoDBClient,
+  tableName: string,
+): Promise<void> {
+  try {
+    await client.send(
+      new CreateTableCommand({
+        TableName: tableName,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [
+          { AttributeName: schema.partitionKey, AttributeType: 'S' },
+          { AttributeName: schema.sortKey, AttributeType: 'S' },
+        ],
+        KeySchema: [
+          { AttributeName: schema.partitionKey, KeyType: 'HASH' },
+          { AttributeName: schema.sortKey, KeyType: 'RANGE' },
+        ],
+        GlobalSecondaryIndexes: [
+          {
+            IndexName: schema.connectionIdIndex,
+            KeySchema: [{ AttributeName: schema.sortKey, KeyType: 'HASH' }],
+            Projection: { ProjectionType: 'KEYS_ONLY' },
+          },
+        ],
+      }),
+    );
+  } catch (error) {
+    if (!(error instanceof ResourceInUseException)) throw error;
+  }
+  await waitUntilTableExists(
+    { client, maxWaitTime: 30, minDelay: 0.05, maxDelay: 0.5 },
+    { TableName: tableName },
+  );
+}

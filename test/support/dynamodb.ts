@@ -1,0 +1,46 @@
+import type { AddressInfo } from 'node:net';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import dynalite from 'dynalite';
+import { createConnectionTable } from '../../local/connection-table';
+
+/** A real DynamoDB API (dynalite, in memory) on a free port, with the connection table. */
+export interface TestDynamoDb {
+  endpoint: string;
+  tableName: string;
+  client: DynamoDBClient;
+  stop(): Promise<void>;
+}
+
+/** Credentials the SDK signs with; dynalite accepts any. Never used against AWS. */
+export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
+
+/**
+ * Starts dynalite and creates the connection table. Each test file gets its own server.
+ *
+ * @example
+ * const db = await startDynamoDb();
+ * afterAll(() => db.stop());
+ */
+export async function startDynamoDb(tableName = 'Connections'): Promise<TestDynamoDb> {
+  const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const endpoint = `http://127.0.0.1:${port}`;
+  const client = new DynamoDBClient({
+    endpoint,
+    region: 'us-east-1',
+    credentials: LOCAL_CREDENTIALS,
+  });
+  await createConnectionTable(client, tableName);
+  return {
+    endpoint,
+    tableName,
+    client,
+    stop: async () => {
+      client.destroy();
+      await new Promise<void>((resolve, reject) =>
+        server.close((error?: Error) => (error ? reject(error) : resolve())),
+      );
+    },
+  };
+}
