@@ -7,6 +7,17 @@ const shared = {
   // Every AWS SDK process on Node 20 warns that Lambda runs a newer Node; it is noise here.
   env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
 };
+// SDK clients in these tiers talk to local servers (dynalite, the local stack) that accept any
+// signature; the SDK still needs a region and credentials to sign with. Never real ones.
+const localAws = {
+  env: {
+    ...shared.env,
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'local',
+    AWS_SECRET_ACCESS_KEY: 'local',
+    AWS_EC2_METADATA_DISABLED: 'true',
+  },
+};
 
 export default defineConfig({
   test: {
@@ -14,7 +25,7 @@ export default defineConfig({
       { test: { ...shared, name: 'unit', include: ['test/unit/**/*.test.ts'] } },
       {
         test: {
-          ...shared,
+          ...localAws,
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
           testTimeout: 30_000,
@@ -23,7 +34,7 @@ export default defineConfig({
       },
       {
         test: {
-          ...shared,
+          ...localAws,
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts'],
           testTimeout: 60_000,

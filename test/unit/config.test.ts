@@ -1,0 +1,131 @@
+import { describe, expect, it } from 'vitest';
+import { readAuthConfig } from '../../lambdas/config/auth';
+import { readSendConfig } from '../../lambdas/config/send';
+import { readStoreConfig } from '../../lambdas/config/store';
+import { ConfigError } from '../../lambdas/core/errors';
+
+function configError(read: () => unknown): ConfigError {
+  try {
+    read();
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return error as ConfigError;
+  }
+  throw new Error('expected a ConfigError, nothing was thrown');
+}
+
+const SECRET = 'a-local-secret-of-at-least-32-bytes!!';
+
+describe('readStoreConfig', () => {
+  it('reads the table, the optional endpoint and the TTL default', () => {
+    expect(
+      readStoreConfig({ TABLE_NAME: 'Connections', DYNAMODB_ENDPOINT: 'http://127.0.0.1:8000/' }),
+    ).toEqual({
+      tableName: 'Connections',
+      dynamoDbEndpoint: 'http://127.0.0.1:8000',
+      connectionTtlSeconds: 7200,
+    });
+    expect(readStoreConfig({ TABLE_NAME: 'T' }).dynamoDbEndpoint).toBeUndefined();
+  });
+
+  it.each([
+    [{}, 'TABLE_NAME', 'TABLE_NAME: is required but not set'],
+    [{ TABLE_NAME: '  ' }, 'TABLE_NAME', 'TABLE_NAME: is required but not set'],
+    [
+      { TABLE_NAME: 'T', DYNAMODB_ENDPOINT: 'localhost:8000' },
+      'DYNAMODB_ENDPOINT',
+      'DYNAMODB_ENDPOINT: must be an http or https URL, got "localhost:8000"',
+    ],
+    [
+      { TABLE_NAME: 'T', CONNECTION_TTL_SECONDS: '2h' },
+      'CONNECTION_TTL_SECONDS',
+      'CONNECTION_TTL_SECONDS: must be an integer from 60 to 604800, got "2h"',
+    ],
+  ])('rejects %j naming %s', (env, variable, message) => {
+    const error = configError(() => readStoreConfig(env));
+    expect(error.variable).toBe(variable);
+    expect(error.message).toBe(message);
+  });
+});
+
+describe('readSendConfig', () => {
+  it('applies the documented defaults', () => {
+    expect(
+      readSendConfig({
+        CONNECTIONS_ENDPOINT: 'https://abc.execute-api.eu-west-1.amazonaws.com/prod',
+      }),
+    ).toEqual({
+      connectionsEndpoint: 'https://abc.execute-api.eu-west-1.amazonaws.com/prod',
+      fanOut: {
+        concurrency: 50,
+        postTimeoutMs: 3000,
+        maxAttempts: 3,
+        backoffBaseMs: 50,
+        backoffMaxMs: 1000,
+      },
+    });
+  });
+
+  it('names the variable at fault', () => {
+    expect(configError(() => readSendConfig({})).message).toBe(
+      'CONNECTIONS_ENDPOINT: is required but not set',
+    );
+    expect(
+      configError(() => readSendConfig({ CONNECTIONS_ENDPOINT: 'http://x', SEND_CONCURRENCY: '0' }))
+        .message,
+    ).toBe('SEND_CONCURRENCY: must be an integer from 1 to 1000, got "0"');
+  });
+});
+
+describe('readAuthConfig', () => {
+  it('reads an inline HS256 secret', () => {
+    expect(readAuthConfig({ JWT_SECRET: SECRET })).toEqual({
+      hs256: { kind: 'inline', secret: SECRET },
+      jwks: undefined,
+      clockToleranceSeconds: 5,
+    });
+  });
+
+  it('reads a Secrets Manager secret and a JWKS together', () => {
+    const config = readAuthConfig({
+      JWT_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:jwt-AbCdEf',
+      JWKS_URL: 'https://idp.example.com/.well-known/jwks.json',
+      JWT_ISSUER: 'https://idp.example.com',
+      JWT_AUDIENCE: 'tripsync',
+    });
+    expect(config.hs256).toEqual({
+      kind: 'secretsManager',
+      secretId: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:jwt-AbCdEf',
+    });
+    expect(config.jwks).toEqual({
+      url: 'https://idp.example.com/.well-known/jwks.json',
+      issuer: 'https://idp.example.com',
+      audience: 'tripsync',
+    });
+  });
+
+  it.each([
+    [{}, 'JWT_SECRET', /^JWT_SECRET: no token verification configured/],
+    [
+      { JWT_SECRET: 'short' },
+      'JWT_SECRET',
+      /^JWT_SECRET: must be at least 32 bytes for HS256, got 5$/,
+    ],
+    [{ JWT_SECRET: SECRET, JWT_SECRET_ARN: 'arn:x' }, 'JWT_SECRET', /not both/],
+    [
+      { JWKS_URL: 'https://idp.example.com/jwks.json', JWT_ISSUER: 'https://idp.example.com' },
+      'JWT_AUDIENCE',
+      /^JWT_AUDIENCE: is required with JWKS_URL, JWT_ISSUER$/,
+    ],
+    [{ JWT_AUDIENCE: 'a' }, 'JWKS_URL', /^JWKS_URL: is required with JWT_AUDIENCE$/],
+    [
+      { JWT_SECRET: SECRET, JWT_CLOCK_TOLERANCE_SECONDS: '-1' },
+      'JWT_CLOCK_TOLERANCE_SECONDS',
+      /from 0 to 300/,
+    ],
+  ])('rejects %j naming %s', (env, variable, message) => {
+    const error = configError(() => readAuthConfig(env));
+    expect(error.variable).toBe(variable);
+    expect(error.message).toMatch(message);
+  });
+});
