@@ -43,6 +43,16 @@ export default defineConfig({
       },
       {
         test: {
+          ...localAws,
+          name: 'reliability',
+          include: ['test/reliability/**/*.test.ts'],
+          globalSetup: ['test/reliability/global-setup.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        test: {
           ...shared,
           name: 'infra',
           include: ['test/infra/**/*.test.ts'],
