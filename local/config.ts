@@ -1,0 +1,181 @@
+import { MIN_HS256_SECRET_BYTES } from '../lambdas/config/auth';
+import { type Env, integerInRange, optionalString, optionalUrl } from '../lambdas/config/env';
+import { ConfigError } from '../lambdas/core/errors';
+
+/**
+ * Named defaults of the local stack. Every option of `startLocalStack` falls back to one of these,
+ * and `npm start` reads the environment variables named beside each.
+ */
+export const DEFAULTS = {
+  /** `HOST`: the address every server binds to. Loopback only, as a development tool should. */
+  host: '127.0.0.1',
+  /** `PORT`: WebSocket gateway, `@connections` and Lambda Invoke API, one origin. */
+  port: 3001,
+  /** `DYNAMODB_PORT`: the embedded dynalite (8000 is also DynamoDB Local's port). */
+  dynamoDbPort: 8000,
+  /** `TABLE_NAME`. */
+  tableName: 'Connections',
+  /** `STAGE`: the API stage in events and ARNs; `ws://host:port/{stage}` is also accepted. */
+  stage: 'local',
+  /** Shown as `apiId` and in `methodArn`; real ids are 10 lowercase characters. */
+  apiId: 'local00000',
+  /** `AWS_REGION` when set. */
+  region: 'us-east-1',
+  /** The account in ARNs (LocalStack's convention for "no account"). */
+  accountId: '000000000000',
+  /** `IDLE_TIMEOUT_MS`: API Gateway closes a connection without data frames for 10 minutes. */
+  idleTimeoutMs: 10 * 60 * 1000,
+  /** `MAX_CONNECTION_DURATION_MS`: API Gateway closes every connection at 2 hours. */
+  maxConnectionDurationMs: 2 * 60 * 60 * 1000,
+  /** API Gateway's integration timeout for WebSocket routes (29 s). */
+  integrationTimeoutMs: 29_000,
+  /** `POWERTOOLS_LOG_LEVEL` for the handlers' JSON logs: warnings and errors only. */
+  handlerLogLevel: 'WARN',
+} as const;
+
+/** API Gateway and Lambda limits the local stack enforces. Not configurable: AWS's are not. */
+export const AWS_LIMITS = {
+  /** WebSocket message payload, client frames and `@connections` POST alike (128 KiB). */
+  maxMessageBytes: 128 * 1024,
+  /** WebSocket frame; a larger frame closes the connection with 1009 (32 KiB). */
+  maxFrameBytes: 32 * 1024,
+  /** Lambda `Invoke` request payload, `RequestResponse` (6 MB). */
+  maxSyncInvokeBytes: 6 * 1024 * 1024,
+  /** Lambda `Invoke` request payload, `Event` (1 MB). */
+  maxAsyncInvokeBytes: 1024 * 1024,
+  /** A Lambda authorizer's response (8 KB). */
+  maxAuthorizerResultBytes: 8 * 1024,
+} as const;
+
+/**
+ * The HS256 secret `npm start` and `npm run token` share when `JWT_SECRET` is unset. It exists
+ * only here: the deployed stack reads its secret from Secrets Manager and never sees this file.
+ */
+export const LOCAL_JWT_SECRET = 'tripsync-local-development-only-secret-not-for-aws';
+
+/** The Lambda functions the local stack serves on the Invoke API. */
+export const INVOKABLE_FUNCTIONS = ['send'] as const;
+
+/** What `npm start` reads from the environment; each field is a `startLocalStack` option. */
+export interface LocalStackEnvOptions {
+  host: string;
+  port: number;
+  dynamoDbPort: number;
+  dynamoDbEndpoint: string | undefined;
+  tableName: string;
+  stage: string;
+  region: string;
+  jwtSecret: string;
+  /** True when `JWT_SECRET` was unset and the local default is used. */
+  jwtSecretIsDefault: boolean;
+  idleTimeoutMs: number;
+  maxConnectionDurationMs: number;
+  handlerLogLevel: string;
+}
+
+const MAX_DURATION_MS = 24 * 60 * 60 * 1000;
+const STAGE_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
+const TABLE_NAME_PATTERN = /^[A-Za-z0-9_.-]{3,255}$/;
+const LOG_LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR', 'CRITICAL', 'SILENT'];
+
+/**
+ * Reads the local stack's environment once. An invalid value throws `ConfigError` naming the
+ * variable and what it received, e.g. `PORT: must be an integer from 0 to 65535, got "http"`.
+ *
+ * @example
+ * const options = readLocalStackEnv(process.env);
+ * const stack = await startLocalStack(options);
+ */
+export function readLocalStackEnv(env: Env): LocalStackEnvOptions {
+  const dynamoDbEndpoint = optionalUrl(env, 'DYNAMODB_ENDPOINT');
+  if (dynamoDbEndpoint !== undefined && optionalString(env, 'DYNAMODB_PORT') !== undefined) {
+    throw new ConfigError(
+      'DYNAMODB_PORT',
+      'has no effect with DYNAMODB_ENDPOINT (nothing is embedded then); unset one of them',
+    );
+  }
+  const secret = optionalString(env, 'JWT_SECRET');
+  return {
+    host: optionalString(env, 'HOST') ?? DEFAULTS.host,
+    port: integerInRange(env, 'PORT', DEFAULTS.port, 0, 65535),
+    dynamoDbPort: integerInRange(env, 'DYNAMODB_PORT', DEFAULTS.dynamoDbPort, 0, 65535),
+    dynamoDbEndpoint,
+    tableName: matching(env, 'TABLE_NAME', DEFAULTS.tableName, TABLE_NAME_PATTERN),
+    stage: matching(env, 'STAGE', DEFAULTS.stage, STAGE_PATTERN),
+    region: optionalString(env, 'AWS_REGION') ?? DEFAULTS.region,
+    jwtSecret: checkSecret('JWT_SECRET', secret ?? LOCAL_JWT_SECRET),
+    jwtSecretIsDefault: secret === undefined,
+    idleTimeoutMs: integerInRange(
+      env,
+      'IDLE_TIMEOUT_MS',
+      DEFAULTS.idleTimeoutMs,
+      1,
+      MAX_DURATION_MS,
+    ),
+    maxConnectionDurationMs: integerInRange(
+      env,
+      'MAX_CONNECTION_DURATION_MS',
+      DEFAULTS.maxConnectionDurationMs,
+      1,
+      MAX_DURATION_MS,
+    ),
+    handlerLogLevel: logLevel(env, 'POWERTOOLS_LOG_LEVEL', DEFAULTS.handlerLogLevel),
+  };
+}
+
+/** Checks an HS256 secret's length (RFC 7518 §3.2), naming where it came from. */
+export function checkSecret(name: string, secret: string): string {
+  const bytes = Buffer.byteLength(secret, 'utf8');
+  if (bytes < MIN_HS256_SECRET_BYTES) {
+    throw new ConfigError(
+      name,
+      `must be at least ${MIN_HS256_SECRET_BYTES} bytes for HS256, got ${bytes}`,
+    );
+  }
+  return secret;
+}
+
+/** Checks a programmatic option the way the environment is checked: integer within [min, max]. */
+export function checkInteger(name: string, value: number, min: number, max: number): number {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(name, `must be an integer from ${min} to ${max}, got ${String(value)}`);
+  }
+  return value;
+}
+
+/** Checks a stage name (used in paths, events and ARNs). */
+export function checkStage(name: string, value: string): string {
+  if (!STAGE_PATTERN.test(value)) {
+    throw new ConfigError(
+      name,
+      `must be 1 to 128 letters, digits, - or _, got ${JSON.stringify(value)}`,
+    );
+  }
+  return value;
+}
+
+/** Checks a Powertools log level. */
+export function checkLogLevel(name: string, value: string): string {
+  const upper = value.toUpperCase();
+  if (!LOG_LEVELS.includes(upper)) {
+    throw new ConfigError(
+      name,
+      `must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(value)}`,
+    );
+  }
+  return upper;
+}
+
+function matching(env: Env, name: string, fallback: string, pattern: RegExp): string {
+  const value = optionalString(env, name);
+  if (value === undefined) return fallback;
+  if (!pattern.test(value)) {
+    throw new ConfigError(name, `must match ${pattern.source}, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+function logLevel(env: Env, name: string, fallback: string): string {
+  const value = optionalString(env, name);
+  return value === undefined ? fallback : checkLogLevel(name, value);
+}
