@@ -1,0 +1,187 @@
+import { lambdaRequestId } from './ids';
+
+/** The handler modules CDK deploys, by function name. */
+export const HANDLER_MODULES = {
+  authorizer: '../lambdas/authorizer.ts',
+  connect: '../lambdas/connect.ts',
+  disconnect: '../lambdas/disconnect.ts',
+  default: '../lambdas/default.ts',
+  send: '../lambdas/send.ts',
+} as const;
+
+export type FunctionName = keyof typeof HANDLER_MODULES;
+
+/** A Lambda handler as the Node.js runtime calls it. */
+export type LambdaHandler = (event: unknown, context: LambdaContext) => unknown;
+
+/** The parts of the Node.js runtime's `context` argument the local stack provides. */
+export interface LambdaContext {
+  functionName: string;
+  functionVersion: string;
+  invokedFunctionArn: string;
+  memoryLimitInMB: string;
+  awsRequestId: string;
+  logGroupName: string;
+  logStreamName: string;
+  callbackWaitsForEmptyEventLoop: boolean;
+  getRemainingTimeInMillis(): number;
+}
+
+/** The Node.js runtime's error payload: `errorType` is the error's `name`. */
+export interface LambdaErrorPayload {
+  errorType: string;
+  errorMessage: string;
+  trace: string[];
+}
+
+export type InvocationOutcome =
+  | { ok: true; result: unknown }
+  | { ok: false; error: LambdaErrorPayload; timedOut: boolean };
+
+/** One invocation, as the `onInvoke` observer of `startLocalStack` sees it. */
+export interface InvocationRecord {
+  /** `authorizer`, `connect`, `disconnect`, `default`, `send`, or a custom route's key. */
+  functionName: string;
+  requestId: string;
+  /** The event exactly as the handler received it (a JSON copy). */
+  event: unknown;
+  outcome: InvocationOutcome;
+  durationMs: number;
+}
+
+export interface LocalFunctionOptions {
+  region: string;
+  accountId: string;
+  /** Abandon the invocation after this long (API Gateway's 29 s for routes); none if unset. */
+  timeoutMs?: number;
+  onInvoke?: (record: InvocationRecord) => void;
+}
+
+/**
+ * Imports the handler modules. Each module reads `process.env` and builds its SDK clients at
+ * import, so the environment must be set first. `instance` gives this stack its own copies:
+ * the import URL carries `?instance=N`, and a second stack in the same process (tests) gets
+ * handlers configured with its own endpoints instead of the first stack's.
+ *
+ * @example
+ * Object.assign(process.env, { TABLE_NAME: 'Connections', ... });
+ * const handlers = await importHandlers(1);
+ * await handlers.default({ requestContext: { ... }, body: '{"action":"ping"}' }, context);
+ */
+export async function importHandlers(
+  instance: number,
+): Promise<Record<FunctionName, LambdaHandler>> {
+  const entries = await Promise.all(
+    (Object.keys(HANDLER_MODULES) as FunctionName[]).map(async (name) => {
+      const url = new URL(HANDLER_MODULES[name], import.meta.url);
+      url.searchParams.set('instance', String(instance));
+      const module = (await import(url.href)) as { handler?: unknown };
+      if (typeof module.handler !== 'function') {
+        throw new Error(`${HANDLER_MODULES[name]} exports no handler function`);
+      }
+      return [name, module.handler as LambdaHandler] as const;
+    }),
+  );
+  return Object.fromEntries(entries) as Record<FunctionName, LambdaHandler>;
+}
+
+/**
+ * One function as Lambda runs it: the event and the result cross a JSON boundary (the handler
+ * can neither keep references into the gateway's state nor return what JSON cannot carry), a
+ * fresh request id and `context` per call, an error turned into the runtime's payload.
+ * Unlike Lambda, concurrent invocations share one module instance (one "container").
+ *
+ * @example
+ * const send = new LocalFunction('send', handlers.send, { region: 'us-east-1', accountId });
+ * const outcome = await send.invoke({ userId: 42, message: { type: 'hi' } });
+ */
+export class LocalFunction {
+  constructor(
+    readonly name: string,
+    private readonly handler: LambdaHandler,
+    private readonly options: LocalFunctionOptions,
+  ) {}
+
+  async invoke(event: unknown, requestId = lambdaRequestId()): Promise<InvocationOutcome> {
+    const started = performance.now();
+    const copy = jsonCopy(event);
+    const deadline = this.options.timeoutMs;
+    const context = this.context(requestId, Date.now() + (deadline ?? 15 * 60 * 1000));
+    let timer: NodeJS.Timeout | undefined;
+    let outcome: InvocationOutcome;
+    try {
+      const run = Promise.resolve().then(() => this.handler(copy, context));
+      const result = await (deadline === undefined
+        ? run
+        : Promise.race([
+            run,
+            new Promise<never>((_, reject) => {
+              timer = setTimeout(() => reject(new InvocationTimeout(deadline)), deadline);
+            }),
+          ]));
+      outcome = { ok: true, result: result === undefined ? null : jsonCopy(result) };
+    } catch (error) {
+      outcome = {
+        ok: false,
+        error: errorPayload(error),
+        timedOut: error instanceof InvocationTimeout,
+      };
+    } finally {
+      clearTimeout(timer);
+    }
+    const durationMs = Math.round(performance.now() - started);
+    this.options.onInvoke?.({
+      functionName: this.name,
+      requestId,
+      event: copy,
+      outcome,
+      durationMs,
+    });
+    return outcome;
+  }
+
+  private context(awsRequestId: string, deadlineEpochMs: number): LambdaContext {
+    const { region, accountId } = this.options;
+    return {
+      functionName: this.name,
+      functionVersion: '$LATEST',
+      invokedFunctionArn: `arn:aws:lambda:${region}:${accountId}:function:${this.name}`,
+      memoryLimitInMB: '256',
+      awsRequestId,
+      logGroupName: `/aws/lambda/${this.name}`,
+      logStreamName: 'local',
+      callbackWaitsForEmptyEventLoop: true,
+      getRemainingTimeInMillis: () => Math.max(0, deadlineEpochMs - Date.now()),
+    };
+  }
+}
+
+class InvocationTimeout extends Error {
+  override readonly name = 'Sandbox.Timedout';
+  constructor(ms: number) {
+    super(`Task timed out after ${(ms / 1000).toFixed(2)} seconds`);
+  }
+}
+
+/**
+ * The payload the Node.js runtime reports for a thrown error.
+ *
+ * @example
+ * errorPayload(new ValidationError('message', 'is required'));
+ * // { errorType: 'ValidationError', errorMessage: 'message: is required', trace: ['ValidationError: …', '    at …'] }
+ */
+export function errorPayload(error: unknown): LambdaErrorPayload {
+  if (error instanceof Error) {
+    return {
+      errorType: error.name,
+      errorMessage: error.message,
+      trace: (error.stack ?? `${error.name}: ${error.message}`).split('\n'),
+    };
+  }
+  // A thrown non-Error: the runtime reports it as a string.
+  return { errorType: 'string', errorMessage: String(error), trace: [] };
+}
+
+function jsonCopy(value: unknown): unknown {
+  return value === undefined ? undefined : JSON.parse(JSON.stringify(value));
+}
