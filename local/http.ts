@@ -1,0 +1,88 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { lambdaRequestId } from './ids';
+
+/** A request body read up to a limit; `tooLarge` when the client sent more. */
+export interface ReadBody {
+  body: Buffer;
+  tooLarge: boolean;
+}
+
+/** Bodies past this are not even drained: the socket is dropped after the error response. */
+const DRAIN_LIMIT_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Reads a request body, keeping at most `maxBytes`. A larger body is drained (so the client
+ * reads the error response instead of a reset) up to 16 MB, then the socket is dropped.
+ *
+ * @example
+ * const { body, tooLarge } = await readBody(req, 128 * 1024);
+ */
+export function readBody(req: IncomingMessage, maxBytes: number): Promise<ReadBody> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let received = 0;
+    req.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+      if (received <= maxBytes) chunks.push(chunk);
+      else if (received > DRAIN_LIMIT_BYTES) req.destroy();
+    });
+    req.on('end', () => resolve({ body: Buffer.concat(chunks), tooLarge: received > maxBytes }));
+    req.on('error', reject);
+    req.on('close', () => {
+      if (!req.complete) resolve({ body: Buffer.alloc(0), tooLarge: received > maxBytes });
+    });
+  });
+}
+
+/**
+ * An AWS JSON error response: the status, `x-amzn-ErrorType` (which the SDKs, boto3 and the
+ * CLI read to pick the exception class) and a JSON body.
+ *
+ * @example
+ * sendAwsError(res, 410, 'GoneException', { message: 'Gone' });
+ */
+export function sendAwsError(
+  res: ServerResponse,
+  status: number,
+  errorType: string,
+  body: Record<string, unknown>,
+): void {
+  sendJson(res, status, body, { 'x-amzn-ErrorType': errorType });
+}
+
+/**
+ * A JSON response with an `x-amzn-RequestId`, as every AWS API answers.
+ *
+ * @example
+ * sendJson(res, 200, { connectedAt: '2024-11-11T13:45:35.513Z' });
+ */
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'Content-Type': 'application/json',
+    'Content-Length': Buffer.byteLength(text),
+    'x-amzn-RequestId': lambdaRequestId(),
+    ...headers,
+  });
+  res.end(text);
+}
+
+/**
+ * An empty response (200 to a post, 204 to a delete, 202 to an `Event` invoke).
+ *
+ * @example
+ * sendEmpty(res, 204);
+ */
+export function sendEmpty(
+  res: ServerResponse,
+  status: number,
+  headers: Record<string, string> = {},
+): void {
+  res.writeHead(status, { 'Content-Length': 0, 'x-amzn-RequestId': lambdaRequestId(), ...headers });
+  res.end();
+}
