@@ -1,0 +1,385 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import { ConfigError } from '../lambdas/core/errors';
+import {
+  AWS_LIMITS,
+  checkInteger,
+  checkLogLevel,
+  checkSecret,
+  checkStage,
+  DEFAULTS,
+  LOCAL_JWT_SECRET,
+} from './config';
+import { GATEWAY_CLOSES } from './connection';
+import { displayHost, startLocalDynamoDb } from './dynamodb';
+import { sendJson } from './http';
+import { handleInvokeRequest, invokedFunctionName } from './lambda-api';
+import {
+  type FunctionName,
+  type InvocationRecord,
+  importHandlers,
+  type LambdaHandler,
+  LocalFunction,
+} from './lambda-runtime';
+import { listen } from './listen';
+import { type LogSink, StackLog } from './log';
+import { handleManagementRequest, managementConnectionId } from './management-api';
+import { ConnectionRegistry } from './registry';
+import { handleUpgrade, protocolFromConnect } from './upgrade';
+
+/** Options of `startLocalStack`; every one has a default in `local/config.ts`. */
+export interface LocalStackOptions {
+  /** Bind address of every server. @default '127.0.0.1' */
+  host?: string;
+  /** Gateway port (WebSocket, `@connections`, Lambda Invoke); 0 picks a free one. @default 3001 */
+  port?: number;
+  /** Embedded dynalite's port; 0 picks a free one. @default 8000 */
+  dynamoDbPort?: number;
+  /** An external DynamoDB API (DynamoDB Local, AWS) instead of embedding dynalite. */
+  dynamoDbEndpoint?: string;
+  /** @default 'Connections' */
+  tableName?: string;
+  /** @default 'local' */
+  stage?: string;
+  /** @default 'us-east-1' */
+  region?: string;
+  /** HS256 secret, at least 32 bytes. @default LOCAL_JWT_SECRET */
+  jwtSecret?: string;
+  /** Closes a connection without data frames for this long (1001). @default 600000 */
+  idleTimeoutMs?: number;
+  /** Closes every connection at this age (1001). @default 7200000 */
+  maxConnectionDurationMs?: number;
+  /** A route invocation slower than this answers "Endpoint request timed out". @default 29000 */
+  integrationTimeoutMs?: number;
+  /** `POWERTOOLS_LOG_LEVEL` for the handlers' JSON logs. @default 'WARN' */
+  handlerLogLevel?: string;
+  /** Where readable log lines go; `false` for none. @default stdout */
+  log?: LogSink | false;
+  /** Called after every invocation with the event the handler received and its outcome. */
+  onInvoke?: (record: InvocationRecord) => void;
+  /** Replaces or wraps a deployed handler (tests: a Deny authorizer, a `$connect` subprotocol). */
+  wrapHandler?: (name: FunctionName, handler: LambdaHandler) => LambdaHandler;
+  /** Custom routes by route key, selected by `$request.body.action`. */
+  routes?: Record<string, LambdaHandler>;
+}
+
+/** A running local stack. */
+export interface LocalStack {
+  /** The WebSocket URL, e.g. `ws://127.0.0.1:3001`. */
+  url: string;
+  /** The HTTP origin of `@connections` and Lambda Invoke, e.g. `http://127.0.0.1:3001`. */
+  endpoint: string;
+  port: number;
+  dynamoDbEndpoint: string;
+  /** True when dynalite runs in this process. */
+  dynamoDbEmbedded: boolean;
+  tableName: string;
+  stage: string;
+  region: string;
+  jwtSecret: string;
+  /** Open WebSocket connections. */
+  connectionCount(): number;
+  /**
+   * Closes every socket with 1001, runs `$disconnect` for each, waits for background
+   * invocations, then stops the servers. Safe to call twice.
+   */
+  stop(): Promise<void>;
+}
+
+/** How long stop() waits for clients to answer the close frame before dropping them. */
+const SHUTDOWN_GRACE_MS = 1000;
+
+let instances = 0;
+
+/**
+ * Starts the whole backend in this process: the WebSocket gateway, the Management API and the
+ * Lambda Invoke API on one origin, and DynamoDB (embedded dynalite unless `dynamoDbEndpoint`),
+ * running the handler modules CDK deploys. Sets the handlers' environment (`TABLE_NAME`,
+ * `DYNAMODB_ENDPOINT`, `CONNECTIONS_ENDPOINT`, `JWT_SECRET`, `AWS_REGION`, dummy credentials)
+ * in `process.env` before importing them.
+ *
+ * @example
+ * const stack = await startLocalStack({ port: 0, dynamoDbPort: 0, idleTimeoutMs: 500, log: false });
+ * const ws = new WebSocket(`${stack.url}?token=${await signLocalToken('42', { secret: stack.jwtSecret })}`);
+ * // ...
+ * await stack.stop();
+ */
+export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  const config = resolveOptions(options);
+  // Every AWS SDK client on Node 20 warns that Lambda runs a newer Node; noise here.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+  const log = new StackLog(
+    options.log === false
+      ? () => {}
+      : (options.log ?? ((line) => process.stdout.write(`${line}\n`))),
+  );
+  const api = {
+    apiId: DEFAULTS.apiId,
+    stage: config.stage,
+    region: config.region,
+    accountId: DEFAULTS.accountId,
+  };
+  const registry = new ConnectionRegistry();
+  const background = new Set<Promise<void>>();
+  const pendingUpgrades = new Set<Promise<void>>();
+  let stopping = false;
+
+  let markReady: (deps: Deps) => void = () => {};
+  let markFailed: (error: unknown) => void = () => {};
+  const ready = new Promise<Deps>((resolve, reject) => {
+    markReady = resolve;
+    markFailed = reject;
+  });
+  ready.catch(() => {});
+
+  const server = createServer((req, res) => {
+    void ready
+      .then((deps) => dispatch(req, res, deps))
+      .catch((error: unknown) => {
+        log.line(
+          'error',
+          `${req.method} ${req.url}: ${error instanceof Error ? error.stack : error}`,
+        );
+        if (!res.headersSent) sendJson(res, 500, { message: 'Internal server error' });
+        else res.destroy();
+      });
+  });
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => {});
+    const upgrade = ready
+      .then((deps) => handleUpgrade(req, socket, head, deps.upgrade))
+      .catch((error: unknown) => {
+        log.line('error', `upgrade: ${error instanceof Error ? error.stack : error}`);
+        socket.destroy();
+      });
+    pendingUpgrades.add(upgrade);
+    void upgrade.finally(() => pendingUpgrades.delete(upgrade));
+  });
+
+  await listen(server, config.port, config.host, 'PORT');
+  const port = (server.address() as AddressInfo).port;
+  const endpoint = `http://${displayHost(config.host)}:${port}`;
+  const closeServer = async () => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+
+  let db: Awaited<ReturnType<typeof startLocalDynamoDb>>;
+  try {
+    const credentials = applyCredentials(config.dynamoDbEndpoint);
+    db = await startLocalDynamoDb({
+      host: config.host,
+      port: config.dynamoDbPort,
+      ...(config.dynamoDbEndpoint !== undefined && { endpoint: config.dynamoDbEndpoint }),
+      tableName: config.tableName,
+      region: config.region,
+      ...(credentials && { credentials }),
+    });
+  } catch (error) {
+    markFailed(error);
+    await closeServer();
+    throw error;
+  }
+
+  try {
+    Object.assign(process.env, {
+      TABLE_NAME: config.tableName,
+      DYNAMODB_ENDPOINT: db.endpoint,
+      CONNECTIONS_ENDPOINT: endpoint,
+      JWT_SECRET: config.jwtSecret,
+      AWS_REGION: config.region,
+      POWERTOOLS_LOG_LEVEL: config.handlerLogLevel,
+    });
+    const handlers = await importHandlers(++instances);
+    const fn = (name: FunctionName, timeoutMs?: number) =>
+      new LocalFunction(name, options.wrapHandler?.(name, handlers[name]) ?? handlers[name], {
+        region: api.region,
+        accountId: api.accountId,
+        ...(timeoutMs !== undefined && { timeoutMs }),
+        ...(options.onInvoke && { onInvoke: options.onInvoke }),
+      });
+    const routes = new Map<string, LocalFunction>([
+      ['$default', fn('default', config.integrationTimeoutMs)],
+    ]);
+    for (const [routeKey, handler] of Object.entries(options.routes ?? {})) {
+      routes.set(
+        routeKey,
+        new LocalFunction(routeKey, handler, {
+          region: api.region,
+          accountId: api.accountId,
+          timeoutMs: config.integrationTimeoutMs,
+          ...(options.onInvoke && { onInvoke: options.onInvoke }),
+        }),
+      );
+    }
+    const connectionDeps = {
+      api,
+      routes,
+      disconnect: fn('disconnect', config.integrationTimeoutMs),
+      registry,
+      log,
+      maxFrameBytes: AWS_LIMITS.maxFrameBytes,
+      idleTimeoutMs: config.idleTimeoutMs,
+      maxConnectionDurationMs: config.maxConnectionDurationMs,
+    };
+    markReady({
+      upgrade: {
+        ...connectionDeps,
+        authorizer: fn('authorizer', config.integrationTimeoutMs),
+        connect: fn('connect', config.integrationTimeoutMs),
+        wss: new WebSocketServer({
+          noServer: true,
+          clientTracking: false,
+          // API Gateway negotiates no compression; frame sizes are what the client sent.
+          perMessageDeflate: false,
+          maxPayload: AWS_LIMITS.maxMessageBytes,
+          handleProtocols: protocolFromConnect,
+        }),
+        serverPort: port,
+        isStopping: () => stopping,
+      },
+      registry,
+      invoke: {
+        functions: new Map([['send', fn('send')]]),
+        region: api.region,
+        accountId: api.accountId,
+        log,
+        background,
+      },
+      stage: api.stage,
+      url: `ws://${displayHost(config.host)}:${port}`,
+    });
+  } catch (error) {
+    markFailed(error);
+    await closeServer();
+    await db.stop();
+    throw error;
+  }
+
+  let stopped: Promise<void> | undefined;
+  const stop = () => {
+    stopped ??= (async () => {
+      stopping = true;
+      await Promise.allSettled([...pendingUpgrades]);
+      const open = registry.open();
+      if (open.length > 0) log.line('stopping', `closing ${open.length} connection(s) with 1001`);
+      for (const connection of open) connection.closeWith(GATEWAY_CLOSES.goingAway);
+      const force = setTimeout(() => {
+        for (const connection of registry.unfinishedConnections()) connection.terminate();
+      }, SHUTDOWN_GRACE_MS);
+      await registry.drained();
+      clearTimeout(force);
+      await Promise.allSettled([...background]);
+      await closeServer();
+      await db.stop();
+    })();
+    return stopped;
+  };
+
+  return {
+    url: `ws://${displayHost(config.host)}:${port}`,
+    endpoint,
+    port,
+    dynamoDbEndpoint: db.endpoint,
+    dynamoDbEmbedded: db.embedded,
+    tableName: config.tableName,
+    stage: config.stage,
+    region: config.region,
+    jwtSecret: config.jwtSecret,
+    connectionCount: () => registry.size,
+    stop,
+  };
+}
+
+interface Deps {
+  upgrade: Parameters<typeof handleUpgrade>[3];
+  registry: ConnectionRegistry;
+  invoke: Parameters<typeof handleInvokeRequest>[4];
+  stage: string;
+  url: string;
+}
+
+async function dispatch(req: IncomingMessage, res: ServerResponse, deps: Deps): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://local');
+  const connectionId = managementConnectionId(url.pathname);
+  if (connectionId !== undefined) {
+    return handleManagementRequest(req, res, connectionId, deps.registry);
+  }
+  const functionName = invokedFunctionName(url.pathname);
+  if (functionName !== undefined)
+    return handleInvokeRequest(req, res, functionName, url, deps.invoke);
+  req.resume();
+  if (url.pathname === '/' || url.pathname === `/${deps.stage}`) {
+    return sendJson(res, 426, {
+      message: `This is a WebSocket endpoint: connect to ${deps.url}?token=<JWT> (npm run token -- <userId>)`,
+    });
+  }
+  sendJson(res, 404, { message: 'Not Found' });
+}
+
+function resolveOptions(options: LocalStackOptions) {
+  const routeKeys = Object.keys(options.routes ?? {});
+  for (const key of routeKeys) {
+    if (key === '' || key === '$connect' || key === '$disconnect') {
+      throw new ConfigError('routes', `cannot define a message route ${JSON.stringify(key)}`);
+    }
+  }
+  const duration = 24 * 60 * 60 * 1000;
+  return {
+    host: options.host ?? DEFAULTS.host,
+    port: checkInteger('port', options.port ?? DEFAULTS.port, 0, 65535),
+    dynamoDbPort: checkInteger(
+      'dynamoDbPort',
+      options.dynamoDbPort ?? DEFAULTS.dynamoDbPort,
+      0,
+      65535,
+    ),
+    dynamoDbEndpoint: options.dynamoDbEndpoint,
+    tableName: options.tableName ?? DEFAULTS.tableName,
+    stage: checkStage('stage', options.stage ?? DEFAULTS.stage),
+    region: options.region ?? DEFAULTS.region,
+    jwtSecret: checkSecret('jwtSecret', options.jwtSecret ?? LOCAL_JWT_SECRET),
+    idleTimeoutMs: checkInteger(
+      'idleTimeoutMs',
+      options.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs,
+      1,
+      duration,
+    ),
+    maxConnectionDurationMs: checkInteger(
+      'maxConnectionDurationMs',
+      options.maxConnectionDurationMs ?? DEFAULTS.maxConnectionDurationMs,
+      1,
+      duration,
+    ),
+    integrationTimeoutMs: checkInteger(
+      'integrationTimeoutMs',
+      options.integrationTimeoutMs ?? DEFAULTS.integrationTimeoutMs,
+      1,
+      duration,
+    ),
+    handlerLogLevel: checkLogLevel(
+      'handlerLogLevel',
+      options.handlerLogLevel ?? DEFAULTS.handlerLogLevel,
+    ),
+  };
+}
+
+/**
+ * The SDK needs credentials to sign, even for dynalite. Dummy ones are set in this process,
+ * except when an external non-loopback DynamoDB endpoint is used with credentials already
+ * configured (a real table needs real credentials).
+ */
+function applyCredentials(dynamoDbEndpoint: string | undefined) {
+  const external =
+    dynamoDbEndpoint !== undefined &&
+    !['127.0.0.1', 'localhost', '[::1]', '::1'].includes(new URL(dynamoDbEndpoint).hostname);
+  const configured = Boolean(process.env.AWS_ACCESS_KEY_ID || process.env.AWS_PROFILE);
+  if (external && configured) return undefined;
+  const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
+  process.env.AWS_ACCESS_KEY_ID = credentials.accessKeyId;
+  process.env.AWS_SECRET_ACCESS_KEY = credentials.secretAccessKey;
+  delete process.env.AWS_SESSION_TOKEN;
+  return credentials;
+}
