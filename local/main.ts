@@ -1,0 +1,101 @@
+/**
+ * `npm start`: the local stack as a command. Reads the environment once (see `local/config.ts`),
+ * starts the stack, prints a banner with ready-to-paste examples, and stops cleanly on
+ * Ctrl-C / SIGTERM: every socket closed with 1001, `$disconnect` run for each, exit code 0.
+ */
+import { ConfigError } from '../lambdas/core/errors';
+import { type LocalStackEnvOptions, readLocalStackEnv } from './config';
+import { PortInUseError } from './listen';
+import { type LocalStack, startLocalStack } from './stack';
+import { signLocalToken } from './tokens';
+
+/** A stop that takes longer than this (a hung `$disconnect`) exits with 1. */
+const STOP_TIMEOUT_MS = 10_000;
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
+async function main(): Promise<void> {
+  const options = readLocalStackEnv(process.env);
+  const { jwtSecretIsDefault: _, dynamoDbEndpoint, ...common } = options;
+  const stack = await startLocalStack({
+    ...common,
+    ...(dynamoDbEndpoint !== undefined && { dynamoDbEndpoint }),
+  });
+  process.stdout.write(await banner(stack, options));
+
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      // npm, tsx and the terminal may each deliver the same Ctrl-C: one stop is enough.
+      return;
+    }
+    stopping = true;
+    process.stdout.write(`\n${signal}: stopping (${stack.connectionCount()} open connection(s))\n`);
+    setTimeout(() => {
+      process.stderr.write(
+        `error: stopping took longer than ${STOP_TIMEOUT_MS / 1000} s; exiting\n`,
+      );
+      process.exit(1);
+    }, STOP_TIMEOUT_MS).unref();
+    stack.stop().then(
+      () => {
+        process.stdout.write('stopped\n');
+        process.exit(0);
+      },
+      (error: unknown) => {
+        process.stderr.write(`error: stopping failed: ${describe(error)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+async function banner(stack: LocalStack, options: LocalStackEnvOptions): Promise<string> {
+  const token = await signLocalToken('42', { secret: stack.jwtSecret });
+  const database = stack.dynamoDbEmbedded
+    ? `${stack.dynamoDbEndpoint}  (dynalite in this process, in memory)`
+    : `${stack.dynamoDbEndpoint}  (external)`;
+  const secret = options.jwtSecretIsDefault
+    ? 'local default (set JWT_SECRET to use your own; npm run token uses the same)'
+    : 'from JWT_SECRET';
+  return `
+TripSync Realtime: local stack (the handler modules in lambdas/, as CDK deploys them)
+
+  WebSocket      ${stack.url}?token=<JWT>        (also ${stack.url}/${stack.stage})
+  @connections   ${stack.endpoint}/@connections/{connectionId}
+  Lambda Invoke  ${stack.endpoint}  function "send"
+  DynamoDB       ${database}
+  Table          ${stack.tableName}
+  JWT secret     ${secret}
+  Timeouts       idle ${options.idleTimeoutMs / 1000} s, maximum ${options.maxConnectionDurationMs / 1000} s
+
+Try it (a token for user 42, valid 4 hours; more with: npm run --silent token -- <userId>):
+
+  npx wscat -c '${stack.url}?token=${token}'
+      then type {"action":"whoami"} or {"action":"ping"}
+
+  # The AWS CLI must sign, with any credentials: nothing here checks them.
+  export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=${stack.region}
+  aws lambda invoke --endpoint-url ${stack.endpoint} --function-name send \\
+      --cli-binary-format raw-in-base64-out \\
+      --payload '{"userId":42,"message":{"type":"hello"}}' /dev/stdout
+      (AWS CLI v1: leave out --cli-binary-format raw-in-base64-out)
+  aws dynamodb scan --endpoint-url ${stack.dynamoDbEndpoint} --table-name ${stack.tableName}
+
+Ctrl-C stops: every socket is closed with 1001 and gets its $disconnect.
+
+`;
+}
+
+function describe(error: unknown): string {
+  if (error instanceof ConfigError || error instanceof PortInUseError) return error.message;
+  return error instanceof Error ? error.message : String(error);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`error: ${describe(error)}\n`);
+  if (process.env.DEBUG && error instanceof Error) process.stderr.write(`${error.stack}\n`);
+  process.exit(1);
+});
