@@ -1,0 +1,297 @@
+import { App, Stack } from 'aws-cdk-lib';
+import type { IRole, Policy } from 'aws-cdk-lib/aws-iam';
+import { Key } from 'aws-cdk-lib/aws-kms';
+import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { stackPropsFromContext } from '../../lib/context';
+import {
+  TripSyncRealtime,
+  type TripSyncRealtimeProps,
+  TripSyncRealtimePropsError,
+} from '../../lib/tripsync-realtime';
+import { TripSyncRealtimeStack } from '../../lib/tripsync-realtime-stack';
+import {
+  allStatements,
+  asArray,
+  logicalId,
+  NO_BUNDLING_CONTEXT,
+  type SynthesizedStack,
+  statementsOfRole,
+  synthesizeStack,
+} from '../support/cdk-stack';
+
+const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:tripsync/jwt-AbC123';
+const JWKS = {
+  jwksUrl: 'https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_abc/.well-known/jwks.json',
+  jwtIssuer: 'https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_abc',
+  jwtAudience: 'tripsync-web',
+};
+
+function authorizerEnv(synth: SynthesizedStack): Record<string, unknown> {
+  const id = logicalId(synth.stack.realtime.functions.authorizer);
+  return synth.template.toJSON().Resources[id].Properties.Environment.Variables;
+}
+
+function secretStatements(synth: SynthesizedStack) {
+  return allStatements(synth.template).filter((s) =>
+    asArray(s.Action).some((a) => a.startsWith('secretsmanager:') || a.startsWith('kms:')),
+  );
+}
+
+// Three configurations, synthesized once each. Only IAM and settings are read here, so the
+// functions are not bundled (realtime-template and cdk-cli tests bundle them).
+let importedSecret: SynthesizedStack;
+let jwksOnly: SynthesizedStack;
+let both: SynthesizedStack;
+
+beforeAll(() => {
+  const options = { bundle: false };
+  importedSecret = synthesizeStack(
+    stackPropsFromContext(contextNode({ jwtSecretArn: SECRET_ARN })),
+    options,
+  );
+  jwksOnly = synthesizeStack(stackPropsFromContext(contextNode(JWKS)), options);
+  both = synthesizeStack({ ...JWKS, createJwtSecret: true, stageName: 'v1' }, options);
+});
+
+/** An app node carrying `-c key=value` context, as the CLI passes it (strings). */
+function contextNode(context: Record<string, string>) {
+  return new App({ context }).node;
+}
+
+describe('HS256 with an existing secret (-c jwtSecretArn=...)', () => {
+  it('passes the ARN to the authorizer and creates no secret', () => {
+    expect(authorizerEnv(importedSecret)).toMatchObject({ JWT_SECRET_ARN: SECRET_ARN });
+    expect(authorizerEnv(importedSecret)).not.toHaveProperty('JWKS_URL');
+    importedSecret.template.resourceCountIs('AWS::SecretsManager::Secret', 0);
+  });
+
+  it('lets the authorizer role, and no other, read exactly that secret', () => {
+    // Prepare
+    const authorizerRole = logicalId(
+      importedSecret.stack.realtime.functions.authorizer.role as IRole,
+    );
+
+    // Act
+    const statements = secretStatements(importedSecret);
+
+    // Assess
+    const expected = {
+      Sid: 'ReadJwtSecret',
+      Effect: 'Allow',
+      Action: 'secretsmanager:GetSecretValue',
+      Resource: SECRET_ARN,
+    };
+    expect(statements).toEqual([expected]);
+    expect(statementsOfRole(importedSecret.template, authorizerRole)).toContainEqual(expected);
+  });
+
+  it('outputs the secret ARN', () => {
+    expect(importedSecret.template.toJSON().Outputs.JwtSecretArn.Value).toBe(SECRET_ARN);
+  });
+});
+
+describe('JWKS only (-c jwksUrl=... -c jwtIssuer=... -c jwtAudience=...)', () => {
+  it('passes URL, issuer and audience to the authorizer, and no secret', () => {
+    expect(authorizerEnv(jwksOnly)).toEqual({
+      POWERTOOLS_SERVICE_NAME: 'tripsync-realtime',
+      POWERTOOLS_LOG_LEVEL: 'INFO',
+      JWKS_URL: JWKS.jwksUrl,
+      JWT_ISSUER: JWKS.jwtIssuer,
+      JWT_AUDIENCE: JWKS.jwtAudience,
+    });
+  });
+
+  it('creates no secret, grants no secret access and outputs no secret ARN', () => {
+    jwksOnly.template.resourceCountIs('AWS::SecretsManager::Secret', 0);
+    expect(secretStatements(jwksOnly)).toEqual([]);
+    expect(jwksOnly.template.toJSON().Outputs).not.toHaveProperty('JwtSecretArn');
+  });
+});
+
+describe('HS256 and JWKS together', () => {
+  it('configures both verifiers on the authorizer', () => {
+    const secretId = logicalId(both.stack.realtime.jwtSecret as Secret);
+    expect(authorizerEnv(both)).toMatchObject({
+      JWT_SECRET_ARN: { Ref: secretId },
+      JWKS_URL: JWKS.jwksUrl,
+      JWT_ISSUER: JWKS.jwtIssuer,
+      JWT_AUDIENCE: JWKS.jwtAudience,
+    });
+    both.template.resourceCountIs('AWS::SecretsManager::Secret', 1);
+  });
+
+  it('scopes ManageConnections and CONNECTIONS_ENDPOINT to the configured stage', () => {
+    // Prepare
+    const send = logicalId(both.stack.realtime.sendFunction);
+
+    // Act
+    const env = both.template.toJSON().Resources[send].Properties.Environment.Variables;
+    const manage = allStatements(both.template).filter((s) =>
+      asArray(s.Action).includes('execute-api:ManageConnections'),
+    );
+
+    // Assess
+    expect(JSON.stringify(env.CONNECTIONS_ENDPOINT)).toMatch(/"\/v1"\]\]\}$/);
+    expect(manage).toHaveLength(1);
+    expect(JSON.stringify(manage[0]?.Resource)).toContain('"/v1/POST/@connections/*"');
+    both.template.hasResourceProperties('AWS::ApiGatewayV2::Stage', { StageName: 'v1' });
+  });
+});
+
+describe('a secret encrypted with a customer managed key', () => {
+  it('also gets kms:Decrypt on that key', () => {
+    // Prepare
+    const stack = new Stack(new App({ context: NO_BUNDLING_CONTEXT }), 'Kms');
+    const key = Key.fromKeyArn(
+      stack,
+      'Key',
+      'arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555',
+    );
+    const secret = Secret.fromSecretAttributes(stack, 'Secret', {
+      secretCompleteArn: SECRET_ARN,
+      encryptionKey: key,
+    });
+
+    // Act: not synthesized; the role's policy document is inspected directly.
+    const realtime = new TripSyncRealtime(stack, 'Realtime', { jwtSecret: secret });
+    const role = realtime.functions.authorizer.role as IRole;
+    const policy = stack.resolve((role.node.findChild('DefaultPolicy') as Policy).document);
+
+    // Assess
+    expect(JSON.stringify(policy)).toContain('kms:Decrypt');
+    expect(JSON.stringify(policy)).toContain(key.keyArn);
+  });
+});
+
+describe('props validation', () => {
+  // Validation runs before anything is built, so these construct no functions.
+  function build(props: TripSyncRealtimeProps): () => void {
+    return () => new TripSyncRealtime(new Stack(new App(), 'Validation'), 'Realtime', props);
+  }
+
+  function rejection(fn: () => void): TripSyncRealtimePropsError {
+    try {
+      fn();
+    } catch (error) {
+      if (error instanceof TripSyncRealtimePropsError) return error;
+      throw error;
+    }
+    throw new Error('expected a TripSyncRealtimePropsError, nothing was thrown');
+  }
+
+  it.each([
+    [
+      { jwksUrl: JWKS.jwksUrl },
+      'jwtIssuer and jwtAudience',
+      `are required with jwksUrl (received jwksUrl="${JWKS.jwksUrl}")`,
+    ],
+    [
+      { jwksUrl: JWKS.jwksUrl, jwtAudience: 'tripsync-web' },
+      'jwtIssuer',
+      'is required with jwksUrl, jwtAudience',
+    ],
+    [{ jwtIssuer: JWKS.jwtIssuer }, 'jwksUrl and jwtAudience', `jwtIssuer="${JWKS.jwtIssuer}"`],
+    [
+      { ...JWKS, jwksUrl: 'http://issuer.example/jwks.json' },
+      'jwksUrl',
+      'must be an https URL, received "http://issuer.example/jwks.json"',
+    ],
+    [{ ...JWKS, jwtAudience: ' ' }, 'jwtAudience', 'must not be empty, received " "'],
+    [
+      { createJwtSecret: false },
+      'createJwtSecret',
+      'is false and neither jwtSecret nor jwksUrl is given',
+    ],
+    [{ stageName: 'my stage' }, 'stageName', 'received "my stage"'],
+    [{ connectionTtlSeconds: 30 }, 'connectionTtlSeconds', 'from 60 to 604800, received 30'],
+    [{ sendConcurrency: 0 }, 'sendConcurrency', 'from 1 to 1000, received 0'],
+    [{ postTimeoutMs: 2.5 }, 'postTimeoutMs', 'received 2.5'],
+    [{ postMaxAttempts: 11 }, 'postMaxAttempts', 'from 1 to 10, received 11'],
+    [{ handlerTimeoutSeconds: 30 }, 'handlerTimeoutSeconds', 'from 1 to 29, received 30'],
+    [
+      { throttlingRateLimitPerSecond: -1 },
+      'throttlingRateLimitPerSecond',
+      'greater than 0, received -1',
+    ],
+    [{ throttlingBurstLimit: 0 }, 'throttlingBurstLimit', 'received 0'],
+  ] satisfies [TripSyncRealtimeProps, string, string][])(
+    'refuses %j, naming %s',
+    (props, propName, message) => {
+      // Act
+      const error = rejection(build(props));
+
+      // Assess
+      expect(error.name).toBe('TripSyncRealtimePropsError');
+      expect(error.propName).toBe(propName);
+      expect(error.message).toContain(message);
+    },
+  );
+
+  it('refuses an existing secret together with createJwtSecret', () => {
+    // Prepare
+    const stack = new Stack(new App(), 'Validation');
+    const jwtSecret = Secret.fromSecretCompleteArn(stack, 'Existing', SECRET_ARN);
+
+    // Act
+    const error = rejection(
+      () => new TripSyncRealtime(stack, 'Realtime', { jwtSecret, createJwtSecret: true }),
+    );
+
+    // Assess
+    expect(error.propName).toBe('createJwtSecret');
+    expect(error.message).toContain('when jwtSecret is given');
+  });
+
+  it('refuses a partial secret ARN, which would need a wildcard grant', () => {
+    // Act
+    const error = rejection(
+      () =>
+        new TripSyncRealtimeStack(new App(), 'Validation', {
+          jwtSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:tripsync/jwt',
+        }),
+    );
+
+    // Assess
+    expect(error.propName).toBe('jwtSecretArn');
+    expect(error.message).toContain(
+      'received "arn:aws:secretsmanager:eu-west-1:123456789012:secret:tripsync/jwt"',
+    );
+  });
+
+  it('refuses jwtSecretArn together with jwtSecret', () => {
+    // Prepare
+    const app = new App();
+    const other = new Stack(app, 'Other');
+    const jwtSecret = Secret.fromSecretCompleteArn(other, 'Existing', SECRET_ARN);
+
+    // Act
+    const error = rejection(
+      () => new TripSyncRealtimeStack(app, 'Validation', { jwtSecretArn: SECRET_ARN, jwtSecret }),
+    );
+
+    // Assess
+    expect(error.propName).toBe('jwtSecretArn');
+  });
+});
+
+describe('context', () => {
+  it('reads strings and booleans as the CLI passes them', () => {
+    expect(
+      stackPropsFromContext(
+        contextNode({ ...JWKS, createJwtSecret: 'true', accessLogging: 'false', stageName: 'v2' }),
+      ),
+    ).toEqual({ ...JWKS, createJwtSecret: true, accessLogging: false, stageName: 'v2' });
+  });
+
+  it('ignores keys that are not set', () => {
+    expect(stackPropsFromContext(contextNode({}))).toEqual({});
+  });
+
+  it.each([
+    [{ createJwtSecret: 'yes' }, 'context createJwtSecret must be true or false, received "yes"'],
+    [{ jwksUrl: '' }, 'context jwksUrl must be a non-empty string, received ""'],
+  ])('refuses %j', (context, message) => {
+    expect(() => stackPropsFromContext(contextNode(context))).toThrow(message);
+  });
+});

@@ -1,0 +1,516 @@
+import { Match } from 'aws-cdk-lib/assertions';
+import type { Grant, IRole } from 'aws-cdk-lib/aws-iam';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type { LogGroup } from 'aws-cdk-lib/aws-logs';
+import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { CONNECTION_TABLE_SCHEMA } from '../../lambdas/adapters/dynamodb-connection-store';
+import { TOKEN_IDENTITY_SOURCE } from '../../lib/tripsync-realtime';
+import {
+  allStatements,
+  asArray,
+  logicalId,
+  type SynthesizedStack,
+  statementsOfRole,
+  synthesizeStack,
+} from '../support/cdk-stack';
+
+// The default stack: nothing configured, so the stack creates the HS256 secret. One synth
+// for the whole file; a producer role gets `grantSend` so its policy can be inspected.
+let synth: SynthesizedStack;
+let producerGrant: Grant;
+let ids: {
+  api: string;
+  table: string;
+  secret: string;
+  stage: string;
+  accessLogs: string;
+  producerRole: string;
+  functions: Record<'authorizer' | 'connect' | 'disconnect' | 'default' | 'send', string>;
+  roles: Record<'authorizer' | 'connect' | 'disconnect' | 'default' | 'send', string>;
+};
+
+beforeAll(() => {
+  synth = synthesizeStack(
+    {},
+    {
+      extend: (stack) => {
+        const producer = new iam.Role(stack, 'Producer', {
+          assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+        });
+        producerGrant = stack.realtime.grantSend(producer);
+      },
+    },
+  );
+  const { realtime } = synth.stack;
+  const fns = realtime.functions;
+  const names = ['authorizer', 'connect', 'disconnect', 'default', 'send'] as const;
+  ids = {
+    api: logicalId(realtime.webSocketApi),
+    table: logicalId(realtime.table),
+    secret: logicalId(realtime.jwtSecret as ISecret),
+    stage: logicalId(realtime.stage),
+    accessLogs: logicalId(realtime.accessLogGroup as LogGroup),
+    producerRole: logicalId(synth.stack.node.findChild('Producer')),
+    functions: Object.fromEntries(names.map((n) => [n, logicalId(fns[n])])) as typeof ids.functions,
+    roles: Object.fromEntries(
+      names.map((n) => [n, logicalId(fns[n].role as IRole)]),
+    ) as typeof ids.roles,
+  };
+});
+
+const tableArn = () => ({ 'Fn::GetAtt': [ids.table, 'Arn'] });
+const indexArn = () => ({
+  'Fn::Join': ['', [tableArn(), `/index/${CONNECTION_TABLE_SCHEMA.connectionIdIndex}`]],
+});
+/** `https://{apiId}.execute-api.{region}.{urlSuffix}/live` as CloudFormation builds it. */
+const stageUrl = (scheme: 'https' | 'wss') => ({
+  'Fn::Join': [
+    '',
+    [
+      `${scheme}://`,
+      { Ref: ids.api },
+      '.execute-api.',
+      { Ref: 'AWS::Region' },
+      '.',
+      { Ref: 'AWS::URLSuffix' },
+      '/live',
+    ],
+  ],
+});
+
+function functionProps(name: keyof typeof ids.functions) {
+  return synth.template.toJSON().Resources[ids.functions[name]].Properties;
+}
+
+/** For one role: each DynamoDB action it is allowed, with its resources (JSON, sorted). */
+function tableActions(role: keyof typeof ids.roles): Record<string, string[]> {
+  const result: Record<string, string[]> = {};
+  for (const statement of statementsOfRole(synth.template, ids.roles[role])) {
+    for (const action of asArray(statement.Action).filter((a) => a.startsWith('dynamodb:'))) {
+      result[action] = [
+        ...(result[action] ?? []),
+        ...asArray(statement.Resource).map((r) => JSON.stringify(r)),
+      ].sort();
+    }
+  }
+  return result;
+}
+
+describe('WebSocket API', () => {
+  it('routes on $request.body.action', () => {
+    synth.template.hasResourceProperties('AWS::ApiGatewayV2::Api', {
+      ProtocolType: 'WEBSOCKET',
+      RouteSelectionExpression: '$request.body.action',
+    });
+  });
+
+  it('authorizes $connect with the custom REQUEST authorizer', () => {
+    // Prepare
+    const authorizers = synth.template.findResources('AWS::ApiGatewayV2::Authorizer');
+    const [authorizerId] = Object.keys(authorizers);
+
+    // Act
+    const connect = synth.template.findResources('AWS::ApiGatewayV2::Route', {
+      Properties: { RouteKey: '$connect' },
+    });
+
+    // Assess
+    expect(Object.values(connect).map((r) => r.Properties)).toEqual([
+      expect.objectContaining({ AuthorizationType: 'CUSTOM', AuthorizerId: { Ref: authorizerId } }),
+    ]);
+  });
+
+  it('reads the token from the query string, calling the authorizer function', () => {
+    synth.template.resourceCountIs('AWS::ApiGatewayV2::Authorizer', 1);
+    synth.template.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', {
+      AuthorizerType: 'REQUEST',
+      IdentitySource: [TOKEN_IDENTITY_SOURCE],
+      AuthorizerUri: {
+        'Fn::Join': ['', Match.arrayWith([{ 'Fn::GetAtt': [ids.functions.authorizer, 'Arn'] }])],
+      },
+    });
+    expect(TOKEN_IDENTITY_SOURCE).toBe('route.request.querystring.token');
+  });
+
+  it('has exactly $connect, $disconnect and $default, each on its own function', () => {
+    // Prepare
+    const integrations = synth.template.toJSON().Resources;
+    const target = (routeKey: string) => {
+      const [route] = Object.values(
+        synth.template.findResources('AWS::ApiGatewayV2::Route', {
+          Properties: { RouteKey: routeKey },
+        }),
+      );
+      const integrationId = route?.Properties.Target['Fn::Join'][1][1].Ref as string;
+      return JSON.stringify(integrations[integrationId].Properties.IntegrationUri);
+    };
+
+    // Act
+    const routeKeys = Object.values(synth.template.findResources('AWS::ApiGatewayV2::Route')).map(
+      (r) => r.Properties.RouteKey,
+    );
+
+    // Assess
+    expect(routeKeys.sort()).toEqual(['$connect', '$default', '$disconnect']);
+    expect(target('$connect')).toContain(ids.functions.connect);
+    expect(target('$disconnect')).toContain(ids.functions.disconnect);
+    expect(target('$default')).toContain(ids.functions.default);
+  });
+
+  it('leaves $disconnect and $default without an authorizer (authorized on $connect)', () => {
+    for (const routeKey of ['$disconnect', '$default']) {
+      synth.template.hasResourceProperties('AWS::ApiGatewayV2::Route', {
+        RouteKey: routeKey,
+        AuthorizationType: 'NONE',
+      });
+    }
+  });
+
+  it('makes $default two-way with a route response, and only $default', () => {
+    // Prepare
+    const [defaultRouteId] = Object.keys(
+      synth.template.findResources('AWS::ApiGatewayV2::Route', {
+        Properties: { RouteKey: '$default' },
+      }),
+    );
+
+    // Act
+    const responses = Object.values(
+      synth.template.findResources('AWS::ApiGatewayV2::RouteResponse'),
+    ).map((r) => r.Properties);
+
+    // Assess
+    expect(responses).toEqual([
+      { ApiId: { Ref: ids.api }, RouteId: { Ref: defaultRouteId }, RouteResponseKey: '$default' },
+    ]);
+    synth.template.hasResourceProperties('AWS::ApiGatewayV2::Route', {
+      RouteKey: '$default',
+      RouteResponseSelectionExpression: '$default',
+    });
+  });
+
+  it('deploys a stage automatically, throttled by default, with JSON access logs', () => {
+    synth.template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      ApiId: { Ref: ids.api },
+      StageName: 'live',
+      AutoDeploy: true,
+      DefaultRouteSettings: { ThrottlingRateLimit: 500, ThrottlingBurstLimit: 1000 },
+      AccessLogSettings: {
+        DestinationArn: { 'Fn::GetAtt': [ids.accessLogs, 'Arn'] },
+        Format: Match.stringLikeRegexp('"connectionId":"\\$context\\.connectionId"'),
+      },
+    });
+  });
+
+  it('keeps the query string (it carries the token) out of the access log', () => {
+    // Act
+    const [stage] = Object.values(synth.template.findResources('AWS::ApiGatewayV2::Stage'));
+    const format = stage?.Properties.AccessLogSettings.Format as string;
+
+    // Assess
+    expect(() => JSON.parse(format)).not.toThrow();
+    expect(format).not.toMatch(/querystring|token/i);
+  });
+});
+
+describe('connection table', () => {
+  it('uses the key schema the handlers use', () => {
+    synth.template.hasResourceProperties('AWS::DynamoDB::Table', {
+      KeySchema: [
+        { AttributeName: 'userId', KeyType: 'HASH' },
+        { AttributeName: 'connectionId', KeyType: 'RANGE' },
+      ],
+      AttributeDefinitions: [
+        { AttributeName: 'userId', AttributeType: 'S' },
+        { AttributeName: 'connectionId', AttributeType: 'S' },
+      ],
+    });
+    expect(CONNECTION_TABLE_SCHEMA).toMatchObject({
+      partitionKey: 'userId',
+      sortKey: 'connectionId',
+    });
+  });
+
+  it('has the keys-only byConnectionId index on connectionId', () => {
+    synth.template.hasResourceProperties('AWS::DynamoDB::Table', {
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: CONNECTION_TABLE_SCHEMA.connectionIdIndex,
+          KeySchema: [{ AttributeName: CONNECTION_TABLE_SCHEMA.sortKey, KeyType: 'HASH' }],
+          Projection: { ProjectionType: 'KEYS_ONLY' },
+        },
+      ],
+    });
+  });
+
+  it('is on demand, with TTL on expiresAt and point-in-time recovery', () => {
+    synth.template.hasResourceProperties('AWS::DynamoDB::Table', {
+      BillingMode: 'PAY_PER_REQUEST',
+      TimeToLiveSpecification: {
+        AttributeName: CONNECTION_TABLE_SCHEMA.ttlAttribute,
+        Enabled: true,
+      },
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+    });
+    expect(CONNECTION_TABLE_SCHEMA.ttlAttribute).toBe('expiresAt');
+  });
+
+  it('is deleted with the stack by default (its rows are ephemeral)', () => {
+    synth.template.hasResource('AWS::DynamoDB::Table', {
+      DeletionPolicy: 'Delete',
+      UpdateReplacePolicy: 'Delete',
+    });
+  });
+});
+
+describe('functions', () => {
+  const names = ['authorizer', 'connect', 'disconnect', 'default', 'send'] as const;
+
+  it('are five, every one on nodejs24.x and arm64', () => {
+    // Act
+    const functions = Object.values(synth.template.findResources('AWS::Lambda::Function'));
+
+    // Assess
+    expect(functions).toHaveLength(5);
+    for (const fn of functions) {
+      expect(fn.Properties).toMatchObject({
+        Runtime: 'nodejs24.x',
+        Architectures: ['arm64'],
+        Handler: 'index.handler',
+      });
+    }
+  });
+
+  it.each(names)('%s logs to its own log group with a retention', (name) => {
+    // Act
+    const logGroupId = functionProps(name).LoggingConfig.LogGroup.Ref as string;
+    const logGroup = synth.template.toJSON().Resources[logGroupId];
+
+    // Assess
+    expect(logGroup).toMatchObject({
+      Type: 'AWS::Logs::LogGroup',
+      Properties: { RetentionInDays: 30 },
+    });
+    const others = names.filter((n) => n !== name);
+    for (const other of others) {
+      expect(functionProps(other).LoggingConfig.LogGroup.Ref).not.toBe(logGroupId);
+    }
+  });
+
+  it.each(names)('%s runs with its own role and no managed policy', (name) => {
+    // Act
+    const roleId = functionProps(name).Role['Fn::GetAtt'][0] as string;
+
+    // Assess
+    expect(roleId).toBe(ids.roles[name]);
+    expect(synth.template.toJSON().Resources[roleId].Properties.ManagedPolicyArns).toBeUndefined();
+  });
+
+  it.each(names)('%s names the service and the log level for Powertools', (name) => {
+    expect(functionProps(name).Environment.Variables).toMatchObject({
+      POWERTOOLS_SERVICE_NAME: 'tripsync-realtime',
+      POWERTOOLS_LOG_LEVEL: 'INFO',
+    });
+  });
+
+  it('gives connect and disconnect the table and the connection TTL', () => {
+    for (const name of ['connect', 'disconnect'] as const) {
+      expect(functionProps(name).Environment.Variables).toMatchObject({
+        TABLE_NAME: { Ref: ids.table },
+        CONNECTION_TTL_SECONDS: '7200',
+      });
+    }
+  });
+
+  it('gives send the table, the fan-out settings and the endpoint built from API id and stage', () => {
+    expect(functionProps('send').Environment.Variables).toEqual({
+      POWERTOOLS_SERVICE_NAME: 'tripsync-realtime',
+      POWERTOOLS_LOG_LEVEL: 'INFO',
+      TABLE_NAME: { Ref: ids.table },
+      CONNECTIONS_ENDPOINT: stageUrl('https'),
+      SEND_CONCURRENCY: '50',
+      POST_TIMEOUT_MS: '3000',
+      POST_MAX_ATTEMPTS: '3',
+    });
+  });
+
+  it('gives the authorizer the secret ARN only, never the secret or the table', () => {
+    expect(functionProps('authorizer').Environment.Variables).toEqual({
+      POWERTOOLS_SERVICE_NAME: 'tripsync-realtime',
+      POWERTOOLS_LOG_LEVEL: 'INFO',
+      JWT_SECRET_ARN: { Ref: ids.secret },
+    });
+  });
+
+  it('gives $default nothing beyond logging settings', () => {
+    expect(Object.keys(functionProps('default').Environment.Variables).sort()).toEqual([
+      'POWERTOOLS_LOG_LEVEL',
+      'POWERTOOLS_SERVICE_NAME',
+    ]);
+  });
+});
+
+describe('IAM', () => {
+  it('grants each function exactly the table actions it uses', () => {
+    const table = JSON.stringify(tableArn());
+    const index = JSON.stringify(indexArn());
+    expect(tableActions('connect')).toEqual({ 'dynamodb:PutItem': [table] });
+    expect(tableActions('disconnect')).toEqual({
+      'dynamodb:DeleteItem': [table],
+      'dynamodb:Query': [index],
+    });
+    expect(tableActions('send')).toEqual({
+      'dynamodb:Query': [table, index].sort(),
+      'dynamodb:DeleteItem': [table],
+    });
+    expect(tableActions('default')).toEqual({});
+    expect(tableActions('authorizer')).toEqual({});
+  });
+
+  it('allows ManageConnections to send only, on POST @connections of this API and stage', () => {
+    // Act
+    const manage = allStatements(synth.template).filter((s) =>
+      asArray(s.Action).some((a) => a.startsWith('execute-api:')),
+    );
+
+    // Assess
+    expect(manage).toEqual([
+      {
+        Sid: 'PostToConnections',
+        Effect: 'Allow',
+        Action: 'execute-api:ManageConnections',
+        Resource: {
+          'Fn::Join': [
+            '',
+            [
+              'arn:',
+              { Ref: 'AWS::Partition' },
+              ':execute-api:',
+              { Ref: 'AWS::Region' },
+              ':',
+              { Ref: 'AWS::AccountId' },
+              ':',
+              { Ref: ids.api },
+              '/live/POST/@connections/*',
+            ],
+          ],
+        },
+      },
+    ]);
+    expect(statementsOfRole(synth.template, ids.roles.send)).toContainEqual(manage[0]);
+  });
+
+  it('has no wildcard action and no "*" resource anywhere', () => {
+    // Act
+    const statements = allStatements(synth.template);
+
+    // Assess
+    expect(statements.length).toBeGreaterThan(5);
+    for (const statement of statements) {
+      for (const action of asArray(statement.Action)) expect(action).not.toContain('*');
+      for (const resource of asArray(statement.Resource)) expect(resource).not.toBe('*');
+    }
+  });
+
+  it('lets the authorizer read the one secret it uses (GetSecretValue only)', () => {
+    expect(
+      statementsOfRole(synth.template, ids.roles.authorizer).filter((s) =>
+        asArray(s.Action).some((a) => a.startsWith('secretsmanager:')),
+      ),
+    ).toEqual([
+      {
+        Sid: 'ReadJwtSecret',
+        Effect: 'Allow',
+        Action: 'secretsmanager:GetSecretValue',
+        Resource: { Ref: ids.secret },
+      },
+    ]);
+  });
+
+  it('lets every function write only to its own log group', () => {
+    for (const name of ['authorizer', 'connect', 'disconnect', 'default', 'send'] as const) {
+      const logGroupId = functionProps(name).LoggingConfig.LogGroup.Ref as string;
+      const logStatements = statementsOfRole(synth.template, ids.roles[name]).filter((s) =>
+        asArray(s.Action).some((a) => a.startsWith('logs:')),
+      );
+      expect(logStatements).toEqual([
+        {
+          Effect: 'Allow',
+          Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+          Resource: { 'Fn::GetAtt': [logGroupId, 'Arn'] },
+        },
+      ]);
+    }
+  });
+
+  it('grantSend allows lambda:InvokeFunction on the send function only', () => {
+    expect(producerGrant.success).toBe(true);
+    expect(statementsOfRole(synth.template, ids.producerRole)).toEqual([
+      {
+        Effect: 'Allow',
+        Action: 'lambda:InvokeFunction',
+        Resource: { 'Fn::GetAtt': [ids.functions.send, 'Arn'] },
+      },
+    ]);
+  });
+});
+
+describe('HS256 secret', () => {
+  it('is generated by Secrets Manager: 64 characters, no punctuation, no value in the template', () => {
+    // Act
+    const secrets = Object.values(synth.template.findResources('AWS::SecretsManager::Secret'));
+
+    // Assess
+    expect(secrets).toHaveLength(1);
+    expect(secrets[0]?.Properties.GenerateSecretString).toEqual({
+      PasswordLength: 64,
+      ExcludePunctuation: true,
+    });
+    expect(secrets[0]?.Properties.SecretString).toBeUndefined();
+  });
+
+  it('never reaches the template as a value, a dynamic reference or JWT_SECRET', () => {
+    // Act
+    const text = JSON.stringify(synth.template.toJSON());
+
+    // Assess
+    expect(text).not.toContain('{{resolve:secretsmanager');
+    expect(text).not.toMatch(/"JWT_SECRET"/);
+    expect(text).not.toMatch(/"SecretString"/);
+    expect(text).toContain('"JWT_SECRET_ARN"');
+  });
+});
+
+describe('outputs', () => {
+  it('exposes the URLs, the send function, the table and the secret', () => {
+    const outputs = synth.template.toJSON().Outputs;
+    expect(Object.keys(outputs).sort()).toEqual([
+      'ConnectionTableName',
+      'ConnectionsEndpoint',
+      'JwtSecretArn',
+      'SendFunctionArn',
+      'SendFunctionName',
+      'WebSocketUrl',
+    ]);
+    expect(outputs.WebSocketUrl.Value).toEqual(stageUrl('wss'));
+    expect(outputs.ConnectionsEndpoint.Value).toEqual(stageUrl('https'));
+    expect(outputs.SendFunctionName.Value).toEqual({ Ref: ids.functions.send });
+    expect(outputs.SendFunctionArn.Value).toEqual({
+      'Fn::GetAtt': [ids.functions.send, 'Arn'],
+    });
+    expect(outputs.ConnectionTableName.Value).toEqual({ Ref: ids.table });
+    expect(outputs.JwtSecretArn.Value).toEqual({ Ref: ids.secret });
+  });
+});
+
+describe('construct ids (renaming one replaces the resource)', () => {
+  it('keeps the logical ids of the stateful and public resources', () => {
+    expect(ids).toMatchObject({
+      table: 'RealtimeConnectionTable4300224B',
+      secret: 'RealtimeJwtSecret90B361F2',
+      api: 'RealtimeWebSocketApiF9B350A8',
+      stage: 'RealtimeStageF0371F71',
+    });
+  });
+});
