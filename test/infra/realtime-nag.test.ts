@@ -1,0 +1,150 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { App, Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import type { IConstruct } from 'constructs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { TripSyncRealtimeStack } from '../../lib/tripsync-realtime-stack';
+import { NO_BUNDLING_CONTEXT, type SynthesizedStack, synthesizeStack } from '../support/cdk-stack';
+
+// cdk-nag reads the construct tree, not the code, so the functions are not bundled here.
+const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:tripsync/jwt-AbC123';
+const JWKS = {
+  jwksUrl: 'https://issuer.example/.well-known/jwks.json',
+  jwtIssuer: 'https://issuer.example',
+  jwtAudience: 'tripsync',
+};
+
+let defaults: SynthesizedStack;
+let everything: SynthesizedStack;
+let importedSecret: SynthesizedStack;
+
+beforeAll(() => {
+  defaults = synthesizeStack({}, { bundle: false });
+  everything = synthesizeStack(
+    { ...JWKS, createJwtSecret: true, apiGatewayCloudWatchRole: true },
+    {
+      bundle: false,
+      extend: (stack) => {
+        const producer = new iam.Role(stack, 'Producer', {
+          assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+        });
+        stack.realtime.grantSend(producer);
+      },
+    },
+  );
+  importedSecret = synthesizeStack({ jwtSecretArn: SECRET_ARN }, { bundle: false });
+});
+
+/** Each acknowledgment recorded with `Validations.of(...).acknowledge`, under `scope`. */
+function acknowledgments(scope: IConstruct): { path: string; id: string; reason: string }[] {
+  return scope.node.findAll().flatMap((construct) =>
+    construct.node.metadata
+      .filter((entry) => entry.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
+      .flatMap((entry) =>
+        Object.entries(entry.data as Record<string, string>).map(([id, reason]) => ({
+          path: construct.node.path,
+          id: id.replace(/^annotation::/i, ''),
+          reason,
+        })),
+      ),
+  );
+}
+
+describe('cdk-nag AwsSolutions', () => {
+  it.each([
+    ['defaults (generated HS256 secret)', () => defaults],
+    ['JWKS + generated secret + API Gateway logging role + a grantSend grantee', () => everything],
+    ['an existing secret', () => importedSecret],
+  ])('finds no unacknowledged error or warning: %s', (_name, synth) => {
+    // Act
+    const report = new AwsSolutionsChecks().validateScope(synth().app);
+
+    // Assess
+    expect(report.violations).toEqual([]);
+    expect(report.success).toBe(true);
+  });
+
+  it('reports what is not acknowledged (control: access logging turned off)', () => {
+    // Prepare
+    const app = new App({ context: NO_BUNDLING_CONTEXT });
+    new TripSyncRealtimeStack(app, 'NoAccessLogs', { accessLogging: false });
+
+    // Act
+    const report = new AwsSolutionsChecks().validateScope(app);
+
+    // Assess
+    expect(report.violations).toEqual([
+      expect.objectContaining({
+        ruleName: 'AwsSolutions-APIG1',
+        severity: 'error',
+        violatingResources: [
+          expect.objectContaining({ constructPath: 'NoAccessLogs/Realtime/Stage/Resource' }),
+        ],
+      }),
+    ]);
+  });
+
+  it('fails a synthesis with the pack registered, and writes the finding to the report', () => {
+    // Prepare: the pack registered as app.ts registers it.
+    const app = new App({ context: NO_BUNDLING_CONTEXT, builtinCloudFormationValidation: false });
+    new TripSyncRealtimeStack(app, 'NoAccessLogs', { accessLogging: false });
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+
+    // Act
+    const synth = () => app.synth();
+
+    // Assess
+    expect(synth).toThrow(/AwsSolutions-APIG1/);
+    const report = JSON.parse(readFileSync(join(app.outdir, 'validation-report.json'), 'utf8'));
+    expect(
+      report.pluginReports.flatMap((r: { violations: { ruleName: string }[] }) =>
+        r.violations.map((v) => v.ruleName),
+      ),
+    ).toEqual(['AwsSolutions-APIG1']);
+  });
+
+  it('passes a synthesis with the pack registered', () => {
+    // Prepare
+    const app = new App({ context: NO_BUNDLING_CONTEXT, builtinCloudFormationValidation: false });
+    new TripSyncRealtimeStack(app, 'Registered', { ...JWKS, apiGatewayCloudWatchRole: true });
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+
+    // Act
+    app.synth();
+
+    // Assess
+    const report = JSON.parse(readFileSync(join(app.outdir, 'validation-report.json'), 'utf8'));
+    expect(report.pluginReports).toEqual([]);
+  });
+});
+
+describe('acknowledged findings', () => {
+  it('are exactly the unavoidable ones, each with its reason', () => {
+    // Act
+    const acknowledged = acknowledgments(everything.stack).map(({ path, id, reason }) => ({
+      path: path.replace(`${everything.stack.stackName}/`, ''),
+      id,
+      reason,
+    }));
+
+    // Assess
+    expect(acknowledged.map(({ path, id }) => `${path} ${id}`).sort()).toEqual(
+      [
+        'ApiGatewayCloudWatchRole AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
+        'Realtime/JwtSecret AwsSolutions-SMG4',
+        'Realtime/SendHandler/Role AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<RealtimeWebSocketApiF9B350A8>/live/POST/@connections/*]',
+        'Realtime/WebSocketApi/$default-Route AwsSolutions-APIG4',
+        'Realtime/WebSocketApi/$disconnect-Route AwsSolutions-APIG4',
+      ].sort(),
+    );
+    for (const { reason } of acknowledged) expect(reason.length).toBeGreaterThan(60);
+  });
+
+  it('do not include the generated-secret rotation when no secret is created', () => {
+    expect(acknowledgments(importedSecret.stack).map((a) => a.id)).not.toContain(
+      'AwsSolutions-SMG4',
+    );
+  });
+});
