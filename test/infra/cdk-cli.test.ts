@@ -1,0 +1,155 @@
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const REPO_ROOT = resolve(import.meta.dirname, '../..');
+const STACK = 'TripSyncRealtime';
+
+/**
+ * The environment of a machine with no AWS account: every AWS_* and CDK_DEFAULT_* variable
+ * removed, and the shared config and credentials files pointed at paths that do not exist,
+ * so nothing in ~/.aws can be used either.
+ */
+function offlineEnv(scratch: string): NodeJS.ProcessEnv {
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(
+      ([name]) => !name.startsWith('AWS_') && !name.startsWith('CDK_DEFAULT_'),
+    ),
+  );
+  return {
+    ...env,
+    AWS_CONFIG_FILE: join(scratch, 'no-aws-config'),
+    AWS_SHARED_CREDENTIALS_FILE: join(scratch, 'no-aws-credentials'),
+    // The CLI's daily "newer version" lookup (it only runs on a TTY; made explicit here).
+    CDK_DISABLE_VERSION_CHECK: '1',
+  };
+}
+
+interface LambdaResource {
+  Type: string;
+  Properties: { Code: { S3Key: string }; Description: string; Runtime: string };
+}
+
+let scratch: string;
+let outdir: string;
+let result: { exitCode: number; stdout: string; stderr: string };
+let template: { Resources: Record<string, LambdaResource> };
+
+beforeAll(async () => {
+  scratch = mkdtempSync(join(tmpdir(), 'tripsync-cli-'));
+  outdir = join(scratch, 'cdk.out');
+  try {
+    const { stdout, stderr } = await run('npx', ['cdk', 'synth', '--quiet', '--output', outdir], {
+      cwd: REPO_ROOT,
+      env: offlineEnv(scratch),
+      timeout: 110_000,
+    });
+    result = { exitCode: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code?: number; stdout?: string; stderr?: string };
+    result = {
+      exitCode: typeof failed.code === 'number' ? failed.code : -1,
+      stdout: failed.stdout ?? '',
+      stderr: failed.stderr ?? String(error),
+    };
+  }
+  const templatePath = join(outdir, `${STACK}.template.json`);
+  if (existsSync(templatePath)) template = JSON.parse(readFileSync(templatePath, 'utf8'));
+});
+
+afterAll(() => {
+  if (scratch) rmSync(scratch, { recursive: true, force: true });
+});
+
+/** The five function bundles, by the handler file they were built from. */
+function bundles(): { name: string; dir: string }[] {
+  return Object.values(template.Resources)
+    .filter((r) => r.Type === 'AWS::Lambda::Function')
+    .map((r) => ({
+      name: r.Properties.Description,
+      dir: join(outdir, `asset.${r.Properties.Code.S3Key.replace(/\.zip$/, '')}`),
+    }));
+}
+
+describe('npx cdk synth (offline, no AWS credentials)', () => {
+  it('exits 0 and writes the template', () => {
+    expect(result, result.stderr).toMatchObject({ exitCode: 0 });
+    expect(existsSync(join(outdir, `${STACK}.template.json`))).toBe(true);
+    expect(
+      Object.values(template.Resources).filter((r) => r.Type === 'AWS::Lambda::Function'),
+    ).toHaveLength(5);
+  });
+
+  it('reports no finding from cdk-nag or the CloudFormation validation', () => {
+    // Act
+    const report = JSON.parse(readFileSync(join(outdir, 'validation-report.json'), 'utf8'));
+
+    // Assess
+    expect(report.pluginReports).toEqual([]);
+    expect(result.stderr).not.toMatch(/AwsSolutions-/);
+  });
+
+  it('bundles every function as one ESM file with its esbuild metafile', () => {
+    for (const { name, dir } of bundles()) {
+      expect(existsSync(join(dir, 'index.mjs')), name).toBe(true);
+      expect(existsSync(join(dir, 'index.meta.json')), name).toBe(true);
+    }
+  });
+
+  it('bundles the AWS SDK v3 clients rather than importing them from the runtime', () => {
+    for (const { name, dir } of bundles()) {
+      // Prepare
+      const meta = JSON.parse(readFileSync(join(dir, 'index.meta.json'), 'utf8'));
+      const inputs = Object.keys(meta.inputs);
+      const [output] = Object.values(meta.outputs) as { imports: { path: string }[] }[];
+
+      // Assess
+      expect(
+        output?.imports.filter((i) => i.path.startsWith('@aws-sdk/')),
+        name,
+      ).toEqual([]);
+      if (!name.includes('$default')) {
+        expect(
+          inputs.some((i) => i.includes('node_modules/@aws-sdk/')),
+          name,
+        ).toBe(true);
+      }
+    }
+  });
+
+  it('produces bundles that load as ES modules, with no CommonJS require shim', async () => {
+    // Prepare: the settings each handler reads at import.
+    const env = {
+      ...process.env,
+      AWS_REGION: 'eu-west-1',
+      TABLE_NAME: 'Connections',
+      CONNECTIONS_ENDPOINT: 'https://abc123.execute-api.eu-west-1.amazonaws.com/live',
+      JWT_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:tripsync/jwt-AbC123',
+    };
+
+    for (const { name, dir } of bundles()) {
+      const file = join(dir, 'index.mjs');
+      const url = pathToFileURL(file).href;
+
+      // Act
+      const { stdout } = await run(
+        process.execPath,
+        [
+          '--input-type=module',
+          '-e',
+          `const m = await import(${JSON.stringify(url)}); console.log(typeof m.handler);`,
+        ],
+        { env },
+      );
+
+      // Assess
+      expect(stdout.trim(), name).toBe('function');
+      expect(readFileSync(file, 'utf8'), name).not.toContain('Dynamic require of');
+    }
+  });
+});
