@@ -11,7 +11,7 @@ import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { CONNECTION_TABLE_SCHEMA } from '../lambdas/adapters/dynamodb-connection-store';
+import { CONNECTION_TABLE_SCHEMA } from '../lambdas/adapters/connection-table-schema';
 
 /** The identity source of the `$connect` authorizer: browsers cannot set headers on a WebSocket. */
 export const TOKEN_IDENTITY_SOURCE = 'route.request.querystring.token';

@@ -6,23 +6,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { StoreUnavailableError } from '../core/errors';
 import type { ConnectionRecord, ConnectionStore } from '../core/ports';
-
-/**
- * The table's key design. Shared with the CDK construct and the local stack so that the
- * deployed table, the local table and this code cannot drift apart.
- *
- * - Partition key `userId`, sort key `connectionId`: a user's connections are one partition,
- *   read with one strongly consistent Query; each tab or device is its own row.
- * - GSI `byConnectionId` (keys only): finds a connection's owner when only the connection id
- *   is known (a 410 on a `connectionId` send, a `$disconnect` without authorizer context).
- * - `expiresAt` (epoch seconds) is the TTL attribute.
- */
-export const CONNECTION_TABLE_SCHEMA = {
-  partitionKey: 'userId',
-  sortKey: 'connectionId',
-  connectionIdIndex: 'byConnectionId',
-  ttlAttribute: 'expiresAt',
-} as const;
+import { CONNECTION_TABLE_SCHEMA } from './connection-table-schema';
 
 /**
  * `ConnectionStore` over a DynamoDB table. Every failure becomes `StoreUnavailableError`

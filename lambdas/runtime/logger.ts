@@ -1,7 +1,8 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 
 /**
- * One structured JSON logger per container. `POWERTOOLS_LOG_LEVEL` sets the level. Handlers
+ * One structured JSON logger per container. `POWERTOOLS_LOG_LEVEL` sets the level and
+ * `POWERTOOLS_SERVICE_NAME` the service (`tripsync-realtime` when unset). Handlers
  * never log whole events: the `$connect` events carry the token in their query string.
  *
  * @example
@@ -9,7 +10,9 @@ import { Logger } from '@aws-lambda-powertools/logger';
  * log.info('connected', { userId: '42', connectionId: 'BFaT_fALIAMCKug=' });
  */
 export function createLogger(handlerName: string): Logger {
-  const logger = new Logger({ serviceName: 'tripsync-realtime' });
+  // Powertools prefers a constructor option to POWERTOOLS_SERVICE_NAME: only default it.
+  const serviceName = process.env.POWERTOOLS_SERVICE_NAME ? undefined : 'tripsync-realtime';
+  const logger = new Logger({ serviceName });
   logger.appendPersistentKeys({ handler: handlerName });
   return logger;
 }
