@@ -146,8 +146,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         else res.destroy();
       });
   });
+  // Upgraded sockets leave the HTTP server's bookkeeping: closeAllConnections() misses them.
+  const upgradedSockets = new Set<Duplex>();
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => {});
+    upgradedSockets.add(socket);
+    socket.on('close', () => upgradedSockets.delete(socket));
     const upgrade = ready
       .then((deps) => handleUpgrade(req, socket, head, deps.upgrade))
       .catch((error: unknown) => {
@@ -162,6 +166,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const port = (server.address() as AddressInfo).port;
   const endpoint = `http://${displayHost(config.host)}:${port}`;
   const closeServer = async () => {
+    for (const socket of upgradedSockets) socket.destroy();
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   };

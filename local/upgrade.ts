@@ -63,6 +63,7 @@ export async function handleUpgrade(
     clientLeft = true;
   };
   socket.on('error', onGone);
+  socket.on('end', onGone);
   socket.on('close', onGone);
   const refuse = (status: number, why: string, errorType?: string) => {
     deps.log.line('refused', `${status} ${STATUS_CODES[status] ?? ''}: ${why}`);
@@ -132,7 +133,10 @@ export async function handleUpgrade(
     integrationLatency,
   );
   const userId = String(authorizer.userId ?? authorizer.principalId);
-  if (clientLeft) return;
+  if (clientLeft) {
+    socket.destroy();
+    return;
+  }
 
   const connectEvent = formatConnectEvent(handshake, deps.api, authorizer, {
     requestId: apiGatewayId(),
@@ -160,7 +164,8 @@ export async function handleUpgrade(
   const gone = clientLeft || !socket.readable || !socket.writable;
   if (gone || deps.isStopping()) {
     // $connect stored the connection; the client will never use it.
-    if (!gone) writeRefusal(socket, 503);
+    if (gone) socket.destroy();
+    else writeRefusal(socket, 503);
     const status = gone
       ? { code: 1006, reason: 'Client left during $connect' }
       : GATEWAY_CLOSES.goingAway;
@@ -171,6 +176,7 @@ export async function handleUpgrade(
   const protocol = headerValue(response?.headers, 'sec-websocket-protocol');
   if (protocol !== undefined) chosenProtocol.set(req, protocol);
   socket.off('error', onGone);
+  socket.off('end', onGone);
   socket.off('close', onGone);
   deps.wss.handleUpgrade(req, socket, head, (ws) => {
     const connection = new LocalConnection(ws, socket, handshake, authorizer, deps);
@@ -243,5 +249,6 @@ function writeRefusal(socket: Duplex, status: number, errorType?: string): void 
     'Connection: close',
     ...(errorType ? [`x-amzn-ErrorType: ${errorType}`] : []),
   ];
-  socket.end(`${lines.join('\r\n')}\r\n\r\n${body}`);
+  // The server's sockets are half-open capable: close ours once the answer is flushed.
+  socket.end(`${lines.join('\r\n')}\r\n\r\n${body}`, () => socket.destroy());
 }
