@@ -1,0 +1,146 @@
+import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
+import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { InvocationType, InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import type { InvocationRecord } from '../../local/lambda-runtime';
+import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../local/stack';
+import { signLocalToken } from '../../local/tokens';
+import { eventually, type OpenOptions, openClient, type TestClient } from './local-clients';
+
+/** Credentials for the SDK clients; the local stack accepts any signature. */
+export const E2E_CREDENTIALS = { accessKeyId: 'e2e', secretAccessKey: 'e2e' };
+
+/** Every invocation the stack made, in order, with the event the handler received. */
+export class InvocationLog {
+  readonly records: InvocationRecord[] = [];
+
+  record = (record: InvocationRecord): void => {
+    this.records.push(record);
+  };
+
+  /** Records of one function (`authorizer`, `connect`, `disconnect`, `default`, `send`, a route). */
+  of(functionName: string): InvocationRecord[] {
+    return this.records.filter((r) => r.functionName === functionName);
+  }
+
+  /** Records whose event concerns a connection. */
+  forConnection(connectionId: string): InvocationRecord[] {
+    return this.records.filter((r) => connectionIdOf(r.event) === connectionId);
+  }
+
+  /** Waits for the `$disconnect` of a connection and returns its event's requestContext. */
+  async disconnectOf(connectionId: string, timeoutMs = 5000) {
+    const record = await eventually(
+      () => this.of('disconnect').find((r) => connectionIdOf(r.event) === connectionId),
+      { timeoutMs, what: `$disconnect of ${connectionId}` },
+    );
+    return (record.event as { requestContext: Record<string, unknown> }).requestContext;
+  }
+}
+
+function connectionIdOf(event: unknown): string | undefined {
+  return (event as { requestContext?: { connectionId?: string } } | null)?.requestContext
+    ?.connectionId;
+}
+
+/** A started local stack with the real clients a test drives it with. */
+export interface TestStack {
+  stack: LocalStack;
+  invocations: InvocationLog;
+  /** The stack's readable log lines. */
+  lines: string[];
+  lambda: LambdaClient;
+  management: ApiGatewayManagementApiClient;
+  dynamo: DynamoDBClient;
+  /** A valid token for the user, signed with the stack's secret. */
+  token(userId: string | number): Promise<string>;
+  /** Opens a client as this user. */
+  connect(userId: string | number, options?: OpenOptions): Promise<TestClient>;
+  /** Opens a client with this token. */
+  connectWith(token: string, options?: OpenOptions): Promise<TestClient>;
+  /** Every row of the connection table (a Scan: fine for a test table). */
+  rows(): Promise<Array<{ userId: string; connectionId: string }>>;
+  /** Invokes `send` through the Lambda API and decodes the answer. */
+  invokeSend(
+    payload: unknown,
+    invocationType?: InvocationType,
+  ): Promise<{ status?: number; functionError?: string; body: unknown }>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the local stack in this process on free ports, quiet, recording every invocation.
+ *
+ * @example
+ * let t: TestStack;
+ * beforeAll(async () => { t = await startTestStack(); });
+ * afterAll(() => t.stop());
+ */
+export async function startTestStack(options: LocalStackOptions = {}): Promise<TestStack> {
+  const invocations = new InvocationLog();
+  const lines: string[] = [];
+  const clients: TestClient[] = [];
+  const stack = await startLocalStack({
+    port: 0,
+    dynamoDbPort: 0,
+    handlerLogLevel: 'SILENT',
+    log: (line) => lines.push(line),
+    onInvoke: invocations.record,
+    ...options,
+  });
+  const common = { region: stack.region, credentials: E2E_CREDENTIALS };
+  const lambda = new LambdaClient({ ...common, endpoint: stack.endpoint, maxAttempts: 1 });
+  const management = new ApiGatewayManagementApiClient({
+    ...common,
+    endpoint: stack.endpoint,
+    maxAttempts: 1,
+  });
+  const dynamo = new DynamoDBClient({ ...common, endpoint: stack.dynamoDbEndpoint });
+  const token = (userId: string | number) => signLocalToken(userId, { secret: stack.jwtSecret });
+  const connectWith = async (jwt: string, openOptions?: OpenOptions) => {
+    const client = await openClient(`${stack.url}?token=${jwt}`, openOptions);
+    clients.push(client);
+    return client;
+  };
+  return {
+    stack,
+    invocations,
+    lines,
+    lambda,
+    management,
+    dynamo,
+    token,
+    async connect(userId, openOptions) {
+      return connectWith(await token(userId), openOptions);
+    },
+    connectWith,
+    async rows() {
+      const page = await dynamo.send(new ScanCommand({ TableName: stack.tableName }));
+      return (page.Items ?? []).map((item) => ({
+        userId: item.userId?.S as string,
+        connectionId: item.connectionId?.S as string,
+      }));
+    },
+    async invokeSend(payload, invocationType = InvocationType.RequestResponse) {
+      const response = await lambda.send(
+        new InvokeCommand({
+          FunctionName: 'send',
+          InvocationType: invocationType,
+          Payload: typeof payload === 'string' ? payload : JSON.stringify(payload),
+        }),
+      );
+      const text = new TextDecoder().decode(response.Payload ?? new Uint8Array());
+      return {
+        status: response.StatusCode,
+        functionError: response.FunctionError,
+        body: text === '' ? undefined : JSON.parse(text),
+      };
+    },
+    async stop() {
+      for (const client of clients) client.ws.terminate();
+      await stack.stop();
+      lambda.destroy();
+      management.destroy();
+      dynamo.destroy();
+    },
+  };
+}
