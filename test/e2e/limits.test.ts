@@ -1,0 +1,202 @@
+import {
+  PayloadTooLargeException,
+  PostToConnectionCommand,
+} from '@aws-sdk/client-apigatewaymanagementapi';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { eventually } from '../support/local-clients';
+import { startTestStack, type TestStack } from '../support/local-stack';
+
+const KiB = 1024;
+let t: TestStack;
+/** A second stack whose idle timeout and maximum duration are short enough to wait for. */
+let timed: TestStack;
+const IDLE_MS = 300;
+const MAX_MS = 1000;
+
+beforeAll(async () => {
+  [t, timed] = await Promise.all([
+    startTestStack(),
+    startTestStack({ idleTimeoutMs: IDLE_MS, maxConnectionDurationMs: MAX_MS }),
+  ]);
+});
+
+afterAll(() => Promise.all([t.stop(), timed.stop()]));
+
+/** Sends one message as frames of `frameBytes` (ws sends each `fin: false` part as one frame). */
+function sendFragmented(ws: import('ws').WebSocket, text: string, frameBytes: number) {
+  for (let offset = 0; offset < text.length; offset += frameBytes) {
+    const fin = offset + frameBytes >= text.length;
+    ws.send(text.slice(offset, offset + frameBytes), { fin });
+  }
+}
+
+describe('128 KiB messages, 32 KiB frames', () => {
+  test('a single client frame over 32 KiB closes the connection with 1009', async () => {
+    // Prepare
+    const client = await t.connect(501);
+    const { connectionId } = await client.whoami();
+    const defaultCalls = t.invocations.of('default').length;
+
+    // Act
+    client.send('x'.repeat(32 * KiB + 1));
+    const closed = await client.closed;
+
+    // Assess
+    expect(closed.code).toBe(1009);
+    expect(await t.invocations.disconnectOf(connectionId)).toMatchObject({
+      disconnectStatusCode: 1009,
+    });
+    expect(t.invocations.of('default')).toHaveLength(defaultCalls);
+    expect((await t.rows()).map((r) => r.connectionId)).not.toContain(connectionId);
+  });
+
+  test('a frame of exactly 32 KiB, and a 120 KiB message in 32 KiB frames, are delivered', async () => {
+    // Prepare
+    const client = await t.connect(502);
+    const big = JSON.stringify({ action: 'ping', pad: 'y'.repeat(120 * KiB) });
+
+    // Act
+    client.send('z'.repeat(32 * KiB));
+    const first = JSON.parse(await client.next());
+    sendFragmented(client.ws, big, 32 * KiB);
+    const second = JSON.parse(await client.next());
+
+    // Assess
+    expect(first).toMatchObject({ type: 'error', code: 'INVALID_JSON' });
+    expect(second).toEqual({ type: 'pong' });
+    const bodies = t.invocations.of('default').map((r) => (r.event as { body: string }).body);
+    expect(bodies).toContain(big);
+    client.ws.close();
+  });
+
+  test('a message over 128 KiB, even in small frames, closes the connection with 1009', async () => {
+    // Prepare
+    const client = await t.connect(503);
+    const { connectionId } = await client.whoami();
+
+    // Act
+    sendFragmented(client.ws, 'w'.repeat(128 * KiB + 1), 16 * KiB);
+    const closed = await client.closed;
+
+    // Assess
+    expect(closed.code).toBe(1009);
+    expect(await t.invocations.disconnectOf(connectionId)).toMatchObject({
+      disconnectStatusCode: 1009,
+    });
+  });
+
+  test('a binary frame closes the connection with 1003, as API Gateway does', async () => {
+    // Prepare
+    const client = await t.connect(504);
+    const { connectionId } = await client.whoami();
+
+    // Act
+    client.ws.send(Buffer.from([0xde, 0xad, 0xbe, 0xef]));
+    const closed = await client.closed;
+
+    // Assess
+    expect(closed.code).toBe(1003);
+    expect(await t.invocations.disconnectOf(connectionId)).toMatchObject({
+      disconnectStatusCode: 1003,
+    });
+  });
+
+  test('POST @connections takes 128 KiB and answers 413 PayloadTooLargeException above', async () => {
+    // Prepare
+    const client = await t.connect(505);
+    const { connectionId } = await client.whoami();
+    const fits = new Uint8Array(128 * KiB).fill(0x61);
+    const tooBig = new Uint8Array(128 * KiB + 1).fill(0x62);
+
+    // Act
+    await t.management.send(
+      new PostToConnectionCommand({ ConnectionId: connectionId, Data: fits }),
+    );
+    const error = await t.management
+      .send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: tooBig }))
+      .catch((e: unknown) => e);
+
+    // Assess
+    expect((await client.next()).length).toBe(128 * KiB);
+    expect(error).toBeInstanceOf(PayloadTooLargeException);
+    expect((error as PayloadTooLargeException).$metadata.httpStatusCode).toBe(413);
+    client.ws.close();
+  });
+
+  test('send refuses a message over 128 KiB with ValidationError, before posting anything', async () => {
+    // Prepare
+    const client = await t.connect(506);
+    const message = { type: 'huge', pad: 'p'.repeat(128 * KiB) };
+
+    // Act
+    const result = await t.invokeSend({ userId: 506, message });
+    client.send({ action: 'ping' });
+
+    // Assess
+    expect(result.functionError).toBe('Unhandled');
+    expect(result.body).toMatchObject({
+      errorType: 'ValidationError',
+      errorMessage: expect.stringContaining('128 KiB'),
+    });
+    // The first frame the client gets is its own pong: nothing was posted.
+    expect(JSON.parse(await client.next())).toEqual({ type: 'pong' });
+    client.ws.close();
+  });
+});
+
+describe('idle timeout and maximum duration', () => {
+  test('a connection without data frames is closed with 1001 after the idle timeout', async () => {
+    // Prepare
+    const started = Date.now();
+    const client = await timed.connect(511);
+
+    // Act
+    const closed = await client.closed;
+
+    // Assess
+    const elapsed = Date.now() - started;
+    expect(closed).toEqual({ code: 1001, reason: 'Going away' });
+    expect(elapsed).toBeGreaterThanOrEqual(IDLE_MS - 20);
+    expect(elapsed).toBeLessThan(MAX_MS);
+    await eventually(async () => (await timed.rows()).every((r) => r.userId !== '511'));
+  });
+
+  test('messages keep a connection open, but not past the maximum duration', async () => {
+    // Prepare
+    const started = Date.now();
+    const client = await timed.connect(512);
+    const { connectionId } = await client.whoami();
+    const keepAlive = setInterval(() => client.send({ action: 'ping' }), IDLE_MS / 3);
+
+    // Act
+    const closed = await client.closed.finally(() => clearInterval(keepAlive));
+
+    // Assess
+    const elapsed = Date.now() - started;
+    expect(closed.code).toBe(1001);
+    expect(elapsed).toBeGreaterThanOrEqual(MAX_MS - 20);
+    expect(await timed.invocations.disconnectOf(connectionId)).toMatchObject({
+      disconnectStatusCode: 1001,
+      disconnectReason: 'Going away',
+    });
+  });
+
+  test('posts through @connections count as activity too', async () => {
+    // Prepare
+    const client = await timed.connect(513);
+    const { connectionId } = await client.whoami();
+    const post = () =>
+      timed.management
+        .send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.from('{}') }))
+        .catch(() => undefined);
+    const started = Date.now();
+    const keepAlive = setInterval(post, IDLE_MS / 3);
+
+    // Act
+    const closed = await client.closed.finally(() => clearInterval(keepAlive));
+
+    // Assess: it lived to the maximum duration, well past the idle timeout.
+    expect(closed.code).toBe(1001);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(MAX_MS - 100);
+  });
+});
