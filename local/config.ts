@@ -29,6 +29,10 @@ export const DEFAULTS = {
   maxConnectionDurationMs: 2 * 60 * 60 * 1000,
   /** API Gateway's integration timeout for WebSocket routes (29 s). */
   integrationTimeoutMs: 29_000,
+  /** Lambda timeout of the authorizer and route functions (the CDK construct's default, 10 s). */
+  handlerTimeoutMs: 10_000,
+  /** Lambda timeout of `send` (the CDK construct's default, 30 s). */
+  sendTimeoutMs: 30_000,
   /** `POWERTOOLS_LOG_LEVEL` for the handlers' JSON logs: warnings and errors only. */
   handlerLogLevel: 'WARN',
 } as const;

@@ -11,7 +11,7 @@ import {
 } from './events';
 import { FrameGuard } from './frame-guard';
 import { apiGatewayId } from './ids';
-import type { LocalFunction } from './lambda-runtime';
+import { type LocalFunction, withinIntegrationTimeout } from './lambda-runtime';
 import { formatBytes, type StackLog } from './log';
 import type { ConnectionRegistry } from './registry';
 
@@ -42,6 +42,8 @@ export interface ConnectionDeps {
   registry: ConnectionRegistry;
   log: StackLog;
   maxFrameBytes: number;
+  /** API Gateway's wait for a route's integration (29 s). */
+  integrationTimeoutMs: number;
   idleTimeoutMs: number;
   maxConnectionDurationMs: number;
 }
@@ -171,10 +173,16 @@ export class LocalConnection {
       apiGatewayId(),
     );
     const started = performance.now();
-    const outcome = await fn.invoke(event);
+    const outcome = await withinIntegrationTimeout(
+      fn.invoke(event),
+      this.deps.integrationTimeoutMs,
+    );
     const ms = Math.round(performance.now() - started);
     let summary: string;
-    if (outcome.ok) {
+    if (outcome === undefined) {
+      this.reply(this.apiError('Endpoint request timed out', requestId));
+      summary = 'integration timed out → Endpoint request timed out';
+    } else if (outcome.ok) {
       const result = outcome.result as { statusCode?: unknown; body?: unknown } | null;
       const responseBody = typeof result === 'object' ? result?.body : undefined;
       if (typeof responseBody === 'string') {
@@ -187,9 +195,6 @@ export class LocalConnection {
         this.reply(this.apiError('Internal server error', requestId));
         summary = 'malformed response (body is not a string) → Internal server error';
       }
-    } else if (outcome.timedOut) {
-      this.reply(this.apiError('Endpoint request timed out', requestId));
-      summary = 'timed out';
     } else {
       this.reply(this.apiError('Internal server error', requestId));
       summary = `${outcome.error.errorType}: ${outcome.error.errorMessage}`;

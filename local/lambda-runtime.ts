@@ -52,8 +52,8 @@ export interface InvocationRecord {
 export interface LocalFunctionOptions {
   region: string;
   accountId: string;
-  /** Abandon the invocation after this long (API Gateway's 29 s for routes); none if unset. */
-  timeoutMs?: number;
+  /** The function's Lambda timeout: the invocation fails with `Sandbox.Timedout` after it. */
+  timeoutMs: number;
   onInvoke?: (record: InvocationRecord) => void;
 }
 
@@ -106,19 +106,17 @@ export class LocalFunction {
     const started = performance.now();
     const copy = jsonCopy(event);
     const deadline = this.options.timeoutMs;
-    const context = this.context(requestId, Date.now() + (deadline ?? 15 * 60 * 1000));
+    const context = this.context(requestId, Date.now() + deadline);
     let timer: NodeJS.Timeout | undefined;
     let outcome: InvocationOutcome;
     try {
       const run = Promise.resolve().then(() => this.handler(copy, context));
-      const result = await (deadline === undefined
-        ? run
-        : Promise.race([
-            run,
-            new Promise<never>((_, reject) => {
-              timer = setTimeout(() => reject(new InvocationTimeout(deadline)), deadline);
-            }),
-          ]));
+      const result = await Promise.race([
+        run,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new InvocationTimeout(requestId, deadline)), deadline);
+        }),
+      ]);
       outcome = { ok: true, result: result === undefined ? null : jsonCopy(result) };
     } catch (error) {
       outcome = {
@@ -156,10 +154,36 @@ export class LocalFunction {
   }
 }
 
+/** Lambda's own timeout. Unlike Lambda, the handler's work is not frozen: it runs on. */
 class InvocationTimeout extends Error {
   override readonly name = 'Sandbox.Timedout';
-  constructor(ms: number) {
-    super(`Task timed out after ${(ms / 1000).toFixed(2)} seconds`);
+  constructor(requestId: string, ms: number) {
+    super(`RequestId: ${requestId} Error: Task timed out after ${(ms / 1000).toFixed(2)} seconds`);
+  }
+}
+
+/**
+ * API Gateway's integration timeout around an invocation: `undefined` when the integration
+ * did not answer in time (the invocation itself runs on, as the Lambda function would).
+ *
+ * @example
+ * const outcome = await withinIntegrationTimeout(fn.invoke(event), 29_000);
+ * if (outcome === undefined) reply('Endpoint request timed out');
+ */
+export async function withinIntegrationTimeout(
+  invocation: Promise<InvocationOutcome>,
+  timeoutMs: number,
+): Promise<InvocationOutcome | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      invocation,
+      new Promise<undefined>((resolve) => {
+        timer = setTimeout(resolve, timeoutMs, undefined);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

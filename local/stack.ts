@@ -53,6 +53,10 @@ export interface LocalStackOptions {
   maxConnectionDurationMs?: number;
   /** A route invocation slower than this answers "Endpoint request timed out". @default 29000 */
   integrationTimeoutMs?: number;
+  /** Lambda timeout of the authorizer, `$connect`, `$disconnect` and route functions. @default 10000 */
+  handlerTimeoutMs?: number;
+  /** Lambda timeout of `send`. @default 30000 */
+  sendTimeoutMs?: number;
   /** `POWERTOOLS_LOG_LEVEL` for the handlers' JSON logs. @default 'WARN' */
   handlerLogLevel?: string;
   /** Where readable log lines go; `false` for none. @default stdout */
@@ -198,23 +202,21 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       POWERTOOLS_LOG_LEVEL: config.handlerLogLevel,
     });
     const handlers = await importHandlers(++instances);
-    const fn = (name: FunctionName, timeoutMs?: number) =>
+    const fn = (name: FunctionName, timeoutMs = config.handlerTimeoutMs) =>
       new LocalFunction(name, options.wrapHandler?.(name, handlers[name]) ?? handlers[name], {
         region: api.region,
         accountId: api.accountId,
-        ...(timeoutMs !== undefined && { timeoutMs }),
+        timeoutMs,
         ...(options.onInvoke && { onInvoke: options.onInvoke }),
       });
-    const routes = new Map<string, LocalFunction>([
-      ['$default', fn('default', config.integrationTimeoutMs)],
-    ]);
+    const routes = new Map<string, LocalFunction>([['$default', fn('default')]]);
     for (const [routeKey, handler] of Object.entries(options.routes ?? {})) {
       routes.set(
         routeKey,
         new LocalFunction(routeKey, handler, {
           region: api.region,
           accountId: api.accountId,
-          timeoutMs: config.integrationTimeoutMs,
+          timeoutMs: config.handlerTimeoutMs,
           ...(options.onInvoke && { onInvoke: options.onInvoke }),
         }),
       );
@@ -222,18 +224,19 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const connectionDeps = {
       api,
       routes,
-      disconnect: fn('disconnect', config.integrationTimeoutMs),
+      disconnect: fn('disconnect'),
       registry,
       log,
       maxFrameBytes: AWS_LIMITS.maxFrameBytes,
+      integrationTimeoutMs: config.integrationTimeoutMs,
       idleTimeoutMs: config.idleTimeoutMs,
       maxConnectionDurationMs: config.maxConnectionDurationMs,
     };
     markReady({
       upgrade: {
         ...connectionDeps,
-        authorizer: fn('authorizer', config.integrationTimeoutMs),
-        connect: fn('connect', config.integrationTimeoutMs),
+        authorizer: fn('authorizer'),
+        connect: fn('connect'),
         wss: new WebSocketServer({
           noServer: true,
           clientTracking: false,
@@ -247,7 +250,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       },
       registry,
       invoke: {
-        functions: new Map([['send', fn('send')]]),
+        functions: new Map([['send', fn('send', config.sendTimeoutMs)]]),
         region: api.region,
         accountId: api.accountId,
         log,
@@ -363,6 +366,18 @@ function resolveOptions(options: LocalStackOptions) {
       options.integrationTimeoutMs ?? DEFAULTS.integrationTimeoutMs,
       1,
       duration,
+    ),
+    handlerTimeoutMs: checkInteger(
+      'handlerTimeoutMs',
+      options.handlerTimeoutMs ?? DEFAULTS.handlerTimeoutMs,
+      1,
+      15 * 60 * 1000,
+    ),
+    sendTimeoutMs: checkInteger(
+      'sendTimeoutMs',
+      options.sendTimeoutMs ?? DEFAULTS.sendTimeoutMs,
+      1,
+      15 * 60 * 1000,
     ),
     handlerLogLevel: checkLogLevel(
       'handlerLogLevel',

@@ -16,7 +16,7 @@ import {
   type HandshakeInfo,
 } from './events';
 import { apiGatewayId, traceId } from './ids';
-import type { LocalFunction } from './lambda-runtime';
+import { type LocalFunction, withinIntegrationTimeout } from './lambda-runtime';
 
 /** What the handshake needs beyond what every connection shares. */
 export interface UpgradeDeps extends ConnectionDeps {
@@ -98,8 +98,14 @@ export async function handleUpgrade(
     traceId: trace,
   });
   const authStarted = performance.now();
-  const authOutcome = await deps.authorizer.invoke(authorizerEvent);
+  const authOutcome = await withinIntegrationTimeout(
+    deps.authorizer.invoke(authorizerEvent),
+    deps.integrationTimeoutMs,
+  );
   const integrationLatency = Math.round(performance.now() - authStarted);
+  if (authOutcome === undefined) {
+    return refuse(500, 'the authorizer did not answer in time', 'AuthorizerFailureException');
+  }
   if (!authOutcome.ok) {
     // Only the exact message "Unauthorized" means 401; any other failure is a 500.
     if (authOutcome.error.errorMessage === 'Unauthorized') {
@@ -143,14 +149,18 @@ export async function handleUpgrade(
     now: Date.now(),
     traceId: trace,
   });
-  const connectOutcome = await deps.connect.invoke(connectEvent);
+  const connectOutcome = await withinIntegrationTimeout(
+    deps.connect.invoke(connectEvent),
+    deps.integrationTimeoutMs,
+  );
+  if (connectOutcome === undefined) return refuse(504, '$connect did not answer in time');
   const response = connectOutcome.ok
     ? (connectOutcome.result as { statusCode?: unknown; headers?: unknown } | null)
     : undefined;
   const statusCode = typeof response?.statusCode === 'number' ? response.statusCode : undefined;
   if (!connectOutcome.ok) {
     return refuse(
-      connectOutcome.timedOut ? 504 : 500,
+      500,
       `$connect failed: ${connectOutcome.error.errorType}: ${connectOutcome.error.errorMessage}`,
     );
   }

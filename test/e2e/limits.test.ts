@@ -12,15 +12,38 @@ let t: TestStack;
 let timed: TestStack;
 const IDLE_MS = 300;
 const MAX_MS = 1000;
+/** A third with short integration and Lambda timeouts, and routes that are slow or fail. */
+let slow: TestStack;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 beforeAll(async () => {
-  [t, timed] = await Promise.all([
+  [t, timed, slow] = await Promise.all([
     startTestStack(),
     startTestStack({ idleTimeoutMs: IDLE_MS, maxConnectionDurationMs: MAX_MS }),
+    startTestStack({
+      integrationTimeoutMs: 200,
+      sendTimeoutMs: 200,
+      wrapHandler: (name, handler) =>
+        name === 'send'
+          ? async (event, context) => {
+              await sleep(500);
+              return handler(event, context);
+            }
+          : handler,
+      routes: {
+        slow: async () => {
+          await sleep(500);
+          return { statusCode: 200, body: 'late' };
+        },
+        boom: () => {
+          throw new TypeError('route handler bug');
+        },
+      },
+    }),
   ]);
 });
 
-afterAll(() => Promise.all([t.stop(), timed.stop()]));
+afterAll(() => Promise.all([t.stop(), timed.stop(), slow.stop()]));
 
 /** Sends one message as frames of `frameBytes` (ws sends each `fin: false` part as one frame). */
 function sendFragmented(ws: import('ws').WebSocket, text: string, frameBytes: number) {
@@ -198,5 +221,53 @@ describe('idle timeout and maximum duration', () => {
     // Assess: it lived to the maximum duration, well past the idle timeout.
     expect(closed.code).toBe(1001);
     expect(Date.now() - started).toBeGreaterThanOrEqual(MAX_MS - 100);
+  });
+});
+
+describe('integration and Lambda timeouts, failing integrations', () => {
+  test('a route slower than the integration timeout answers "Endpoint request timed out"', async () => {
+    // Prepare
+    const client = await slow.connect(521);
+    const { connectionId } = await client.whoami();
+
+    // Act
+    client.send({ action: 'slow' });
+    const reply = JSON.parse(await client.next());
+
+    // Assess
+    expect(reply).toEqual({
+      message: 'Endpoint request timed out',
+      connectionId,
+      requestId: expect.stringMatching(/^[A-Za-z0-9_-]{15}=$/),
+    });
+    client.ws.close();
+  });
+
+  test('a route that throws answers "Internal server error", and the connection stays open', async () => {
+    // Prepare
+    const client = await slow.connect(522);
+    const { connectionId } = await client.whoami();
+
+    // Act
+    client.send({ action: 'boom' });
+    const reply = JSON.parse(await client.next());
+    client.send({ action: 'ping' });
+
+    // Assess
+    expect(reply).toMatchObject({ message: 'Internal server error', connectionId });
+    expect(JSON.parse(await client.next())).toEqual({ type: 'pong' });
+    client.ws.close();
+  });
+
+  test('send past its Lambda timeout fails as Lambda reports it', async () => {
+    // Act
+    const result = await slow.invokeSend({ userId: 523, message: { type: 'late' } });
+
+    // Assess
+    expect(result.functionError).toBe('Unhandled');
+    expect(result.body).toMatchObject({
+      errorType: 'Sandbox.Timedout',
+      errorMessage: expect.stringContaining('Task timed out after 0.20 seconds'),
+    });
   });
 });
