@@ -57,9 +57,6 @@ export const AWS_LIMITS = {
  */
 export const LOCAL_JWT_SECRET = 'tripsync-local-development-only-secret-not-for-aws';
 
-/** The Lambda functions the local stack serves on the Invoke API. */
-export const INVOKABLE_FUNCTIONS = ['send'] as const;
-
 /** What `npm start` reads from the environment; each field is a `startLocalStack` option. */
 export interface LocalStackEnvOptions {
   host: string;
@@ -127,7 +124,12 @@ export function readLocalStackEnv(env: Env): LocalStackEnvOptions {
   };
 }
 
-/** Checks an HS256 secret's length (RFC 7518 §3.2), naming where it came from. */
+/**
+ * Checks an HS256 secret's length (RFC 7518 §3.2), naming where it came from.
+ *
+ * @example
+ * checkSecret('JWT_SECRET', 'short'); // throws ConfigError "JWT_SECRET: must be at least 32 bytes for HS256, got 5"
+ */
 export function checkSecret(name: string, secret: string): string {
   const bytes = Buffer.byteLength(secret, 'utf8');
   if (bytes < MIN_HS256_SECRET_BYTES) {
@@ -139,7 +141,12 @@ export function checkSecret(name: string, secret: string): string {
   return secret;
 }
 
-/** Checks a programmatic option the way the environment is checked: integer within [min, max]. */
+/**
+ * Checks a programmatic option the way the environment is checked: integer within [min, max].
+ *
+ * @example
+ * checkInteger('port', 70000, 0, 65535); // throws ConfigError "port: must be an integer from 0 to 65535, got 70000"
+ */
 export function checkInteger(name: string, value: number, min: number, max: number): number {
   if (!Number.isInteger(value) || value < min || value > max) {
     throw new ConfigError(name, `must be an integer from ${min} to ${max}, got ${String(value)}`);
@@ -147,7 +154,12 @@ export function checkInteger(name: string, value: number, min: number, max: numb
   return value;
 }
 
-/** Checks a stage name (used in paths, events and ARNs). */
+/**
+ * Checks a stage name (used in paths, events and ARNs).
+ *
+ * @example
+ * checkStage('stage', 'live'); // 'live'
+ */
 export function checkStage(name: string, value: string): string {
   if (!STAGE_PATTERN.test(value)) {
     throw new ConfigError(
@@ -158,7 +170,12 @@ export function checkStage(name: string, value: string): string {
   return value;
 }
 
-/** Checks a Powertools log level. */
+/**
+ * Checks a Powertools log level and returns it in upper case.
+ *
+ * @example
+ * checkLogLevel('POWERTOOLS_LOG_LEVEL', 'debug'); // 'DEBUG'
+ */
 export function checkLogLevel(name: string, value: string): string {
   const upper = value.toUpperCase();
   if (!LOG_LEVELS.includes(upper)) {

@@ -267,6 +267,9 @@ export class LocalConnection {
 /**
  * Runs `$disconnect` for a connection and logs it. Also used for a handshake whose client left
  * while `$connect` was running: `$connect` succeeded, so its row exists and must go.
+ *
+ * @example
+ * await invokeDisconnect(deps, handshake, authorizer, { code: 1006, reason: 'Client left during $connect' }, '42');
  */
 export async function invokeDisconnect(
   deps: Pick<ConnectionDeps, 'api' | 'disconnect' | 'registry' | 'log'>,

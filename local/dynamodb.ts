@@ -87,7 +87,12 @@ async function ensureTable(endpoint: string, options: LocalDynamoDbOptions): Pro
   }
 }
 
-/** A bind address as a client can reach it: a wildcard becomes loopback. */
+/**
+ * A bind address as a client can reach it: a wildcard becomes loopback.
+ *
+ * @example
+ * displayHost('0.0.0.0'); // '127.0.0.1'
+ */
 export function displayHost(host: string): string {
   if (host === '0.0.0.0' || host === '::' || host === '') return '127.0.0.1';
   return host.includes(':') ? `[${host}]` : host;

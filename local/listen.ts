@@ -1,6 +1,12 @@
 import type { Server } from 'node:net';
 
-/** A port that could not be bound because something else holds it. */
+/**
+ * A port that could not be bound because something else holds it.
+ *
+ * @example
+ * new PortInUseError(3001, 'PORT').message;
+ * // 'port 3001 is already in use; set PORT to another port (e.g. PORT=3002)'
+ */
 export class PortInUseError extends Error {
   override readonly name = 'PortInUseError';
 

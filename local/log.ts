@@ -21,7 +21,13 @@ export class StackLog {
   }
 }
 
-/** `1.2 KiB`, `312 B`: sizes in log lines. */
+/**
+ * Sizes in log lines.
+ *
+ * @example
+ * formatBytes(312);  // '312 B'
+ * formatBytes(1229); // '1.2 KiB'
+ */
 export function formatBytes(bytes: number): string {
   return bytes < 1024 ? `${bytes} B` : `${(bytes / 1024).toFixed(1)} KiB`;
 }
