@@ -7,7 +7,10 @@ import { ConfigError } from '../lambdas/core/errors';
  * and `npm start` reads the environment variables named beside each.
  */
 export const DEFAULTS = {
-  /** `HOST`: the address every server binds to. Loopback only, as a development tool should. */
+  /**
+   * `BIND_HOST`: the address every server binds to; loopback by default, as a development tool
+   * should (`0.0.0.0` to reach it from a phone on the LAN). Not `HOST`, which some shells set.
+   */
   host: '127.0.0.1',
   /** `PORT`: WebSocket gateway, `@connections` and Lambda Invoke API, one origin. */
   port: 3001,
@@ -97,7 +100,7 @@ export function readLocalStackEnv(env: Env): LocalStackEnvOptions {
   }
   const secret = optionalString(env, 'JWT_SECRET');
   return {
-    host: optionalString(env, 'HOST') ?? DEFAULTS.host,
+    host: optionalString(env, 'BIND_HOST') ?? DEFAULTS.host,
     port: integerInRange(env, 'PORT', DEFAULTS.port, 0, 65535),
     dynamoDbPort: integerInRange(env, 'DYNAMODB_PORT', DEFAULTS.dynamoDbPort, 0, 65535),
     dynamoDbEndpoint,

@@ -17,7 +17,7 @@ function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env = { ...process.env };
   for (const name of [
     'PORT',
-    'HOST',
+    'BIND_HOST',
     'DYNAMODB_PORT',
     'DYNAMODB_ENDPOINT',
     'TABLE_NAME',
