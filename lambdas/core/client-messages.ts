@@ -41,6 +41,8 @@ export interface ClientFrame {
  * // { type: 'error', code: 'INVALID_JSON', message: 'message is not JSON; send {"action":"ping"} or {"action":"whoami"}' }
  */
 export function replyToClientFrame(frame: ClientFrame): ServerReply {
+  // API Gateway closes a connection that sends a binary frame (1003) before any route runs;
+  // this answers an integration that forwards one anyway.
   if (frame.isBase64Encoded) {
     return error('BINARY_NOT_SUPPORTED', 'binary frames are not supported; send JSON text');
   }
