@@ -7,7 +7,7 @@ import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integra
 import { AttributeType, BillingMode, ProjectionType, Table } from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { type BundlingOptions, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
@@ -525,7 +525,7 @@ class RealtimeHandler extends Construct {
       logGroup,
       environment: { ...props.baseEnvironment, ...props.environment },
       depsLockFilePath: LOCK_FILE,
-      bundling: BUNDLING,
+      bundling: HANDLER_BUNDLING,
     });
   }
 }
@@ -540,8 +540,10 @@ class RealtimeHandler extends Construct {
  * to its ES module build, the bundles contain no `require` call, and they load with
  * `node --input-type=module` (test/infra asserts both). Add the banner if a CommonJS-only
  * dependency ever needs a Node built-in through `require`.
+ *
+ * Exported so the benchmark (`bench/bundles.ts`) builds its baseline bundles the same way.
  */
-const BUNDLING = {
+export const HANDLER_BUNDLING: BundlingOptions = {
   format: OutputFormat.ESM,
   minify: true,
   sourceMap: false,
