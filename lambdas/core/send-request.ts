@@ -4,6 +4,14 @@ import { describeType, normalizeUserId, validateConnectionId } from './identifie
 /** API Gateway's WebSocket message payload limit (128 KiB), counted in UTF-8 bytes. */
 export const MAX_MESSAGE_BYTES = 128 * 1024;
 
+/**
+ * Deepest nesting a message may have, the message object itself being level 1. Clients parse
+ * what they receive, and their parsers stop at a depth: .NET's System.Text.Json at 64 by
+ * default, serde_json at 128, Python's json near 1,000 (its recursion limit). A deeper message
+ * would count as delivered and never be read. TripSync's notifications are a few levels deep.
+ */
+export const MAX_MESSAGE_DEPTH = 64;
+
 /** Most users one `send` may address. A pool has a handful; 1,000 covers broadcasts to an area. */
 export const MAX_USER_IDS = 1000;
 
@@ -114,13 +122,15 @@ function serializeMessage(message: unknown): Pick<SendRequest, 'messageJson' | '
   if (typeof message !== 'object' || message === null || Array.isArray(message)) {
     throw new ValidationError('message', `must be a JSON object, got ${describeType(message)}`);
   }
+  if (nestedDeeperThan(message, MAX_MESSAGE_DEPTH)) {
+    throw new ValidationError('message', `is nested more than ${MAX_MESSAGE_DEPTH} levels deep`);
+  }
   let json: string;
   try {
     json = JSON.stringify(message);
   } catch (error) {
-    // JSON.stringify recurses: a deeply nested message overflows the stack (RangeError).
-    const reason = error instanceof RangeError ? 'is nested too deeply' : 'is not serialisable';
-    throw new ValidationError('message', `${reason} to send as JSON`, { cause: error });
+    // Nothing parsed from JSON gets here; a direct caller may pass a BigInt.
+    throw new ValidationError('message', 'is not serialisable to send as JSON', { cause: error });
   }
   const bytes = new TextEncoder().encode(json);
   if (bytes.byteLength > MAX_MESSAGE_BYTES) {
@@ -130,6 +140,20 @@ function serializeMessage(message: unknown): Pick<SendRequest, 'messageJson' | '
     );
   }
   return { messageJson: json, messageBytes: bytes };
+}
+
+/** Walks objects and arrays without recursion: the input may be nested deeper than the stack. */
+function nestedDeeperThan(value: object, maxDepth: number): boolean {
+  const pending: Array<{ node: object; depth: number }> = [{ node: value, depth: 1 }];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    if (next.depth > maxDepth) return true;
+    for (const child of Object.values(next.node)) {
+      if (typeof child === 'object' && child !== null) {
+        pending.push({ node: child, depth: next.depth + 1 });
+      }
+    }
+  }
+  return false;
 }
 
 /** Keeps an attacker-chosen key readable and short in an error message. */

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../lambdas/core/errors';
-import { MAX_MESSAGE_BYTES, MAX_USER_IDS, parseSendRequest } from '../../lambdas/core/send-request';
+import {
+  MAX_MESSAGE_BYTES,
+  MAX_MESSAGE_DEPTH,
+  MAX_USER_IDS,
+  parseSendRequest,
+} from '../../lambdas/core/send-request';
 
 function rejection(payload: unknown): string {
   try {
@@ -143,11 +148,20 @@ describe('parseSendRequest: message', () => {
     );
   });
 
-  it('rejects a message nested too deeply to serialise, without crashing', () => {
-    let deep: Record<string, unknown> = {};
-    for (let i = 0; i < 200_000; i++) deep = { d: deep };
-    expect(rejection({ userId: 1, message: deep })).toBe(
-      'message: is nested too deeply to send as JSON',
+  it('accepts 64 levels of nesting and rejects 65 or 200,000, without crashing', () => {
+    const nested = (levels: number) => {
+      let message: Record<string, unknown> = {};
+      for (let level = 1; level < levels; level++) message = { d: message };
+      return message;
+    };
+    expect(parseSendRequest({ userId: 1, message: nested(MAX_MESSAGE_DEPTH) }).messageJson).toBe(
+      `${'{"d":'.repeat(MAX_MESSAGE_DEPTH - 1)}{}${'}'.repeat(MAX_MESSAGE_DEPTH - 1)}`,
+    );
+    expect(rejection({ userId: 1, message: { list: [nested(MAX_MESSAGE_DEPTH - 1)] } })).toBe(
+      'message: is nested more than 64 levels deep',
+    );
+    expect(rejection({ userId: 1, message: nested(200_000) })).toBe(
+      'message: is nested more than 64 levels deep',
     );
   });
 });
