@@ -104,7 +104,7 @@ export class LocalFunction {
 
   async invoke(event: unknown, requestId = lambdaRequestId()): Promise<InvocationOutcome> {
     const started = performance.now();
-    const copy = jsonCopy(event);
+    const copy = eventCopy(event);
     const deadline = this.options.timeoutMs;
     const context = this.context(requestId, Date.now() + deadline);
     let timer: NodeJS.Timeout | undefined;
@@ -204,6 +204,20 @@ export function errorPayload(error: unknown): LambdaErrorPayload {
   }
   // A thrown non-Error: the runtime reports it as a string.
   return { errorType: 'string', errorMessage: String(error), trace: [] };
+}
+
+/**
+ * The event across the JSON boundary. An Invoke payload nested thousands of levels deep parses
+ * (JSON.parse does not recurse) but overflows JSON.stringify, which does: Lambda would hand it
+ * to the handler, and so does this, as parsed for this call alone.
+ */
+function eventCopy(event: unknown): unknown {
+  try {
+    return jsonCopy(event);
+  } catch (error) {
+    if (error instanceof RangeError) return event;
+    throw error;
+  }
 }
 
 function jsonCopy(value: unknown): unknown {
