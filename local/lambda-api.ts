@@ -151,9 +151,19 @@ function describeTarget(event: unknown): string {
   if (typeof event !== 'object' || event === null) return 'payload';
   const e = event as Record<string, unknown>;
   if (Array.isArray(e.userIds)) return `userIds (${e.userIds.length})`;
-  if (e.userId !== undefined) return `userId ${String(e.userId).slice(0, 40)}`;
-  if (e.connectionId !== undefined) return `connectionId ${String(e.connectionId).slice(0, 40)}`;
+  if (e.userId !== undefined) return `userId ${printable(e.userId)}`;
+  if (e.connectionId !== undefined) return `connectionId ${printable(e.connectionId)}`;
   return 'payload';
+}
+
+/**
+ * A producer's id as one line of text: cut to 40 characters, control characters escaped, so a
+ * newline or a terminal escape in a refused payload cannot forge or erase log lines.
+ */
+function printable(id: unknown): string {
+  return String(id)
+    .slice(0, 40)
+    .replace(/\p{Cc}/gu, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 function describeOutcome(outcome: InvocationOutcome): string {
