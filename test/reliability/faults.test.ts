@@ -1,0 +1,494 @@
+import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LambdaHandler } from '../../local/lambda-runtime';
+import { HandshakeRefused, refusedWith, type TestClient } from '../support/local-clients';
+import { startTestStack, type TestStack } from '../support/local-stack';
+import { recordFigures } from './report';
+import {
+  type FaultyManagementApi,
+  startFaultyManagementApi,
+} from './support/faulty-management-api';
+import { captureQuietly } from './support/quiet-output';
+import { type RestartableDynamoDb, startRestartableDynamoDb } from './support/restartable-dynamodb';
+
+// Faults injected for real, through the local stack's entry points:
+// - DynamoDB stopped (its server closed, connections refused) and started again with its data;
+// - a misbehaving API Gateway in front of the real @connections: 429, 500, hangs, resets, and
+//   410 from connections that are really gone;
+// - handlers that run past their Lambda timeout.
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const POST_TIMEOUT_MS = 400;
+const BACKOFF_BASE_MS = 50;
+const SEND_CONCURRENCY = 4;
+
+let output: ReturnType<typeof captureQuietly>;
+/** Stack A: its table on a DynamoDB that the tests stop and start. */
+let a: TestStack;
+let db: RestartableDynamoDb;
+/** Stack B: `send` posts through the faulty API; short Lambda timeouts. */
+let b: TestStack;
+let api: FaultyManagementApi;
+let faultySend: { handler: LambdaHandler } | undefined;
+let slowConnects = 0;
+
+const figures: Record<string, number> = { faultsInjected: 0, faultsSurvived: 0 };
+const count = (name: string, by = 1) => {
+  figures[name] = (figures[name] ?? 0) + by;
+};
+/** Runs one fault scenario; it counts as survived when every assertion in it held. */
+async function scenario(faults: number, body: () => Promise<void>): Promise<void> {
+  count('faultsInjected', faults);
+  await body();
+  count('faultsSurvived', faults);
+}
+
+beforeAll(async () => {
+  output = captureQuietly();
+  db = await startRestartableDynamoDb();
+  a = await startTestStack({ dynamoDbEndpoint: db.endpoint, handlerLogLevel: 'INFO' });
+  b = await startTestStack({
+    handlerLogLevel: 'INFO',
+    handlerTimeoutMs: 1000,
+    sendTimeoutMs: 3000,
+    wrapHandler: (name, handler): LambdaHandler => {
+      if (name === 'send') {
+        return (event, context) =>
+          (faultySend as { handler: LambdaHandler }).handler(event, context);
+      }
+      if (name === 'connect') {
+        return async (event, context) => {
+          if (slowConnects > 0) {
+            slowConnects--;
+            await sleep(1500); // DynamoDB slow for this one: past the 1 s Lambda timeout
+          }
+          return handler(event, context);
+        };
+      }
+      return handler;
+    },
+  });
+  api = await startFaultyManagementApi(b.stack.endpoint);
+  // A second copy of the deployed send module, configured as the CDK construct would but
+  // pointed at the faulty API: imported after stack B set the table's environment.
+  Object.assign(process.env, {
+    CONNECTIONS_ENDPOINT: api.endpoint,
+    SEND_CONCURRENCY: String(SEND_CONCURRENCY),
+    POST_TIMEOUT_MS: String(POST_TIMEOUT_MS),
+    POST_MAX_ATTEMPTS: '3',
+    POST_BACKOFF_BASE_MS: String(BACKOFF_BASE_MS),
+    POST_BACKOFF_MAX_MS: '1000',
+  });
+  const module = new URL('../../lambdas/send.ts', import.meta.url);
+  module.searchParams.set('faults', '1');
+  faultySend = (await import(module.href)) as { handler: LambdaHandler };
+}, 60_000);
+
+afterAll(async () => {
+  recordFigures('faults', figures);
+  await Promise.all([a?.stop(), b?.stop()]);
+  await api?.stop();
+  await db?.dispose();
+  output?.stop();
+});
+
+const errorLines = (message: string, from: number) =>
+  output.jsonLines(from).filter((line) => line.level === 'ERROR' && line.message === message);
+
+/** The next frame a client reads must be this marker: nothing else reached it before. */
+async function nextIsMarker(stack: TestStack, clients: TestClient[], userIds: string[]) {
+  const marker = Math.random();
+  // Stack B's send goes through the faulty API: let the marker through unharmed.
+  if (stack === b) api.reset();
+  await stack.invokeSend({ userIds, message: { type: 'marker', marker } });
+  for (const client of clients) {
+    expect(JSON.parse(await client.next())).toEqual({ type: 'marker', marker });
+  }
+}
+
+describe('DynamoDB stopped', () => {
+  it('during $connect: the handshake is refused with 500; a client retrying gets in once it is back', async () => {
+    await scenario(1, async () => {
+      const mark = output.mark();
+      await db.stop();
+      const restartAfterMs = 1000;
+      const restarted = sleep(restartAfterMs).then(() => db.start());
+      const started = Date.now();
+      const statuses: number[] = [];
+      let client: TestClient | undefined;
+      while (client === undefined) {
+        try {
+          client = await a.connect('o-connect');
+        } catch (error) {
+          if (!(error instanceof HandshakeRefused)) throw error;
+          statuses.push(error.status);
+          await sleep(200);
+        }
+      }
+      await restarted;
+      const msUntilIn = Date.now() - started;
+
+      expect(statuses.length).toBeGreaterThan(0);
+      expect(new Set(statuses)).toEqual(new Set([500]));
+      expect(errorLines('connect failed', mark).length).toBe(statuses.length);
+      expect(await client.whoami()).toMatchObject({ userId: 'o-connect' });
+      expect((await a.rows()).filter((r) => r.userId === 'o-connect')).toHaveLength(1);
+      count('handshakesRefusedWhileDynamoDbDown', statuses.length);
+      figures.msUntilClientGotInAfterOutage = msUntilIn;
+      figures.outageMsBeforeRestart = restartAfterMs;
+      client.ws.close();
+    });
+  });
+
+  it('during send: a retryable StoreUnavailableError naming the cause, nothing delivered; a retry delivers once', async () => {
+    await scenario(2, async () => {
+      const clients = [
+        await a.connect('o-send'),
+        await a.connect('o-send'),
+        await a.connect('o-send-2'),
+      ];
+      const mark = output.mark();
+      await db.stop();
+      let sync: Awaited<ReturnType<TestStack['invokeSend']>>;
+      let event: Awaited<ReturnType<TestStack['invokeSend']>>;
+      const sendRuns = a.invocations.of('send').length;
+      try {
+        sync = await a.invokeSend({ userIds: ['o-send', 'o-send-2'], message: { type: 'lost?' } });
+        event = await a.invokeSend({ userId: 'o-send', message: { type: 'lost?' } }, 'Event');
+        await eventuallyRuns(a, 'send', sendRuns + 2);
+      } finally {
+        await db.start();
+      }
+
+      expect(sync.functionError).toBe('Unhandled');
+      expect(sync.body).toMatchObject({ errorType: 'StoreUnavailableError' });
+      expect((sync.body as { errorMessage: string }).errorMessage).toMatch(
+        /^connection store Query on Connections failed: .*ECONNREFUSED/,
+      );
+      expect(event.status).toBe(202);
+      expect(a.invocations.of('send')[sendRuns + 1]?.outcome).toMatchObject({
+        ok: false,
+        error: { errorType: 'StoreUnavailableError' },
+      });
+      expect(errorLines('send failed', mark)).toHaveLength(2);
+      count('sendsFailedRetryableWhileDynamoDbDown', 2);
+
+      // Invoked again once DynamoDB is back: each connection gets the message exactly once.
+      const retried = await a.invokeSend({
+        userIds: ['o-send', 'o-send-2'],
+        message: { type: 'retried' },
+      });
+      expect(retried.body).toMatchObject({ delivered: 3, stale: 0, failed: 0 });
+      for (const client of clients) {
+        expect(JSON.parse(await client.next())).toEqual({ type: 'retried' });
+      }
+      await nextIsMarker(a, clients, ['o-send', 'o-send-2']);
+      count('messagesDeliveredWhileDynamoDbDown', 0);
+      for (const client of clients) client.ws.close();
+    });
+  });
+
+  it('during $disconnect: logged, no crash; the row stays with its TTL and the next send removes it (410)', async () => {
+    await scenario(1, async () => {
+      const client = await a.connect('o-disc');
+      const { connectionId } = await client.whoami();
+      const mark = output.mark();
+      await db.stop();
+      let disconnect: Awaited<ReturnType<TestStack['invocations']['disconnectOf']>>;
+      try {
+        client.ws.close();
+        disconnect = await a.invocations.disconnectOf(connectionId, 10_000);
+      } finally {
+        await db.start();
+      }
+
+      const record = a.invocations
+        .forConnection(connectionId)
+        .find((r) => r.functionName === 'disconnect');
+      expect(record?.outcome).toEqual({ ok: true, result: { statusCode: 500 } });
+      expect(disconnect).toMatchObject({ connectionId });
+      expect(
+        errorLines('disconnect cleanup failed; the row will expire by TTL', mark).map(
+          (line) => line.connectionId,
+        ),
+      ).toEqual([connectionId]);
+      const item = (
+        await a.dynamo.send(
+          new GetItemCommand({
+            TableName: a.stack.tableName,
+            Key: { userId: { S: 'o-disc' }, connectionId: { S: connectionId } },
+          }),
+        )
+      ).Item;
+      const connectedAt = Number(item?.connectedAt?.N);
+      expect(Number(item?.expiresAt?.N)).toBe(Math.floor(connectedAt / 1000) + 7200);
+      count('disconnectsLoggedWithoutCrash');
+
+      // The stack is still serving, and the leftover row goes on the first send (410 Gone).
+      const next = await a.connect('o-after');
+      next.send({ action: 'ping' });
+      expect(JSON.parse(await next.next())).toEqual({ type: 'pong' });
+      const { body } = await a.invokeSend({ userId: 'o-disc', message: { type: 'late' } });
+      expect(body).toEqual({ delivered: 0, stale: 1, failed: 0 });
+      expect((await a.rows()).filter((r) => r.userId === 'o-disc')).toEqual([]);
+      count('leftoverRowsRemovedBy410');
+      next.ws.close();
+    });
+  });
+});
+
+async function eventuallyRuns(stack: TestStack, name: string, runs: number) {
+  const deadline = Date.now() + 10_000;
+  while (stack.invocations.of(name).length < runs) {
+    if (Date.now() > deadline)
+      throw new Error(`${name} ran ${stack.invocations.of(name).length} times, not ${runs}`);
+    await sleep(20);
+  }
+}
+
+/** Opens `n` connections of one user on stack B and returns them with their connection ids. */
+async function openMany(userId: string, n: number) {
+  const clients: Array<{ client: TestClient; connectionId: string }> = [];
+  for (let i = 0; i < n; i++) {
+    const client = await b.connect(userId);
+    clients.push({ client, connectionId: (await client.whoami()).connectionId });
+  }
+  return clients;
+}
+const closeAll = (clients: Array<{ client: TestClient }>) => {
+  for (const { client } of clients) client.ws.close();
+};
+
+describe('the Management API misbehaving', () => {
+  it('429 and 500: three attempts with full-jitter backoff, then failed; the others delivered once', async () => {
+    await scenario(24, async () => {
+      api.reset();
+      const conns = await openMany('f-retry', 28);
+      const throttled = conns.slice(0, 12);
+      const broken = conns.slice(12, 24);
+      const healthy = conns.slice(24);
+      for (const c of throttled) api.script(c.connectionId, 'throttle');
+      for (const c of broken) api.script(c.connectionId, 'server-error');
+
+      const { body } = await b.invokeSend({ userId: 'f-retry', message: { type: 'retry' } });
+
+      expect(body).toEqual({ delivered: 4, stale: 0, failed: 24 });
+      const gaps: number[][] = [];
+      for (const c of [...throttled, ...broken]) {
+        const times = api.attempts.get(c.connectionId) ?? [];
+        expect(times).toHaveLength(3);
+        gaps.push([
+          (times[1] as number) - (times[0] as number),
+          (times[2] as number) - (times[1] as number),
+        ]);
+      }
+      // Full jitter: attempt n waits a random time in [0, base * 2^(n-1)), plus the round trip
+      // (up to 250 ms allowed, for a machine busy with other tests).
+      const first = gaps.map((g) => g[0] as number);
+      const second = gaps.map((g) => g[1] as number);
+      expect(Math.max(...first)).toBeLessThan(BACKOFF_BASE_MS + 250);
+      expect(Math.max(...second)).toBeLessThan(2 * BACKOFF_BASE_MS + 250);
+      expect(Math.max(...first) - Math.min(...first)).toBeGreaterThan(5);
+      for (const c of healthy) expect(JSON.parse(await c.client.next())).toEqual({ type: 'retry' });
+      await nextIsMarker(
+        b,
+        conns.map((c) => c.client),
+        ['f-retry'],
+      );
+      figures.attemptsPerThrottledOr5xxPost = 3;
+      figures.firstBackoffMsMin = Math.min(...first);
+      figures.firstBackoffMsMax = Math.max(...first);
+      figures.secondBackoffMsMin = Math.min(...second);
+      figures.secondBackoffMsMax = Math.max(...second);
+      count('throttledPostsFailedAfterRetries', throttled.length);
+      count('serverErrorPostsFailedAfterRetries', broken.length);
+      closeAll(conns);
+    });
+  });
+
+  it('429 twice, then accepted: delivered on the third attempt, exactly once', async () => {
+    await scenario(1, async () => {
+      api.reset();
+      const [conn] = await openMany('f-flaky', 1);
+      if (!conn) throw new Error('no connection');
+      api.script(conn.connectionId, { throttleTimes: 2 });
+
+      const { body } = await b.invokeSend({ userId: 'f-flaky', message: { type: 'third' } });
+
+      expect(body).toEqual({ delivered: 1, stale: 0, failed: 0 });
+      expect(api.attempts.get(conn.connectionId)).toHaveLength(3);
+      expect(JSON.parse(await conn.client.next())).toEqual({ type: 'third' });
+      await nextIsMarker(b, [conn.client], ['f-flaky']);
+      count('postsDeliveredAfterThrottling');
+      closeAll([conn]);
+    });
+  });
+
+  it('a hang: the per-post deadline fires, never retried, and the rest of the fan-out goes on', async () => {
+    await scenario(3, async () => {
+      api.reset();
+      const conns = await openMany('f-hang', 12);
+      const hung = conns.slice(0, 3);
+      for (const c of hung) api.script(c.connectionId, 'hang');
+
+      const started = Date.now();
+      const { body } = await b.invokeSend({ userId: 'f-hang', message: { type: 'hang' } });
+      const elapsed = Date.now() - started;
+
+      expect(body).toEqual({ delivered: 9, stale: 0, failed: 3 });
+      for (const c of hung) expect(api.attempts.get(c.connectionId)).toHaveLength(1);
+      // Three hangs hold three of the four slots at once: one deadline, not three in a row.
+      expect(elapsed).toBeLessThan(3 * POST_TIMEOUT_MS);
+      for (const c of conns.slice(3))
+        expect(JSON.parse(await c.client.next())).toEqual({ type: 'hang' });
+      await nextIsMarker(
+        b,
+        conns.map((c) => c.client),
+        ['f-hang'],
+      );
+      figures.fanOutMsWith3HungPostsOf12 = elapsed;
+      figures.postTimeoutMs = POST_TIMEOUT_MS;
+      count('hungPostsFailedByDeadline', hung.length);
+      count('hungPostsRetried', 0);
+      closeAll(conns);
+    });
+  });
+
+  it('a reset connection: retried as a network error, then failed', async () => {
+    await scenario(2, async () => {
+      api.reset();
+      const conns = await openMany('f-reset', 3);
+      for (const c of conns.slice(0, 2)) api.script(c.connectionId, 'reset');
+
+      const { body } = await b.invokeSend({ userId: 'f-reset', message: { type: 'reset' } });
+
+      expect(body).toEqual({ delivered: 1, stale: 0, failed: 2 });
+      for (const c of conns.slice(0, 2)) expect(api.attempts.get(c.connectionId)).toHaveLength(3);
+      expect(JSON.parse((await conns[2]?.client.next()) as string)).toEqual({ type: 'reset' });
+      await nextIsMarker(
+        b,
+        conns.map((c) => c.client),
+        ['f-reset'],
+      );
+      count('resetPostsFailedAfterRetries', 2);
+      closeAll(conns);
+    });
+  });
+
+  it('410 from connections that are gone: counted stale and their rows removed, by user and by connection id', async () => {
+    await scenario(3, async () => {
+      api.reset();
+      const [live] = await openMany('f-gone', 1);
+      // Rows whose $disconnect never came (AWS delivers it on a best-effort basis).
+      const orphan = async (userId: string, connectionId: string) =>
+        b.dynamo.send(
+          new PutItemCommand({
+            TableName: b.stack.tableName,
+            Item: {
+              userId: { S: userId },
+              connectionId: { S: connectionId },
+              connectedAt: { N: String(Date.now()) },
+              expiresAt: { N: String(Math.floor(Date.now() / 1000) + 7200) },
+            },
+          }),
+        );
+      await orphan('f-gone', 'GoneConnA000000=');
+      await orphan('f-gone', 'GoneConnB000000=');
+      await orphan('f-gone-2', 'GoneConnC000000=');
+
+      const byUser = await b.invokeSend({
+        userIds: ['f-gone', 'f-gone-2'],
+        message: { type: 'g' },
+      });
+      expect(byUser.body).toEqual({
+        delivered: 1,
+        stale: 3,
+        failed: 0,
+        users: {
+          'f-gone': { delivered: 1, stale: 2, failed: 0 },
+          'f-gone-2': { delivered: 0, stale: 1, failed: 0 },
+        },
+      });
+      const rowsLeft = (await b.rows()).filter((r) => r.userId.startsWith('f-gone'));
+      expect(rowsLeft.map((r) => r.connectionId)).toEqual([live?.connectionId]);
+
+      await orphan('f-gone-3', 'GoneConnD000000=');
+      const byConnection = await b.invokeSend({
+        connectionId: 'GoneConnD000000=',
+        message: { type: 'g' },
+      });
+      expect(byConnection.body).toEqual({ delivered: 0, stale: 1, failed: 0 });
+      expect((await b.rows()).filter((r) => r.userId === 'f-gone-3')).toEqual([]);
+      expect(JSON.parse((await live?.client.next()) as string)).toEqual({ type: 'g' });
+      count('goneRowsRemoved', 4);
+      closeAll(live ? [live] : []);
+    });
+  });
+});
+
+describe('handlers past their Lambda timeout', () => {
+  it('$connect: the handshake is refused; the retry gets in; the late row goes on the first send', async () => {
+    await scenario(1, async () => {
+      api.reset();
+      const token = await b.token('f-slow');
+      const connects = b.invocations.of('connect').length;
+      slowConnects = 1;
+
+      expect(await refusedWith(`${b.stack.url}?token=${token}`)).toBe(500);
+
+      const timedOut = b.invocations.of('connect')[connects];
+      expect(timedOut?.outcome).toMatchObject({ ok: false, timedOut: true });
+      const lateEvent = timedOut?.event as { requestContext: { connectionId: string } };
+      const lateId = lateEvent.requestContext.connectionId;
+      // The handler ran on and wrote its row after the handshake had been refused.
+      const deadline = Date.now() + 5000;
+      while (!(await b.rows()).some((r) => r.connectionId === lateId)) {
+        if (Date.now() > deadline) throw new Error('the late $connect never wrote its row');
+        await sleep(50);
+      }
+      const client = await b.connectWith(token);
+      const { connectionId } = await client.whoami();
+
+      const { body } = await b.invokeSend({ userId: 'f-slow', message: { type: 'after' } });
+
+      expect(body).toEqual({ delivered: 1, stale: 1, failed: 0 });
+      expect(JSON.parse(await client.next())).toEqual({ type: 'after' });
+      expect(
+        (await b.rows()).filter((r) => r.userId === 'f-slow').map((r) => r.connectionId),
+      ).toEqual([connectionId]);
+      count('connectTimeoutsRefusedThenRetried');
+      client.ws.close();
+    });
+  });
+
+  it('send: a fan-out of hung posts longer than the timeout fails the invocation; nothing is reported delivered', async () => {
+    await scenario(1, async () => {
+      api.reset();
+      const conns = await openMany('f-overrun', 40);
+      for (const c of conns) api.script(c.connectionId, 'hang');
+      const runs = b.invocations.of('send').length;
+
+      const { functionError, body } = await b.invokeSend({
+        userId: 'f-overrun',
+        message: { type: 'o' },
+      });
+
+      expect(functionError).toBe('Unhandled');
+      expect(body).toMatchObject({
+        errorType: 'Sandbox.Timedout',
+        errorMessage: expect.stringMatching(/Task timed out after 3\.00 seconds$/),
+      });
+      expect(b.invocations.of('send')[runs]?.outcome).toMatchObject({ timedOut: true });
+      // The handler runs on locally (Lambda would stop it); let its deadlines pass.
+      await sleep((40 / SEND_CONCURRENCY) * POST_TIMEOUT_MS - 3000 + 500);
+      for (const c of conns) api.script(c.connectionId, 'forward');
+      await nextIsMarker(
+        b,
+        conns.map((c) => c.client),
+        ['f-overrun'],
+      );
+      count('sendTimeoutsReportedAsErrors');
+      closeAll(conns);
+    });
+  });
+});
