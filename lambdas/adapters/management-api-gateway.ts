@@ -13,7 +13,9 @@ import type { ConnectionGateway } from '../core/ports';
 /**
  * `ConnectionGateway` over the API Gateway Management API (`POST @connections/{id}`).
  * The client must be built with `maxAttempts: 1`: the core retries, with its own per-attempt
- * deadline, and must see every failure.
+ * deadline, and must see every failure. A post that outlives `signal` is abandoned at once;
+ * the client's request handler should destroy it soon after (`requestTimeout`, see
+ * `lambdas/runtime/gateway.ts`).
  *
  * @example
  * const gateway = new ManagementApiGateway(new ApiGatewayManagementApiClient({
@@ -25,16 +27,35 @@ export class ManagementApiGateway implements ConnectionGateway {
 
   async postToConnection(connectionId: string, data: Uint8Array, signal: AbortSignal) {
     try {
-      await this.client.send(
-        new PostToConnectionCommand({ ConnectionId: connectionId, Data: data }),
-        {
-          abortSignal: signal,
-        },
+      signal.throwIfAborted();
+      // No per-call options, so the client can reuse its resolved middleware (`cacheMiddleware`):
+      // the caller's deadline is kept here, and the client's request handler frees the socket.
+      await abortable(
+        this.client.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: data })),
+        signal,
       );
     } catch (error) {
       throw classifyPostError(error, signal);
     }
   }
+}
+
+/** Settles with `promise`, or rejects with the signal's reason as soon as it aborts. */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
 }
 
 /** Maps an SDK failure to the core's errors. Exported for unit tests. */
