@@ -283,6 +283,9 @@ export class TripSyncRealtime extends Construct {
     const authorizer = new RealtimeHandler(this, 'AuthorizerHandler', {
       ...common,
       entry: 'authorizer.ts',
+      // Without a secret to read, the bundle leaves the Secrets Manager client out (see
+      // lambdas/runtime/token-verifier.ts): a JWKS-only authorizer carries no SDK client.
+      define: this.jwtSecret ? undefined : { [SECRETS_MANAGER_BUILD_FLAG]: 'false' },
       description: 'TripSync realtime: verifies the token of a WebSocket $connect',
       timeoutSeconds: config.handlerTimeoutSeconds,
       environment: {
@@ -489,6 +492,8 @@ interface RealtimeHandlerProps {
   baseEnvironment: Record<string, string>;
   environment: Record<string, string>;
   statements?: iam.PolicyStatement[];
+  /** esbuild `define`s on top of {@link HANDLER_BUNDLING}. */
+  define?: Record<string, string>;
 }
 
 /**
@@ -525,7 +530,7 @@ class RealtimeHandler extends Construct {
       logGroup,
       environment: { ...props.baseEnvironment, ...props.environment },
       depsLockFilePath: LOCK_FILE,
-      bundling: HANDLER_BUNDLING,
+      bundling: props.define ? { ...HANDLER_BUNDLING, define: props.define } : HANDLER_BUNDLING,
     });
   }
 }
@@ -551,6 +556,12 @@ export const HANDLER_BUNDLING: BundlingOptions = {
   externalModules: [],
   metafile: true,
 };
+
+/**
+ * The global that `lambdas/runtime/token-verifier.ts` reads to know whether the Secrets Manager
+ * client was bundled; defined `false` for an authorizer without an HS256 secret.
+ */
+const SECRETS_MANAGER_BUILD_FLAG = 'TRIPSYNC_BUNDLE_SECRETS_MANAGER';
 
 function tableStatement(sid: string, actions: string[], resources: string[]): iam.PolicyStatement {
   return new iam.PolicyStatement({ sid, actions, resources });

@@ -35,15 +35,32 @@ function cachedSecret(source: Hs256SecretSource): () => Promise<Uint8Array> {
   };
 }
 
+/**
+ * Defined `false` (an esbuild `define`) in the bundle of an authorizer deployed without an
+ * HS256 secret, which then leaves the Secrets Manager client out; undefined everywhere else.
+ */
+declare const TRIPSYNC_BUNDLE_SECRETS_MANAGER: boolean | undefined;
+
 async function loadSecret(source: Hs256SecretSource): Promise<Uint8Array> {
   if (source.kind === 'inline') return new TextEncoder().encode(source.secret);
+  // A constant once bundled: esbuild drops the branch not taken, and with it the client.
+  return typeof TRIPSYNC_BUNDLE_SECRETS_MANAGER === 'boolean' && !TRIPSYNC_BUNDLE_SECRETS_MANAGER
+    ? Promise.reject(
+        new AuthProviderUnavailableError(
+          'JWT_SECRET_ARN is set, but this authorizer was deployed without an HS256 secret and its bundle has no Secrets Manager client',
+        ),
+      )
+    : loadFromSecretsManager(source.secretId);
+}
+
+async function loadFromSecretsManager(secretId: string): Promise<Uint8Array> {
   try {
     // Imported on demand: a JWKS-only authorizer never loads the Secrets Manager client.
     const { SecretsManagerClient, GetSecretValueCommand } = await import(
       '@aws-sdk/client-secrets-manager'
     );
     const result = await new SecretsManagerClient({}).send(
-      new GetSecretValueCommand({ SecretId: source.secretId }),
+      new GetSecretValueCommand({ SecretId: secretId }),
     );
     if (!result.SecretString) throw new Error('the secret has no SecretString');
     return new TextEncoder().encode(result.SecretString);
