@@ -1,3 +1,4 @@
+import pLimit from 'p-limit';
 import { lambdaRequestId } from './ids';
 
 /** The handler modules CDK deploys, by function name. */
@@ -10,6 +11,14 @@ export const HANDLER_MODULES = {
 } as const;
 
 export type FunctionName = keyof typeof HANDLER_MODULES;
+
+/**
+ * Invocations of one function that run at once; more wait their turn. Lambda gives each
+ * concurrent invocation a container of its own, so 2,000 `$disconnect`s at once meet 2,000
+ * DynamoDB clients. Here they would share one module instance and one event loop, and a storm
+ * starves both: requests time out before their sockets connect, and rows are left behind.
+ */
+export const MAX_CONCURRENT_INVOCATIONS = 64;
 
 /** A Lambda handler as the Node.js runtime calls it. */
 export type LambdaHandler = (event: unknown, context: LambdaContext) => unknown;
@@ -102,7 +111,14 @@ export class LocalFunction {
     private readonly options: LocalFunctionOptions,
   ) {}
 
-  async invoke(event: unknown, requestId = lambdaRequestId()): Promise<InvocationOutcome> {
+  private readonly running = pLimit(MAX_CONCURRENT_INVOCATIONS);
+
+  /** Runs the handler once its turn comes; its Lambda timeout counts from then. */
+  invoke(event: unknown, requestId = lambdaRequestId()): Promise<InvocationOutcome> {
+    return this.running(() => this.run(event, requestId));
+  }
+
+  private async run(event: unknown, requestId: string): Promise<InvocationOutcome> {
     const started = performance.now();
     const copy = eventCopy(event);
     const deadline = this.options.timeoutMs;
