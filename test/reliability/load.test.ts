@@ -1,0 +1,496 @@
+import { fork } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signLocalToken } from '../../local/tokens';
+import { recordFigures } from './report';
+import {
+  abandonHandshake,
+  handshakeStatus,
+  LANE_STRIDE,
+  type LoadClient,
+  openLoadClient,
+  withLimit,
+} from './support/load-clients';
+import { runSeed, seededRandom } from './support/random';
+import { type StackProcess, spawnStackProcess } from './support/stack-process-client';
+
+// Load and soak: the local stack runs in a process of its own (its memory measured there), the
+// clients in this one. A stable phase holds every connection while producers send; each client
+// checks, per producer lane, that every message aimed at it came once and in order, and none
+// aimed elsewhere came at all. A churn phase follows (connect and disconnect storms, handshakes
+// abandoned, a client process killed), then everyone leaves and the table must be empty.
+//
+// Short by default (inside `npm test`); RELIABILITY_LOAD=long (`npm run test:reliability`)
+// reaches the issue's numbers.
+
+const LONG = process.env.RELIABILITY_LOAD === 'long';
+const P = LONG
+  ? {
+      connections: 2000,
+      deliveries: 100_000,
+      churnRounds: 10,
+      churnPerRound: 300,
+      vanishing: 300,
+      abandoned: 200,
+      rejected: 100,
+      churnSendsPerRound: 6,
+    }
+  : {
+      connections: 400,
+      deliveries: 10_000,
+      churnRounds: 3,
+      churnPerRound: 100,
+      vanishing: 60,
+      abandoned: 30,
+      rejected: 15,
+      churnSendsPerRound: 3,
+    };
+const LANES = 2;
+const MiB = 1024 * 1024;
+const LOG_NAME = `reports/reliability-stack-${LONG ? 'long' : 'short'}.log`;
+const LOG_FILE = fileURLToPath(new URL(`../../${LOG_NAME}`, import.meta.url));
+const VANISHING_SCRIPT = fileURLToPath(new URL('./support/vanishing-clients.ts', import.meta.url));
+const seed = runSeed();
+const random = seededRandom(seed);
+const jwtSecret = randomBytes(32).toString('hex');
+
+let stack: StackProcess;
+let lambda: LambdaClient;
+let dynamo: DynamoDBClient;
+const tokensIssued: string[] = [];
+const figures: Record<string, number | string> = {
+  mode: LONG ? 'long' : 'short',
+  seed,
+};
+const started = Date.now();
+const rssSamples: number[] = [];
+
+/** Stable users: user i holds 1 + (i mod 4) connections (phones, tabs, a tablet). */
+const stableUsers: string[] = [];
+const stableAssignments: string[] = [];
+for (let i = 0; stableAssignments.length < P.connections; i++) {
+  const userId = String(100_000 + i);
+  stableUsers.push(userId);
+  for (let tab = 0; tab <= i % 4 && stableAssignments.length < P.connections; tab++) {
+    stableAssignments.push(userId);
+  }
+}
+const tokens = new Map<string, string>();
+async function tokenFor(userId: string): Promise<string> {
+  let token = tokens.get(userId);
+  if (token === undefined) {
+    token = await signLocalToken(userId, { secret: jwtSecret });
+    tokens.set(userId, token);
+    tokensIssued.push(token);
+  }
+  return token;
+}
+
+let stable: LoadClient[] = [];
+
+beforeAll(async () => {
+  mkdirSync(fileURLToPath(new URL('../../reports/', import.meta.url)), { recursive: true });
+  stack = await spawnStackProcess({ logFile: LOG_FILE, jwtSecret, logLevel: 'DEBUG' });
+  const common = {
+    region: stack.ready.region,
+    credentials: { accessKeyId: 'load', secretAccessKey: 'load' },
+  };
+  lambda = new LambdaClient({ ...common, endpoint: stack.ready.endpoint, maxAttempts: 1 });
+  dynamo = new DynamoDBClient({ ...common, endpoint: stack.ready.dynamoDbEndpoint });
+}, 60_000);
+
+afterAll(async () => {
+  figures.durationSeconds = Math.round((Date.now() - started) / 1000);
+  recordFigures('load', figures);
+  stack?.kill();
+  lambda?.destroy();
+  dynamo?.destroy();
+});
+
+async function invokeSend(
+  payload: unknown,
+): Promise<{ delivered: number; stale: number; failed: number }> {
+  const response = await lambda.send(
+    new InvokeCommand({ FunctionName: 'send', Payload: JSON.stringify(payload) }),
+  );
+  const body = JSON.parse(new TextDecoder().decode(response.Payload));
+  if (response.FunctionError) throw new Error(`${body.errorType}: ${body.errorMessage}`);
+  return body;
+}
+
+/** Waits up to 5 s for a client to have received one load message. */
+async function receivedSoon(client: LoadClient, message: number): Promise<boolean> {
+  const deadline = Date.now() + 5000;
+  while (!client.received.includes(message)) {
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return true;
+}
+
+async function sample(): Promise<void> {
+  const stats = await stack.stats();
+  rssSamples.push(stats.rssBytes);
+}
+
+async function tableRows(): Promise<number> {
+  let rows = 0;
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const page = await dynamo.send(
+      new ScanCommand({
+        TableName: stack.ready.tableName,
+        ExclusiveStartKey: startKey as never,
+      }),
+    );
+    rows += page.Count ?? 0;
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+  return rows;
+}
+
+describe(`load and soak, ${LONG ? 'long' : 'short'} run, the stack in its own process`, () => {
+  it(`holds ${P.connections} connections from this process`, async () => {
+    const opening = Date.now();
+    stable = await withLimit(stableAssignments, 100, async (userId) =>
+      openLoadClient(stack.ready.url, userId, await tokenFor(userId)),
+    );
+    figures.handshakesPerSecond = Math.round(P.connections / ((Date.now() - opening) / 1000));
+    await withLimit(stable, 200, (client) => client.whoami());
+    const stats = await stack.stats();
+    rssSamples.push(stats.rssBytes);
+    figures.connectionsHeld = stats.openConnections;
+    figures.stackRssAfterConnectMiB = Math.round(stats.rssBytes / MiB);
+    expect(stats.openConnections).toBe(P.connections);
+    expect(new Set(stable.map((c) => c.connectionId)).size).toBe(P.connections);
+    expect(await tableRows()).toBe(P.connections);
+  }, 300_000);
+
+  it(`delivers at least ${P.deliveries} messages through send: none lost, duplicated, reordered or misdirected`, async () => {
+    const byUser = new Map<string, LoadClient[]>();
+    for (const client of stable)
+      byUser.set(client.userId, [...(byUser.get(client.userId) ?? []), client]);
+    /** Per connection, the load messages it must receive, in the order each lane sent them. */
+    const expected = new Map<string, number[]>(stable.map((c) => [c.connectionId, []]));
+    const lanes: Array<Array<{ payload: unknown; connections: number }>> = Array.from(
+      { length: LANES },
+      () => [],
+    );
+    let planned = 0;
+    for (let n = 0; planned < P.deliveries; n++) {
+      const lane = n % LANES;
+      const seq = lanes[lane]?.length as number;
+      const message = { type: 'load', lane, seq };
+      const roll = random.next();
+      let targets: LoadClient[];
+      let payload: unknown;
+      if (roll < 0.05) {
+        const client = random.pick(stable);
+        targets = [client];
+        payload = { connectionId: client.connectionId, message };
+      } else if (roll < 0.1) {
+        const userId = random.pick(stableUsers);
+        targets = byUser.get(userId) ?? [];
+        payload = { userId: Number(userId), message };
+      } else {
+        const size = Math.ceil(stableUsers.length / 10) + random.int(stableUsers.length);
+        const users = random.sample(stableUsers, Math.min(size, 1000));
+        targets = users.flatMap((u) => byUser.get(u) ?? []);
+        payload = { userIds: users, message };
+      }
+      for (const client of targets)
+        expected.get(client.connectionId)?.push(lane * LANE_STRIDE + seq);
+      lanes[lane]?.push({ payload, connections: targets.length });
+      planned += targets.length;
+    }
+
+    const results = { sends: 0, delivered: 0, stale: 0, failed: 0, countMismatches: 0 };
+    const sending = Date.now();
+    await Promise.all(
+      lanes.map(async (plan, lane) => {
+        for (const [i, send] of plan.entries()) {
+          const result = await invokeSend(send.payload);
+          results.sends++;
+          results.delivered += result.delivered;
+          results.stale += result.stale;
+          results.failed += result.failed;
+          if (result.delivered !== send.connections) results.countMismatches++;
+          if (lane === 0 && i % 10 === 0) await sample();
+        }
+      }),
+    );
+    const sendMs = Date.now() - sending;
+    await invokeSend({ userIds: stableUsers, message: { type: 'marker', id: 'stable-end' } });
+    await Promise.all(stable.map((client) => client.marker('stable-end')));
+
+    let received = 0;
+    let lost = 0;
+    let duplicated = 0;
+    let reordered = 0;
+    let misdirected = 0;
+    let unexpected = 0;
+    for (const client of stable) {
+      const want = expected.get(client.connectionId) ?? [];
+      const wanted = new Set(want);
+      const got = new Set(client.received);
+      received += client.received.length;
+      duplicated += client.received.length - got.size;
+      for (const m of got) if (!wanted.has(m)) misdirected++;
+      for (const m of wanted) if (!got.has(m)) lost++;
+      const last = new Map<number, number>();
+      for (const m of client.received) {
+        const lane = Math.floor(m / LANE_STRIDE);
+        if ((last.get(lane) ?? -1) > m) reordered++;
+        last.set(lane, m);
+      }
+      unexpected += client.unexpected.length;
+    }
+    Object.assign(figures, {
+      sendInvocations: results.sends,
+      producerLanes: LANES,
+      messagesPlanned: planned,
+      messagesReportedDelivered: results.delivered,
+      messagesReceivedByClients: received,
+      lost,
+      duplicated,
+      reordered,
+      deliveredToAnotherUserOrConnection: misdirected,
+      unexpectedFrames: unexpected,
+      reportedStale: results.stale,
+      reportedFailed: results.failed,
+      sendResultsNotMatchingClients: results.countMismatches,
+      sendPhaseSeconds: Math.round(sendMs / 1000),
+      deliveriesPerSecond: Math.round(received / (sendMs / 1000)),
+    });
+    expect(planned).toBeGreaterThanOrEqual(P.deliveries);
+    expect({ lost, duplicated, reordered, misdirected, unexpected }).toEqual({
+      lost: 0,
+      duplicated: 0,
+      reordered: 0,
+      misdirected: 0,
+      unexpected: 0,
+    });
+    expect(received).toBe(planned);
+    expect(results).toMatchObject({ delivered: planned, stale: 0, failed: 0, countMismatches: 0 });
+  }, 600_000);
+
+  it('survives churn: storms, abandoned handshakes, refused tokens, a killed client process', async () => {
+    const churnUsers = Array.from({ length: Math.ceil(P.churnPerRound / 2) }, (_, i) =>
+      String(900_000 + i),
+    );
+    const counts = {
+      opened: 0,
+      closedNormally: 0,
+      terminated: 0,
+      closedRightAfterAFrame: 0,
+      abandonedHandshakes: 0,
+      rejectedHandshakes401: 0,
+      vanishedWithProcess: 0,
+      sends: 0,
+      delivered: 0,
+      stale: 0,
+      failed: 0,
+      expectedBeforeLeaving: 0,
+      lostBeforeLeaving: 0,
+    };
+
+    // A client process opens its connections while every stable client is still connected:
+    // the peak. Then it is killed: its connections vanish without a close frame.
+    const vanishing = fork(VANISHING_SCRIPT, [], {
+      execArgv: ['--import', 'tsx'],
+      stdio: 'ignore',
+    });
+    const vanishingTokens = await Promise.all(
+      Array.from({ length: P.vanishing }, (_, i) =>
+        tokenFor(churnUsers[i % churnUsers.length] as string),
+      ),
+    );
+    const opened = new Promise<{ open: number; failed: number }>((resolve) =>
+      vanishing.once('message', (m) => resolve(m as { open: number; failed: number })),
+    );
+    vanishing.send({ url: stack.ready.url, tokens: vanishingTokens });
+    const { open } = await opened;
+    const peak = await stack.stats();
+    rssSamples.push(peak.rssBytes);
+    figures.peakConcurrentConnections = peak.openConnections;
+    expect(open).toBe(P.vanishing);
+    expect(peak.openConnections).toBe(P.connections + P.vanishing);
+    vanishing.kill('SIGKILL');
+    counts.vanishedWithProcess = open;
+
+    const rejectedTokens = [
+      (userId: string) => signLocalToken(userId, { secret: jwtSecret, ttlSeconds: -3600 }),
+      (userId: string) => signLocalToken(userId, { secret: 'x'.repeat(64) }),
+    ];
+    const churnClients: LoadClient[] = [];
+    for (let round = 0; round < P.churnRounds; round++) {
+      // The storm: every handshake of the round at once, with abandoned and refused ones mixed in.
+      const storm = Promise.all(
+        Array.from({ length: P.churnPerRound }, async () => {
+          const userId = random.pick(churnUsers);
+          return openLoadClient(stack.ready.url, userId, await tokenFor(userId));
+        }),
+      );
+      const abandoned = Promise.all(
+        Array.from({ length: Math.ceil(P.abandoned / P.churnRounds) }, async (_, i) => {
+          await abandonHandshake(stack.ready.url, await tokenFor(random.pick(churnUsers)), i % 20);
+          counts.abandonedHandshakes++;
+        }),
+      );
+      const refused = Promise.all(
+        Array.from({ length: Math.ceil(P.rejected / P.churnRounds) }, async (_, i) => {
+          const token = await (rejectedTokens[i % 2] as (u: string) => Promise<string>)(
+            random.pick(churnUsers),
+          );
+          tokensIssued.push(token);
+          expect(await handshakeStatus(stack.ready.url, token)).toBe(401);
+          counts.rejectedHandshakes401++;
+        }),
+      );
+      const clients = await storm;
+      await Promise.all([abandoned, refused]);
+      counts.opened += clients.length;
+      churnClients.push(...clients);
+
+      // One send while the round's clients are all connected: each of them must get it.
+      const lane = LANES + round;
+      const before = await invokeSend({
+        userIds: churnUsers,
+        message: { type: 'load', lane, seq: 0 },
+      });
+      counts.sends++;
+      counts.delivered += before.delivered;
+      counts.stale += before.stale;
+      counts.failed += before.failed;
+      for (const client of clients) {
+        counts.expectedBeforeLeaving++;
+        if (!(await receivedSoon(client, lane * LANE_STRIDE))) counts.lostBeforeLeaving++;
+      }
+      // More while they leave, every way a client can leave: delivered or stale, never failed.
+      const sends = (async () => {
+        for (let i = 1; i <= P.churnSendsPerRound; i++) {
+          const users = random.sample(churnUsers, 1 + random.int(churnUsers.length));
+          const result = await invokeSend({
+            userIds: users,
+            message: { type: 'load', lane, seq: i },
+          });
+          counts.sends++;
+          counts.delivered += result.delivered;
+          counts.stale += result.stale;
+          counts.failed += result.failed;
+        }
+      })();
+      await new Promise((resolve) => setTimeout(resolve, random.int(50)));
+      for (const [i, client] of clients.entries()) {
+        if (i % 3 === 0) {
+          client.ws.close(1000);
+          counts.closedNormally++;
+        } else if (i % 3 === 1) {
+          client.ws.terminate(); // no close frame: the client vanished
+          counts.terminated++;
+        } else {
+          client.ws.send('{"action":"ping"}');
+          client.ws.terminate(); // gone while its frame is being handled
+          counts.closedRightAfterAFrame++;
+        }
+      }
+      await sends;
+    }
+    await Promise.all(churnClients.map((c) => c.closed));
+
+    // Churn clients got nothing twice, nothing out of order, nothing meant for someone else.
+    let duplicated = 0;
+    let reordered = 0;
+    let unexpected = 0;
+    for (const client of churnClients) {
+      duplicated += client.received.length - new Set(client.received).size;
+      for (let i = 1; i < client.received.length; i++) {
+        if ((client.received[i] as number) <= (client.received[i - 1] as number)) reordered++;
+      }
+      unexpected += client.unexpected.length;
+    }
+    Object.assign(figures, {
+      churnConnectionsOpened: counts.opened,
+      churnClosedNormally: counts.closedNormally,
+      churnTerminatedWithoutClose: counts.terminated,
+      churnTerminatedRightAfterAFrame: counts.closedRightAfterAFrame,
+      churnVanishedWithKilledProcess: counts.vanishedWithProcess,
+      churnAbandonedHandshakes: counts.abandonedHandshakes,
+      churnRefusedHandshakes401: counts.rejectedHandshakes401,
+      churnMessagesExpectedWhileConnected: counts.expectedBeforeLeaving,
+      churnLostWhileConnected: counts.lostBeforeLeaving,
+      churnSends: counts.sends,
+      churnDelivered: counts.delivered,
+      churnStale: counts.stale,
+      churnFailed: counts.failed,
+      churnDuplicated: duplicated,
+      churnReordered: reordered,
+      churnUnexpectedFrames: unexpected,
+    });
+    expect(counts.failed).toBe(0);
+    expect(counts.lostBeforeLeaving).toBe(0);
+    expect({ duplicated, reordered, unexpected }).toEqual({
+      duplicated: 0,
+      reordered: 0,
+      unexpected: 0,
+    });
+  }, 300_000);
+
+  it('holds zero rows once every client has left', async () => {
+    for (const [i, client] of stable.entries()) {
+      if (i % 2 === 0) client.ws.close(1000);
+      else client.ws.terminate();
+    }
+    await Promise.all(stable.map((c) => c.closed));
+    const leaving = Date.now();
+    let stats = await stack.stats();
+    while (stats.openConnections > 0 && Date.now() - leaving < 60_000) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      stats = await stack.stats();
+    }
+    let rows = await tableRows();
+    while (rows > 0 && Date.now() - leaving < 90_000) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      rows = await tableRows();
+    }
+    figures.openConnectionsAfterAllLeft = stats.openConnections;
+    figures.rowsLeftAfterAllLeft = rows;
+    figures.msUntilZeroRows = Date.now() - leaving;
+    expect(stats.openConnections).toBe(0);
+    expect(rows).toBe(0);
+  }, 120_000);
+
+  it('stops cleanly, and its logs hold no token', async () => {
+    const final = await stack.stop();
+    figures.stackPeakRssMiB = Math.round(final.peakRssBytes / MiB);
+    figures.stackRssSampledMaxMiB = Math.round(Math.max(...rssSamples) / MiB);
+    figures.stackRssAtStopMiB = Math.round(final.rssBytes / MiB);
+
+    const log = readFileSync(LOG_FILE, 'utf8');
+    const segments = new Set(tokensIssued.flatMap((token) => token.split('.').slice(1)));
+    let linesWithToken = 0;
+    let jwtLike = 0;
+    for (const line of log.split('\n')) {
+      if (/eyJ[A-Za-z0-9_-]{10,}/.test(line)) jwtLike++;
+      const runs = line.match(/[A-Za-z0-9_-]{20,}/g) ?? [];
+      if (runs.some((run) => segments.has(run))) linesWithToken++;
+    }
+    const handlerLines = log.split('\n').filter((line) => line.startsWith('{')).length;
+    recordFigures('logScan', {
+      logLevel: 'DEBUG',
+      logFile: LOG_NAME,
+      logLines: log.split('\n').length - 1,
+      handlerJsonLines: handlerLines,
+      tokensIssued: tokensIssued.length,
+      linesWithATokenOrPart: linesWithToken,
+      jwtLikeStrings: jwtLike,
+    });
+    expect(handlerLines).toBeGreaterThan(P.connections);
+    expect(linesWithToken).toBe(0);
+    expect(jwtLike).toBe(0);
+  }, 120_000);
+});
