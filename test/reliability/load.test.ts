@@ -101,7 +101,11 @@ beforeAll(async () => {
   };
   lambda = new LambdaClient({ ...common, endpoint: stack.ready.endpoint, maxAttempts: 1 });
   dynamo = new DynamoDBClient({ ...common, endpoint: stack.ready.dynamoDbEndpoint });
+  const idle = await stack.stats({ gc: true });
+  figures.stackHeapAtStartAfterGcMiB = mib(idle.heapUsedBytes);
 }, 60_000);
+
+const mib = (bytes: number) => Math.round((bytes / MiB) * 10) / 10;
 
 afterAll(async () => {
   figures.durationSeconds = Math.round((Date.now() - started) / 1000);
@@ -457,6 +461,10 @@ describe(`load and soak, ${LONG ? 'long' : 'short'} run, the stack in its own pr
       await new Promise((resolve) => setTimeout(resolve, 200));
       rows = await tableRows();
     }
+    // What the stack still holds once everyone has gone: a leak per connection or per message
+    // would show here, after a full garbage collection.
+    const drained = await stack.stats({ gc: true });
+    figures.stackHeapAfterAllLeftAfterGcMiB = mib(drained.heapUsedBytes);
     figures.openConnectionsAfterAllLeft = stats.openConnections;
     figures.rowsLeftAfterAllLeft = rows;
     figures.msUntilZeroRows = Date.now() - leaving;

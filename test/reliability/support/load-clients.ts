@@ -148,7 +148,7 @@ export function abandonHandshake(url: string, token: string, afterMs: number): P
  * Runs `task` over `items` with at most `limit` in flight.
  *
  * @example
- * await inBatches(users, 50, (user) => openLoadClient(url, user, tokens.get(user)));
+ * await withLimit(users, 50, async (user) => openLoadClient(url, user, await tokenFor(user)));
  */
 export async function withLimit<T, R>(
   items: readonly T[],

@@ -8,8 +8,8 @@ const SCRIPT = fileURLToPath(new URL('./stack-process.ts', import.meta.url));
 /** The local stack running in its own process, and the means to watch and stop it. */
 export interface StackProcess {
   ready: StackProcessReady;
-  /** Its memory and open connections, now. */
-  stats(): Promise<StackProcessStats>;
+  /** Its memory and open connections, now; after a full garbage collection with `gc`. */
+  stats(options?: { gc?: boolean }): Promise<StackProcessStats>;
   /** Stops the stack (every socket closed, every `$disconnect` run) and waits for the exit. */
   stop(): Promise<StackProcessStats>;
   /** Kills it at once (a test that failed half-way). */
@@ -34,7 +34,7 @@ export async function spawnStackProcess(options: {
 }): Promise<StackProcess> {
   const out = openSync(options.logFile, 'w');
   const child: ChildProcess = fork(SCRIPT, [], {
-    execArgv: ['--import', 'tsx'],
+    execArgv: ['--expose-gc', '--import', 'tsx'],
     stdio: ['ignore', out, out, 'ipc'],
     env: {
       ...process.env,
@@ -67,9 +67,9 @@ export async function spawnStackProcess(options: {
   return {
     ready,
     logFile: options.logFile,
-    stats: () => {
+    stats: (statsOptions = {}) => {
       const answer = nextMessage<StackProcessStats>(30_000);
-      child.send({ type: 'stats' });
+      child.send({ type: 'stats', gc: statsOptions.gc === true });
       return answer;
     },
     stop: async () => {

@@ -5,7 +5,7 @@
  * while stdout and stderr (the stack's readable lines and the handlers' JSON logs) go to a
  * file for the test to scan.
  *
- * Messages from the parent: `{ type: 'stats' }` and `{ type: 'stop' }`. Messages to it:
+ * Messages from the parent: `{ type: 'stats', gc?: true }` and `{ type: 'stop' }`. Messages to it:
  * `ready` (endpoints), `stats` (memory and open connections) and `stopped` (final stats).
  */
 import { startLocalStack } from '../../../local/stack';
@@ -51,8 +51,12 @@ async function main(): Promise<void> {
       openConnections: stack.connectionCount(),
     };
   };
-  process.on('message', (message: { type?: string }) => {
-    if (message.type === 'stats') send(stats('stats'));
+  process.on('message', (message: { type?: string; gc?: boolean }) => {
+    if (message.type === 'stats') {
+      // Started with --expose-gc: the heap that is still referenced, garbage left out.
+      if (message.gc) (globalThis as { gc?: () => void }).gc?.();
+      send(stats('stats'));
+    }
     if (message.type === 'stop') {
       void stack.stop().then(() => send(stats('stopped'), () => process.exit(0)));
     }
