@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 // Tiers, one folder each: unit (no network), integration (real DynamoDB API, real HTTP
 // servers, the handlers in-process), e2e (the local stack driven by real clients), infra (CDK
-// template assertions and cdk-nag).
+// template assertions and cdk-nag), bench (the quick benchmark runs and measures every figure).
 const shared = {
   // Every AWS SDK process on Node 20 warns that Lambda runs a newer Node; it is noise here.
   env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
@@ -49,6 +49,17 @@ export default defineConfig({
           globalSetup: ['test/reliability/global-setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 60_000,
+        },
+      },
+      {
+        test: {
+          ...shared,
+          name: 'bench',
+          include: ['test/bench/**/*.test.ts'],
+          // After every other tier: the quick benchmark loads both cores for about 30 s.
+          sequence: { groupOrder: 1 },
+          testTimeout: 180_000,
+          hookTimeout: 180_000,
         },
       },
       {

@@ -1,0 +1,432 @@
+import {
+  BASELINES,
+  type BaselineName,
+  type BundleInfo,
+  type Bundles,
+  HANDLER_CLIENTS,
+  HANDLER_NAMES,
+  type HandlerName,
+} from './bundles';
+import type { ColdStartResult } from './cold-start';
+import type { FanOutRun, RawBaseline } from './fan-out';
+import type { LatencyResult } from './latency';
+import type { Figure } from './report';
+import type { RequestCount, RequestCounts } from './requests';
+import { ratio, type Summary } from './stats';
+
+const KIB = 1024;
+
+/** How the table names each bundle. */
+export const HANDLER_LABELS: Record<HandlerName, string> = {
+  authorizer: 'authorizer (HS256 secret)',
+  authorizerJwks: 'authorizer (JWKS only)',
+  connect: 'connect',
+  disconnect: 'disconnect',
+  default: 'default',
+  send: 'send',
+};
+const MIB = 1024 * 1024;
+const kib = (bytes: number) => Math.round((bytes / KIB) * 10) / 10;
+const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
+
+/** Judged only when the run measured what the target is stated for. */
+const judged = (applies: boolean, met: boolean) => (applies ? met : null);
+
+/**
+ * Section 1: each handler's bundle size against the bare bundle of the SDK clients it uses,
+ * and whether any handler carries a client it does not use.
+ *
+ * @example
+ * figures.push(...bundleFigures(bundles));
+ */
+export function bundleFigures(bundles: Bundles): Figure[] {
+  const figures: Figure[] = HANDLER_NAMES.map((name) => {
+    const bundle = bundles.handlers[name];
+    const { baseline } = HANDLER_CLIENTS[name];
+    const base = bundles.baselines[baseline];
+    const isAuthorizer = name.startsWith('authorizer');
+    const limitKib = isAuthorizer && bundle.sdkClients.length === 0 ? 100 : 400;
+    return {
+      id: `bundle.${name}.bytes`,
+      section: '1. Bundles',
+      label: `${HANDLER_LABELS[name]} bundle`,
+      value: kib(bundle.bytes),
+      unit: 'KB',
+      // Against an empty module a ratio means nothing: only SDK baselines get one.
+      ...(baseline !== 'empty' && {
+        baseline: { label: BASELINES[baseline].label, value: kib(base.bytes) },
+        ratio: ratio(bundle.bytes, base.bytes),
+      }),
+      target: {
+        text:
+          limitKib === 100
+            ? '≤ 100 KB (no SDK client)'
+            : isAuthorizer
+              ? '≤ 400 KB (reads its secret with the SDK)'
+              : '≤ 400 KB',
+        met: bundle.bytes <= limitKib * KIB,
+      },
+      note: `largest: ${largest(bundle)}`,
+    };
+  });
+  const unused = HANDLER_NAMES.flatMap((name) =>
+    bundles.handlers[name].sdkClients
+      .filter((c) => !HANDLER_CLIENTS[name].clients.includes(c.name))
+      .map((c) => `${name}: ${c.name}`),
+  );
+  figures.push({
+    id: 'bundle.unusedClients',
+    section: '1. Bundles',
+    label: 'SDK clients carried but not used',
+    value: unused.length,
+    unit: '',
+    target: { text: 'none', met: unused.length === 0 },
+    note:
+      unused.length > 0
+        ? `unused: ${unused.join('; ')}`
+        : `carried: ${HANDLER_NAMES.map(
+            (name) =>
+              `${name}: ${
+                bundles.handlers[name].sdkClients
+                  .map((c) => `${c.name}${c.dynamicImport ? ' (dynamic import)' : ''}`)
+                  .join(' + ') || 'none'
+              }`,
+          ).join('; ')}`,
+  });
+  return figures;
+}
+
+function largest(bundle: BundleInfo): string {
+  return bundle.packages
+    .slice(0, 4)
+    .map((p) => `${p.name} ${kib(p.bytes)} KB`)
+    .join(', ');
+}
+
+/**
+ * Section 2: time from a fresh process's start to each bundle imported with its clients built,
+ * against the bare bundle of the same SDK clients (the target) and against the empty module.
+ *
+ * @example
+ * figures.push(...coldStartFigures(coldStarts));
+ */
+export function coldStartFigures(
+  results: Record<HandlerName | BaselineName, ColdStartResult>,
+): Figure[] {
+  const empty = results.empty.ready;
+  const figures: Figure[] = [
+    {
+      id: 'coldStart.empty',
+      section: '2. Cold start',
+      label: 'empty module: process start to imported',
+      value: round(empty.median),
+      unit: 'ms',
+      note: `p99 ${round(empty.p99)} ms; whole process (spawn to exit) ${round(results.empty.wall.median)} ms`,
+    },
+  ];
+  for (const name of ['logger', 'dynamodb', 'dynamodbManagementApi', 'secretsManager'] as const) {
+    figures.push(vsEmpty(`coldStart.${name}.vsEmpty`, BASELINES[name].label, results[name], empty));
+  }
+  for (const name of HANDLER_NAMES) {
+    const own = results[name];
+    const { baseline } = HANDLER_CLIENTS[name];
+    const base = results[baseline].ready;
+    const r = ratio(own.ready.median, base.median);
+    figures.push({
+      id: `coldStart.${name}.vsBaseline`,
+      section: '2. Cold start',
+      label: `${HANDLER_LABELS[name]}: import + clients built`,
+      value: round(own.ready.median),
+      unit: 'ms',
+      baseline: { label: BASELINES[baseline].label, value: round(base.median) },
+      ratio: r,
+      target: { text: '≤ 1.25× the bare SDK clients', met: r <= 1.25 },
+      note: `p99 ${round(own.ready.p99)} ms; import() alone ${round(own.import.median)} ms${
+        baseline === 'empty'
+          ? `; no SDK client, so the baseline is the empty module; a bare Powertools Logger takes ${round(
+              results.logger.ready.median,
+            )} ms`
+          : ''
+      }`,
+    });
+    figures.push(
+      vsEmpty(
+        `coldStart.${name}.vsEmpty`,
+        `${HANDLER_LABELS[name]} over the empty module`,
+        own,
+        empty,
+      ),
+    );
+  }
+  return figures;
+}
+
+function vsEmpty(id: string, label: string, own: ColdStartResult, empty: Summary): Figure {
+  return {
+    id,
+    section: '2. Cold start',
+    label: `${label} (+ms)`,
+    value: round(own.ready.median - empty.median),
+    unit: 'ms',
+    baseline: { label: 'empty module', value: round(empty.median) },
+    ratio: ratio(own.ready.median, empty.median),
+  };
+}
+
+/**
+ * Section 3: producer `Invoke` of `send` to the frame on the client socket.
+ *
+ * @example
+ * figures.push(...latencyFigures(latency));
+ */
+export function latencyFigures(latency: LatencyResult): Figure[] {
+  const row = (p: 'median' | 'p99', limit: number): Figure => ({
+    id: `latency.send.${p}`,
+    section: '3. Send latency',
+    label: `Invoke → frame on the socket, ${p === 'median' ? 'p50' : 'p99'}`,
+    value: round(latency.send[p], 2),
+    unit: 'ms',
+    baseline: { label: 'raw ws write, same process', value: round(latency.raw[p], 3) },
+    ratio: ratio(latency.send[p], latency.raw[p]),
+    target: { text: `≤ ${limit} ms`, met: latency.send[p] <= limit },
+    note: `${latency.send.n} sends; Invoke response after ${round(latency.invoke[p], 2)} ms`,
+  });
+  return [row('median', 10), row('p99', 50)];
+}
+
+/** What the fan-out section measured. */
+export interface FanOutResults {
+  connections: number;
+  concurrency: number;
+  oneUser: FanOutRun;
+  manyUsers: FanOutRun;
+  sequential: FanOutRun;
+  sharedClient: FanOutRun;
+  raw: RawBaseline;
+}
+
+/**
+ * Section 4: one `send` to one user with N connections and to N users with one each, against
+ * the raw `ws` broadcast, a sequential loop and the straightforward shared-client design.
+ *
+ * @example
+ * figures.push(...fanOutFigures(fanOut, true));
+ */
+export function fanOutFigures(f: FanOutResults, full: boolean): Figure[] {
+  const n = f.connections.toLocaleString('en-US');
+  const applies = full && f.connections >= 1000;
+  const raw = { label: 'raw ws broadcast', value: round(f.raw.ms.median) };
+  const speedup = f.sequential.ms.median / f.oneUser.ms.median;
+  return [
+    {
+      id: 'fanOut.oneUser.median',
+      section: '4. Fan-out',
+      label: `send to 1 user with ${n} connections, p50`,
+      value: round(f.oneUser.ms.median),
+      unit: 'ms',
+      baseline: raw,
+      ratio: ratio(f.oneUser.ms.median, f.raw.ms.median),
+      target: { text: '≤ 300 ms', met: judged(applies, f.oneUser.ms.median <= 300) },
+      note: `${f.oneUser.ms.n} rounds; ${phases(f.oneUser)}`,
+    },
+    {
+      id: 'fanOut.oneUser.p99',
+      section: '4. Fan-out',
+      label: `send to 1 user with ${n} connections, p99`,
+      value: round(f.oneUser.ms.p99),
+      unit: 'ms',
+      baseline: { label: 'raw ws broadcast', value: round(f.raw.ms.p99) },
+      ratio: ratio(f.oneUser.ms.p99, f.raw.ms.p99),
+    },
+    {
+      id: 'fanOut.oneUser.vsSequential',
+      section: '4. Fan-out',
+      label: 'speed-up over a sequential loop',
+      value: round(speedup, 2),
+      unit: '×',
+      baseline: {
+        label: 'one SDK client, one post at a time',
+        value: round(f.sequential.ms.median),
+        unit: 'ms',
+      },
+      target: { text: '≥ 10×', met: judged(applies, speedup >= 10) },
+    },
+    {
+      id: 'fanOut.oneUser.vsSharedClient',
+      section: '4. Fan-out',
+      label: `send to 1 user vs a shared SDK client`,
+      value: round(f.oneUser.ms.median),
+      unit: 'ms',
+      baseline: {
+        label: 'Promise.all, one SDK client, other process',
+        value: round(f.sharedClient.ms.median),
+      },
+      ratio: ratio(f.oneUser.ms.median, f.sharedClient.ms.median),
+      note: 'the straightforward design the issue quotes at about 355 ms on its machine',
+    },
+    {
+      id: 'fanOut.oneUser.cpuPerPost',
+      section: '4. Fan-out',
+      label: 'stack process CPU per post (send + gateway)',
+      value: round((f.oneUser.stackCpuMs.median / f.connections) * 1000, 0),
+      unit: 'µs',
+      baseline: {
+        label: 'gateway alone (shared-client baseline)',
+        value: round((f.sharedClient.stackCpuMs.median / f.connections) * 1000, 0),
+      },
+      ratio: ratio(f.oneUser.stackCpuMs.median, f.sharedClient.stackCpuMs.median),
+      note: `raw ws broadcast: ${round((f.raw.stackCpuMs.median / f.connections) * 1000, 0)} µs per frame; the difference is the send function's own work, mostly the SDK's per-call middleware and signing`,
+    },
+    {
+      id: 'fanOut.manyUsers.median',
+      section: '4. Fan-out',
+      label: `send to ${n} users with 1 connection each, p50`,
+      value: round(f.manyUsers.ms.median),
+      unit: 'ms',
+      baseline: raw,
+      ratio: ratio(f.manyUsers.ms.median, f.raw.ms.median),
+      note: `p99 ${round(f.manyUsers.ms.p99)} ms over ${f.manyUsers.ms.n} rounds; ${phases(f.manyUsers)}`,
+    },
+    {
+      id: 'fanOut.peakInFlight',
+      section: '4. Fan-out',
+      label: 'peak posts in flight (send function)',
+      value: f.oneUser.peakSent ?? 0,
+      unit: '',
+      baseline: { label: 'SEND_CONCURRENCY', value: f.concurrency },
+      ratio: ratio(f.oneUser.peakSent ?? 0, f.concurrency),
+      note: `${f.manyUsers.peakSent} for ${n} users; the gateway, on the send function's thread locally, held at most ${f.oneUser.peakReceived} at once`,
+    },
+  ];
+}
+
+function phases(run: FanOutRun): string {
+  if (!run.phases) return '';
+  return `DynamoDB ${round(run.phases.dynamodbMs.median)} ms (first request to last answer), posts ${round(run.phases.postsMs.median)} ms`;
+}
+
+/**
+ * Section 5: DynamoDB requests per operation, from SDK middleware on the handlers' clients.
+ *
+ * @example
+ * figures.push(...requestFigures(counts));
+ */
+export function requestFigures(c: RequestCounts): Figure[] {
+  const row = (id: keyof RequestCounts, label: string, expected: number, note?: string): Figure => {
+    const count: RequestCount = c[id];
+    return {
+      id: `dynamodb.${id}`,
+      section: '5. DynamoDB requests',
+      label,
+      value: round(count.perOperation, 2),
+      unit: 'req',
+      target: { text: `${expected}`, met: count.perOperation === expected },
+      note: `${describe(count.sdk)} for ${count.operations}${
+        sameCounts(count.sdk, count.wire)
+          ? '; dynalite saw the same'
+          : `; dynalite saw ${describe(count.wire)}`
+      }${note ? `; ${note}` : ''}`,
+    };
+  };
+  return [
+    row('connect', 'per connect', 1),
+    row('disconnect', 'per disconnect', 1),
+    row('sendToUser', 'per send to a user', 1),
+    row('sendToUsers', 'per user in a send to n users', 1),
+    row('sendToConnection', 'per send to a connectionId', 0),
+    row('staleCleanupByUser', 'per stale row, userId send', 1),
+    row(
+      'staleCleanupByConnection',
+      'per stale row, connectionId send',
+      1,
+      'the key is (userId, connectionId) and only the connection id is known: a Query on byConnectionId finds the owner, then DeleteItem',
+    ),
+  ];
+}
+
+function describe(counts: Record<string, number>): string {
+  const entries = Object.entries(counts);
+  return entries.length === 0 ? 'no request' : entries.map(([k, v]) => `${v} ${k}`).join(' + ');
+}
+
+function sameCounts(a: Record<string, number>, b: Record<string, number>): boolean {
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  return [...keys].every((k) => (a[k] ?? 0) === (b[k] ?? 0));
+}
+
+/** What the capacity section measured. */
+export interface CapacityResults {
+  /** Connections per second over chunks of 100 handshakes, 50 in flight (authorizer + `$connect`). */
+  rate: Summary;
+  /** The same against the raw `ws` server (no authorizer, no `$connect`). */
+  rawRate: Summary;
+  /** One handshake at a time: overall rate and handshake times. */
+  sequentialRate: number;
+  sequentialHandshake: Summary;
+  held: number;
+  idleRss: number;
+  heldRss: number;
+  heldHeapUsed: number;
+  idleHeapUsed: number;
+  rawRssPerConnection: number;
+  rawHeapPerConnection: number;
+  target: number;
+  /** Stack process CPU per connection opened (gateway, authorizer, `$connect`, dynalite). */
+  cpuPerConnectMs: number;
+  /** Connections opened for the capacity figure alone, and the memory they added. */
+  added: number;
+  addedRss: number;
+  /** Heap and external (buffers) growth. */
+  addedHeap: number;
+}
+
+/**
+ * Section 6: connections per second from one client process, connections held and memory.
+ *
+ * @example
+ * figures.push(...capacityFigures(capacity, true));
+ */
+export function capacityFigures(c: CapacityResults, full: boolean): Figure[] {
+  // Heap and external memory after garbage collection, over the connections opened last with
+  // nothing else running: exact, where RSS also keeps the fan-out rounds' freed pages.
+  const added = Math.max(1, c.added);
+  const perConnection = c.addedHeap / added;
+  const applies = full && c.held >= c.target;
+  return [
+    {
+      id: 'capacity.connectRate',
+      section: '6. Capacity',
+      label: 'connections opened per second, 50 in flight',
+      value: round(c.rate.median, 0),
+      unit: '/s',
+      baseline: { label: 'raw ws server', value: round(c.rawRate.median, 0) },
+      ratio: ratio(c.rate.median, c.rawRate.median),
+      target: { text: '≥ 200/s', met: c.rate.median >= 200 },
+      note: `slowest 100: ${round(c.rate.min, 0)}/s; stack CPU ${round(c.cpuPerConnectMs, 2)} ms per connection; one at a time: ${round(c.sequentialRate, 0)}/s (handshake p50 ${round(c.sequentialHandshake.median, 2)} ms, p99 ${round(c.sequentialHandshake.p99, 2)} ms)`,
+    },
+    {
+      id: 'capacity.heldRss',
+      section: '6. Capacity',
+      label: `stack process RSS with ${c.held.toLocaleString('en-US')} connections`,
+      value: round(c.heldRss / MIB, 0),
+      unit: 'MB',
+      baseline: { label: 'idle stack', value: round(c.idleRss / MIB, 0) },
+      ratio: ratio(c.heldRss, c.idleRss),
+      target: {
+        text: `${c.target.toLocaleString('en-US')} connections in < 500 MB`,
+        met: judged(applies, c.heldRss < 500 * MIB),
+      },
+      note: `heap ${round(c.idleHeapUsed / MIB, 0)} → ${round(c.heldHeapUsed / MIB, 0)} MB`,
+    },
+    {
+      id: 'capacity.perConnection',
+      section: '6. Capacity',
+      label: 'memory per connection (heap + buffers)',
+      value: round(perConnection / KIB, 1),
+      unit: 'KB',
+      baseline: { label: 'raw ws server', value: round(c.rawHeapPerConnection / KIB, 1) },
+      ratio: ratio(perConnection, c.rawHeapPerConnection),
+      note: `after garbage collection, over the last ${c.added.toLocaleString('en-US')} connections opened (RSS, which keeps freed pages, is the target's measure)`,
+    },
+  ];
+}

@@ -1,0 +1,49 @@
+/** How much the benchmark measures: `full` (`npm run bench`) or `quick` (`-- --quick`). */
+export interface BenchMode {
+  name: 'full' | 'quick';
+  /** Fresh processes per bundle (after one discarded warm-up round), interleaved. */
+  coldStartRuns: number;
+  /** Invocations timed for send latency (after `latencyWarmUp` untimed ones). */
+  latencySamples: number;
+  latencyWarmUp: number;
+  /** Connections of the one-user fan-out, and users with one connection each. */
+  fanOutConnections: number;
+  /** Timed fan-out rounds (after two untimed warm-up rounds). */
+  fanOutRounds: number;
+  /** Rounds of the slow baselines (sequential loop, one shared SDK client). */
+  baselineRounds: number;
+  /** Connections held for the capacity figure. */
+  capacityConnections: number;
+  /** Connections opened one at a time, for the sequential connection rate. */
+  sequentialConnects: number;
+  /** Connections and users in the DynamoDB request counts. */
+  requestCountSample: number;
+}
+
+/** The two modes. The targets are judged in full mode only (they are stated for 1,000 connections). */
+export const MODES: Record<BenchMode['name'], BenchMode> = {
+  full: {
+    name: 'full',
+    coldStartRuns: 25,
+    latencySamples: 300,
+    latencyWarmUp: 30,
+    fanOutConnections: 1000,
+    fanOutRounds: 15,
+    baselineRounds: 3,
+    capacityConnections: 5000,
+    sequentialConnects: 100,
+    requestCountSample: 20,
+  },
+  quick: {
+    name: 'quick',
+    coldStartRuns: 4,
+    latencySamples: 40,
+    latencyWarmUp: 10,
+    fanOutConnections: 200,
+    fanOutRounds: 3,
+    baselineRounds: 1,
+    capacityConnections: 700,
+    sequentialConnects: 20,
+    requestCountSample: 5,
+  },
+};

@@ -1,0 +1,141 @@
+import { PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { apiGatewayId } from '../local/ids';
+import type { LocalBench } from './local-context';
+import { eventually } from './wait';
+
+/** DynamoDB requests of one operation, counted in the stack process. */
+export interface RequestCount {
+  /** Operations performed (connections opened, sends made, stale rows cleaned). */
+  operations: number;
+  /** Requests by API name, from SDK middleware on the handlers' own clients. */
+  sdk: Record<string, number>;
+  /** Requests by API name as dynalite received them (a cross-check of `sdk`). */
+  wire: Record<string, number>;
+  /** `sdk` requests per operation. */
+  perOperation: number;
+}
+
+/** Request counts per operation, as the issue lists them. */
+export interface RequestCounts {
+  connect: RequestCount;
+  disconnect: RequestCount;
+  sendToUser: RequestCount;
+  sendToUsers: RequestCount;
+  sendToConnection: RequestCount;
+  /** Per stale row of a `userId` send: its cleanup only (the send's own Query is excluded). */
+  staleCleanupByUser: RequestCount;
+  /** Per stale row of a `connectionId` send: the owner lookup and the delete. */
+  staleCleanupByConnection: RequestCount;
+}
+
+const total = (counts: Record<string, number>) =>
+  Object.values(counts).reduce((sum, n) => sum + n, 0);
+
+/**
+ * Performs each operation `sample` times (or on `sample` users) with nothing else running, and
+ * reads the counters the stack process keeps. Stale rows are inserted directly into the table
+ * (rows whose `$disconnect` was lost: the socket is gone, the row is not).
+ *
+ * @example
+ * const counts = await countRequests(bench, 20);
+ * counts.connect.perOperation; // 1
+ */
+export async function countRequests(bench: LocalBench, sample: number): Promise<RequestCounts> {
+  const measure = async (
+    operations: number,
+    act: () => Promise<void>,
+    exclude: Record<string, number> = {},
+  ): Promise<RequestCount> => {
+    await bench.stack.reset();
+    await act();
+    const stats = await bench.stack.stats();
+    const sdk = subtract(stats.sdkRequests, exclude);
+    return {
+      operations,
+      sdk,
+      wire: subtract(stats.wireRequests, exclude),
+      perOperation: total(sdk) / operations,
+    };
+  };
+  const message = { type: 'bench', note: 'request count' };
+
+  const owner = 'bench-requests';
+  const connect = await measure(sample, async () => {
+    await bench.connectUser(owner, sample, 1);
+  });
+  const sendToUser = await measure(1, async () => {
+    await bench.invokeSend({ userId: owner, message });
+  });
+  const users = Array.from({ length: sample }, (_, i) => `bench-requests-${i}`);
+  await bench.connectUsers(users, 1);
+  const sendToUsers = await measure(sample, async () => {
+    await bench.invokeSend({ userIds: users, message });
+  });
+  const [connectionId] = await bench.connectionIdsOf(owner);
+  const sendToConnection = await measure(1, async () => {
+    await bench.invokeSend({ connectionId, message });
+  });
+
+  const staleUser = 'bench-requests-stale';
+  const staleIds = await insertOrphans(bench, staleUser, sample);
+  const staleCleanupByUser = await measure(
+    sample,
+    async () => {
+      await bench.invokeSend({ userId: staleUser, message });
+    },
+    { Query: 1 },
+  );
+  const [orphan] = await insertOrphans(bench, 'bench-requests-stale-2', 1);
+  const staleCleanupByConnection = await measure(1, async () => {
+    await bench.invokeSend({ connectionId: orphan, message });
+  });
+  if (staleIds.length !== sample) throw new Error('stale rows were not inserted');
+
+  // The connect sample and the users' connections: closed now, each gets its $disconnect.
+  const opened = sample * 2;
+  const disconnect = await measure(opened, async () => {
+    await bench.fleet.close(opened);
+    await eventually(
+      async () => ((await bench.stack.stats()).invocations.disconnect ?? 0) >= opened,
+      `${opened} $disconnect invocations`,
+    );
+  });
+  return {
+    connect,
+    disconnect,
+    sendToUser,
+    sendToUsers,
+    sendToConnection,
+    staleCleanupByUser,
+    staleCleanupByConnection,
+  };
+}
+
+/** Rows with no socket behind them, written with this process's own client (not counted). */
+async function insertOrphans(bench: LocalBench, userId: string, count: number) {
+  const ids = Array.from({ length: count }, () => apiGatewayId());
+  const now = Date.now();
+  for (const connectionId of ids) {
+    await bench.dynamo.send(
+      new PutItemCommand({
+        TableName: bench.stack.info.tableName,
+        Item: {
+          userId: { S: userId },
+          connectionId: { S: connectionId },
+          connectedAt: { N: String(now) },
+          expiresAt: { N: String(Math.floor(now / 1000) + 3600) },
+        },
+      }),
+    );
+  }
+  return ids;
+}
+
+function subtract(counts: Record<string, number>, exclude: Record<string, number>) {
+  const result: Record<string, number> = { ...counts };
+  for (const [name, n] of Object.entries(exclude)) {
+    result[name] = (result[name] ?? 0) - n;
+    if (result[name] === 0) delete result[name];
+  }
+  return result;
+}

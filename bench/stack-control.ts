@@ -1,0 +1,102 @@
+import { type ChildProcess, fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type {
+  StackInfo,
+  StackMemory,
+  StackRequest,
+  StackResponse,
+  StackStats,
+} from './stack-protocol';
+
+const STACK_PROCESS = fileURLToPath(new URL('./stack-process.ts', import.meta.url));
+
+/** The local stack running in its own process, and the calls the benchmark makes to it. */
+export interface StackProcess {
+  info: StackInfo;
+  pid: number;
+  reset(): Promise<void>;
+  stats(): Promise<StackStats>;
+  memory(): Promise<StackMemory>;
+  /** Writes `message` to every socket of the raw `ws` server; resolves with how many. */
+  rawBroadcast(message: string): Promise<number>;
+  /** The stack process's CPU time so far (user + system), in microseconds. */
+  cpu(): Promise<number>;
+  /** Starts the V8 CPU profiler in the stack process (for investigating a figure). */
+  startProfile(): Promise<void>;
+  /** Stops it and writes the `.cpuprofile` to `file` (open it in Chrome DevTools). */
+  stopProfile(file: string): Promise<string>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Forks `bench/stack-process.ts` (through tsx, with `--expose-gc` for memory figures) and waits
+ * until its stack is listening. `env` is added to the child's environment, e.g.
+ * `{ SEND_CONCURRENCY: '1' }`.
+ *
+ * @example
+ * const stack = await startStackProcess();
+ * console.log(stack.info.url);
+ * await stack.stop();
+ */
+export async function startStackProcess(
+  env: Record<string, string> = {},
+  execArgv: string[] = [],
+): Promise<StackProcess> {
+  const child = fork(STACK_PROCESS, [], {
+    execArgv: ['--import', 'tsx', '--expose-gc', ...execArgv],
+    env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...env },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
+  let nextId = 1;
+  let exited: Error | undefined;
+  const ready = new Promise<StackInfo>((resolve, reject) => {
+    pending.set(0, { resolve: (v) => resolve(v as StackInfo), reject });
+  });
+  child.on('message', (message: StackResponse) => {
+    const waiter = pending.get(message.id);
+    if (!waiter) return;
+    pending.delete(message.id);
+    if (message.ok) waiter.resolve(message.result);
+    else waiter.reject(new Error(`stack process: ${message.error}`));
+  });
+  child.on('exit', (code, signal) => {
+    exited = new Error(`stack process exited (${signal ?? code})`);
+    for (const waiter of pending.values()) waiter.reject(exited);
+    pending.clear();
+  });
+  const call = <T>(request: StackRequest): Promise<T> => {
+    if (exited) return Promise.reject(exited);
+    const id = nextId++;
+    return new Promise<T>((resolve, reject) => {
+      pending.set(id, { resolve: (v) => resolve(v as T), reject });
+      child.send({ id, request });
+    });
+  };
+  const info = await ready;
+  return {
+    info,
+    pid: child.pid as number,
+    reset: () => call<void>({ command: 'reset' }),
+    stats: () => call<StackStats>({ command: 'stats' }),
+    memory: () => call<StackMemory>({ command: 'memory' }),
+    rawBroadcast: (message) => call<number>({ command: 'rawBroadcast', message }),
+    cpu: () => call<number>({ command: 'cpu' }),
+    startProfile: () => call<void>({ command: 'startProfile' }),
+    stopProfile: (file) => call<string>({ command: 'stopProfile', file }),
+    stop: () => stopChild(child, () => call<void>({ command: 'stop' })),
+  };
+}
+
+async function stopChild(child: ChildProcess, requestStop: () => Promise<void>): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const force = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  try {
+    await requestStop();
+  } catch {
+    child.kill('SIGKILL');
+  }
+  await exited;
+  clearTimeout(force);
+}

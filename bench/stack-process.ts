@@ -1,0 +1,210 @@
+/**
+ * The local stack in a process of its own, for the benchmark: the clients and the producer run
+ * in the parent, so the two processes share the machine's cores the way a client fleet and the
+ * backend would not share one event loop. Controlled over the IPC channel (see
+ * `bench/stack-control.ts`); never started by hand.
+ *
+ * Besides the stack it measures what only this process can see:
+ * - Management API posts in flight (`http.server.request.start` / `response.finish`
+ *   diagnostics channels on the gateway's HTTP server), their peak and count;
+ * - DynamoDB requests of the handlers' own clients, by operation, with SDK middleware (the
+ *   counter is attached to every `DynamoDBDocumentClient` the handlers build), and on the wire
+ *   (requests dynalite received, by `X-Amz-Target`);
+ * - invocations by function, and the process's memory;
+ * - a raw `ws` server, the physical baseline: the same frames written straight to sockets.
+ */
+import { subscribe } from 'node:diagnostics_channel';
+import { writeFileSync } from 'node:fs';
+import type { ClientRequest, IncomingMessage } from 'node:http';
+import { Session } from 'node:inspector/promises';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { WebSocket, WebSocketServer } from 'ws';
+import { readSendConfig } from '../lambdas/config/send';
+import { startLocalStack } from '../local/stack';
+import type { StackRequest, StackResponse } from './stack-protocol';
+
+const profiler = new Session();
+profiler.connect();
+
+const counts = { sdk: {} as Record<string, number>, wire: {} as Record<string, number> };
+const invocations: Record<string, number> = {};
+const posts = { inFlight: 0, peak: 0, total: 0 };
+/** The same posts as the send function's HTTP client sees them: written, not yet answered. */
+const sent = { inFlight: 0, peak: 0 };
+
+// Every store the handlers build goes through DynamoDBDocumentClient.from: count there, with
+// middleware on the real client, before the handler modules are imported.
+const from = DynamoDBDocumentClient.from.bind(DynamoDBDocumentClient);
+DynamoDBDocumentClient.from = (client, translateConfig) => {
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const name = (context.commandName ?? 'unknown').replace(/Command$/, '');
+      counts.sdk[name] = (counts.sdk[name] ?? 0) + 1;
+      return next(args);
+    },
+    { step: 'initialize', name: 'benchRequestCounter' },
+  );
+  return from(client, translateConfig);
+};
+
+/** When the first request of a kind arrived and the last one was answered, since the reset. */
+const windows = {
+  dynamodb: { first: Number.NaN, last: Number.NaN },
+  posts: { first: Number.NaN, last: Number.NaN },
+};
+const opened = (window: { first: number }) => {
+  if (Number.isNaN(window.first)) window.first = performance.now();
+};
+
+const dynamoRequests = new WeakSet<IncomingMessage>();
+const managementRequests = new WeakSet<IncomingMessage>();
+subscribe('http.server.request.start', (message) => {
+  const { request } = message as { request: IncomingMessage };
+  const target = request.headers['x-amz-target'];
+  if (typeof target === 'string' && target.startsWith('DynamoDB_')) {
+    const operation = target.slice(target.indexOf('.') + 1);
+    counts.wire[operation] = (counts.wire[operation] ?? 0) + 1;
+    dynamoRequests.add(request);
+    opened(windows.dynamodb);
+  } else if (request.method === 'POST' && request.url?.includes('connections/')) {
+    managementRequests.add(request);
+    opened(windows.posts);
+    posts.total++;
+    posts.inFlight++;
+    if (posts.inFlight > posts.peak) posts.peak = posts.inFlight;
+  }
+});
+subscribe('http.server.response.finish', (message) => {
+  const { request } = message as { request: IncomingMessage };
+  if (dynamoRequests.delete(request)) windows.dynamodb.last = performance.now();
+  if (managementRequests.delete(request)) {
+    posts.inFlight--;
+    windows.posts.last = performance.now();
+  }
+});
+const sentRequests = new WeakSet<ClientRequest>();
+subscribe('http.client.request.start', (message) => {
+  const { request } = message as { request: ClientRequest };
+  if (request.method !== 'POST' || !request.path.includes('connections/')) return;
+  sentRequests.add(request);
+  sent.inFlight++;
+  if (sent.inFlight > sent.peak) sent.peak = sent.inFlight;
+  // A request that fails gets no response: count it out when its socket is done with it.
+  request.once('close', () => {
+    if (sentRequests.delete(request)) sent.inFlight--;
+  });
+});
+subscribe('http.client.response.finish', (message) => {
+  const { request } = message as { request: ClientRequest };
+  if (sentRequests.delete(request)) sent.inFlight--;
+});
+
+const stack = await startLocalStack({
+  port: 0,
+  dynamoDbPort: 0,
+  log: false,
+  handlerLogLevel: 'SILENT',
+  onInvoke: (record) => {
+    invocations[record.functionName] = (invocations[record.functionName] ?? 0) + 1;
+  },
+});
+
+const raw = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false });
+await new Promise<void>((resolve) => raw.once('listening', () => resolve()));
+const rawAddress = raw.address();
+const rawPort = typeof rawAddress === 'object' && rawAddress !== null ? rawAddress.port : 0;
+
+function memory() {
+  globalThis.gc?.();
+  const usage = process.memoryUsage();
+  return { rss: usage.rss, heapUsed: usage.heapUsed, external: usage.external };
+}
+
+function handle(request: StackRequest): unknown {
+  switch (request.command) {
+    case 'reset':
+      for (const bag of [counts.sdk, counts.wire, invocations]) {
+        for (const key of Object.keys(bag)) delete bag[key];
+      }
+      posts.peak = posts.inFlight;
+      posts.total = 0;
+      sent.peak = sent.inFlight;
+      for (const window of Object.values(windows)) {
+        window.first = Number.NaN;
+        window.last = Number.NaN;
+      }
+      return null;
+    case 'stats':
+      return {
+        sdkRequests: { ...counts.sdk },
+        wireRequests: { ...counts.wire },
+        invocations: { ...invocations },
+        posts: { ...posts },
+        sent: { ...sent },
+        dynamodbMs: windows.dynamodb.last - windows.dynamodb.first,
+        postsMs: windows.posts.last - windows.posts.first,
+        connections: stack.connectionCount(),
+        rawConnections: raw.clients.size,
+      };
+    case 'memory':
+      return memory();
+    case 'rawBroadcast': {
+      const data = Buffer.from(request.message);
+      for (const client of raw.clients) {
+        if (client.readyState === WebSocket.OPEN) client.send(data, { binary: false });
+      }
+      return raw.clients.size;
+    }
+    case 'cpu': {
+      const { user, system } = process.cpuUsage();
+      return user + system;
+    }
+    case 'startProfile':
+      return profiler.post('Profiler.enable').then(() => profiler.post('Profiler.start'));
+    case 'stopProfile':
+      return profiler.post('Profiler.stop').then(({ profile }) => {
+        writeFileSync(request.file, JSON.stringify(profile));
+        return request.file;
+      });
+    case 'stop':
+      return (async () => {
+        for (const client of raw.clients) client.terminate();
+        raw.close();
+        await stack.stop();
+        return null;
+      })();
+  }
+}
+
+process.on('message', (message: { id: number; request: StackRequest }) => {
+  const reply = (response: StackResponse) =>
+    process.send?.(response, undefined, undefined, () => {
+      if (message.request.command === 'stop') process.exit(0);
+    });
+  Promise.resolve()
+    .then(() => handle(message.request))
+    .then(
+      (result) => reply({ id: message.id, ok: true, result }),
+      (error: unknown) =>
+        reply({
+          id: message.id,
+          ok: false,
+          error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+        }),
+    );
+});
+
+process.send?.({
+  id: 0,
+  ok: true,
+  result: {
+    url: stack.url,
+    endpoint: stack.endpoint,
+    dynamoDbEndpoint: stack.dynamoDbEndpoint,
+    tableName: stack.tableName,
+    region: stack.region,
+    jwtSecret: stack.jwtSecret,
+    rawUrl: `ws://127.0.0.1:${rawPort}`,
+    sendConcurrency: readSendConfig(process.env).fanOut.concurrency,
+  },
+} satisfies StackResponse);

@@ -1,0 +1,61 @@
+/** Messages between the benchmark and `bench/stack-process.ts`, over Node's IPC channel. */
+
+/** What the parent asks the stack process. */
+export type StackRequest =
+  | { command: 'reset' }
+  | { command: 'stats' }
+  | { command: 'memory' }
+  | { command: 'rawBroadcast'; message: string }
+  | { command: 'cpu' }
+  | { command: 'startProfile' }
+  | { command: 'stopProfile'; file: string }
+  | { command: 'stop' };
+
+/** A reply, matched to its request by `id`; id 0 is the "ready" message with `StackInfo`. */
+export type StackResponse =
+  | { id: number; ok: true; result: unknown }
+  | { id: number; ok: false; error: string };
+
+/** Where the stack process's servers are, sent once when it is ready. */
+export interface StackInfo {
+  /** The gateway's WebSocket URL. */
+  url: string;
+  /** The origin of `@connections` and Lambda Invoke. */
+  endpoint: string;
+  dynamoDbEndpoint: string;
+  tableName: string;
+  region: string;
+  jwtSecret: string;
+  /** The raw `ws` server: frames written straight to sockets, the physical baseline. */
+  rawUrl: string;
+  /** `SEND_CONCURRENCY` as the send function read it. */
+  sendConcurrency: number;
+}
+
+/** Counters since the last `reset`. */
+export interface StackStats {
+  /** DynamoDB requests the handlers' clients sent, by operation, counted by SDK middleware. */
+  sdkRequests: Record<string, number>;
+  /** DynamoDB requests dynalite received, by operation (`X-Amz-Target`). */
+  wireRequests: Record<string, number>;
+  /** Completed invocations by function name. */
+  invocations: Record<string, number>;
+  /** Management API posts as the gateway received them: in flight, peak, how many arrived. */
+  posts: { inFlight: number; peak: number; total: number };
+  /** The same posts as the send function's HTTP client wrote them: in flight and peak. */
+  sent: { inFlight: number; peak: number };
+  /** From the first DynamoDB request's arrival to the last one's answer (NaN: none). */
+  dynamodbMs: number;
+  /** From the first Management API post's arrival to the last one's answer (NaN: none). */
+  postsMs: number;
+  /** Open connections on the gateway and on the raw server. */
+  connections: number;
+  rawConnections: number;
+}
+
+/** `process.memoryUsage()` after a forced garbage collection, in bytes. */
+export interface StackMemory {
+  rss: number;
+  heapUsed: number;
+  external: number;
+}

@@ -1,0 +1,106 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BenchResults, Figure } from '../../bench/report';
+
+const run = promisify(execFile);
+const REPO_ROOT = resolve(import.meta.dirname, '../..');
+
+// The benchmark is not a timed test: this checks that its quick mode runs and measures every
+// figure, never how fast anything was (a shared CI machine may be slow).
+let scratch: string;
+let results: BenchResults;
+let stdout: string;
+
+beforeAll(async () => {
+  scratch = mkdtempSync(join(tmpdir(), 'tripsync-bench-'));
+  const out = join(scratch, 'results.json');
+  ({ stdout } = await run('npm', ['run', '--silent', 'bench', '--', '--quick', '--out', out], {
+    cwd: REPO_ROOT,
+    timeout: 170_000,
+    maxBuffer: 16 * 1024 * 1024,
+  }));
+  results = JSON.parse(readFileSync(out, 'utf8'));
+}, 180_000);
+
+afterAll(() => {
+  if (scratch) rmSync(scratch, { recursive: true, force: true });
+});
+
+const byId = (id: string): Figure | undefined => results.figures.find((f) => f.id === id);
+
+const HANDLERS = ['authorizer', 'authorizerJwks', 'connect', 'disconnect', 'default', 'send'];
+const EXPECTED = [
+  ...HANDLERS.map((h) => `bundle.${h}.bytes`),
+  'bundle.unusedClients',
+  'coldStart.empty',
+  ...['logger', 'dynamodb', 'dynamodbManagementApi', 'secretsManager'].map(
+    (b) => `coldStart.${b}.vsEmpty`,
+  ),
+  ...HANDLERS.flatMap((h) => [`coldStart.${h}.vsBaseline`, `coldStart.${h}.vsEmpty`]),
+  'latency.send.median',
+  'latency.send.p99',
+  'fanOut.oneUser.median',
+  'fanOut.oneUser.p99',
+  'fanOut.oneUser.vsSequential',
+  'fanOut.oneUser.vsSharedClient',
+  'fanOut.oneUser.cpuPerPost',
+  'fanOut.manyUsers.median',
+  'fanOut.peakInFlight',
+  'dynamodb.connect',
+  'dynamodb.disconnect',
+  'dynamodb.sendToUser',
+  'dynamodb.sendToUsers',
+  'dynamodb.sendToConnection',
+  'dynamodb.staleCleanupByUser',
+  'dynamodb.staleCleanupByConnection',
+  'capacity.connectRate',
+  'capacity.heldRss',
+  'capacity.perConnection',
+];
+
+describe('npm run bench -- --quick', () => {
+  it('completes every section and writes its results', () => {
+    // Assess
+    expect(results.errors).toEqual([]);
+    expect(results.mode).toBe('quick');
+    expect(results.durationMs).toBeGreaterThan(0);
+    expect(stdout).toContain('Baseline (same run)');
+  });
+
+  it('measures every figure of the issue, each a finite number', () => {
+    // Assess
+    expect(results.figures.map((f) => f.id).sort()).toEqual([...EXPECTED].sort());
+    for (const figure of results.figures) {
+      expect(Number.isFinite(figure.value), figure.id).toBe(true);
+      if (figure.baseline) expect(Number.isFinite(figure.baseline.value), figure.id).toBe(true);
+      if (figure.target) expect([true, false, null], figure.id).toContain(figure.target.met);
+    }
+  });
+
+  it('compares each figure with a baseline measured in the same run', () => {
+    // Assess: the cold starts and the stack figures each carry their baseline.
+    for (const id of EXPECTED.filter((i) =>
+      /^(coldStart\.\w+\.|latency|fanOut|capacity)/.test(i),
+    )) {
+      expect(byId(id)?.baseline, id).toBeDefined();
+    }
+    expect(byId('coldStart.send.vsBaseline')?.ratio).toBeGreaterThan(0);
+  });
+
+  it('counts DynamoDB requests on the handlers’ own clients, the wire agreeing', () => {
+    // Assess: counts are facts, not timings, so they hold on any machine.
+    expect(byId('dynamodb.connect')?.value).toBe(1);
+    expect(byId('dynamodb.sendToConnection')?.value).toBe(0);
+    const counts = results.details.dynamodbRequests as Record<
+      string,
+      { sdk: Record<string, number>; wire: Record<string, number> }
+    >;
+    for (const [operation, count] of Object.entries(counts)) {
+      expect(count.wire, operation).toEqual(count.sdk);
+    }
+  });
+});
