@@ -16,7 +16,8 @@ const MESSAGE = { type: 'driver_near', tripId: 'trip-2041', etaSeconds: 90 };
 
 /**
  * Times `samples` sends to a user with one open connection, one at a time, after `warmUp`
- * untimed ones; then the raw baseline the same number of times.
+ * untimed ones; then the raw baseline the same number of times. The connection is left open
+ * (the caller closes it and waits for its `$disconnect`).
  *
  * @example
  * const latency = await measureLatency(bench, 300, 30);

@@ -46,6 +46,8 @@ export async function runStackSections(mode: BenchMode, output: Output): Promise
     const latency = await measureLatency(bench, mode.latencySamples, mode.latencyWarmUp);
     output.figures.push(...latencyFigures(latency));
     output.details.latency = latency;
+    // Nothing may still be running when the requests are counted.
+    await closeAndWait(bench, 1);
 
     progress('DynamoDB requests per operation…');
     const counts = await countRequests(bench, mode.requestCountSample);
