@@ -43,7 +43,7 @@ export interface BenchResults {
  * formatNumber(1234.5, 1); // '1,234.5'
  */
 export function formatNumber(value: number, digits = 1): string {
-  if (!Number.isFinite(value)) return '–';
+  if (!Number.isFinite(value)) return '';
   return value.toLocaleString('en-US', { maximumFractionDigits: digits });
 }
 
