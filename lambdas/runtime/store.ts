@@ -16,7 +16,14 @@ import type { ConnectionStore } from '../core/ports';
 export function createConnectionStore(config: StoreConfig): ConnectionStore {
   const client = new DynamoDBClient({
     endpoint: config.dynamoDbEndpoint,
-    requestHandler: new NodeHttpHandler({ connectionTimeout: 1000, requestTimeout: 3000 }),
+    maxAttempts: 3,
+    // Without throwOnRequestTimeout the SDK only warns on requestTimeout and a hung table would
+    // hold `$connect` open; with it, three attempts of 1 s each bound the wait.
+    requestHandler: new NodeHttpHandler({
+      connectionTimeout: 1000,
+      requestTimeout: 1000,
+      throwOnRequestTimeout: true,
+    }),
   });
   return new DynamoDbConnectionStore(DynamoDBDocumentClient.from(client), config.tableName);
 }
