@@ -8,6 +8,8 @@ export interface StoreConfig {
   dynamoDbEndpoint: string | undefined;
   /** `CONNECTION_TTL_SECONDS`: row lifetime; API Gateway's 2-hour connection limit by default. */
   connectionTtlSeconds: number;
+  /** `DYNAMODB_REQUEST_TIMEOUT_MS`: deadline of one DynamoDB attempt (3 attempts in all). */
+  requestTimeoutMs: number;
 }
 
 /** Two hours: API Gateway closes every WebSocket connection at that age. */
@@ -30,5 +32,6 @@ export function readStoreConfig(env: Env): StoreConfig {
       60,
       7 * 24 * 60 * 60,
     ),
+    requestTimeoutMs: integerInRange(env, 'DYNAMODB_REQUEST_TIMEOUT_MS', 3000, 100, 20_000),
   };
 }

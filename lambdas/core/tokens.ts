@@ -1,4 +1,5 @@
 import {
+  type CryptoKey,
   decodeProtectedHeader,
   type JWTPayload,
   type JWTVerifyGetKey,
@@ -37,6 +38,20 @@ export type VerifyToken = (token: string) => Promise<string>;
  * const userId = await verify(token); // '42', or throws TokenRejectedError
  */
 export function createTokenVerifier(options: TokenVerifierOptions): VerifyToken {
+  // Imported once: jose would otherwise import raw secret bytes into a key on every verify.
+  let hmacKey: Promise<CryptoKey> | undefined;
+  const hs256Key = (load: () => Promise<Uint8Array>) => {
+    hmacKey ??= load()
+      .then((bytes) =>
+        crypto.subtle.importKey('raw', bytes, { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']),
+      )
+      .catch((error: unknown) => {
+        hmacKey = undefined; // a failed load is retried on the next token
+        throw error;
+      });
+    return hmacKey;
+  };
+
   return async (token) => {
     if (token.length === 0) throw new TokenRejectedError('missing', 'token is empty');
     if (token.length > MAX_TOKEN_LENGTH) {
@@ -54,7 +69,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): VerifyToken 
 
     let payload: JWTPayload;
     if (alg === 'HS256' && options.hs256Secret) {
-      const secret = await options.hs256Secret();
+      const secret = await hs256Key(options.hs256Secret);
       payload = await verifyOrReject(() =>
         jwtVerify(token, secret, {
           algorithms: ['HS256'],

@@ -18,10 +18,11 @@ export function createConnectionStore(config: StoreConfig): ConnectionStore {
     endpoint: config.dynamoDbEndpoint,
     maxAttempts: 3,
     // Without throwOnRequestTimeout the SDK only warns on requestTimeout and a hung table would
-    // hold `$connect` open; with it, three attempts of 1 s each bound the wait.
+    // hold `$connect` open; with it, three attempts (3 s each by default) bound the wait, well
+    // inside API Gateway's 29 s integration timeout.
     requestHandler: new NodeHttpHandler({
       connectionTimeout: 1000,
-      requestTimeout: 1000,
+      requestTimeout: config.requestTimeoutMs,
       throwOnRequestTimeout: true,
     }),
   });

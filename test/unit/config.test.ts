@@ -24,6 +24,7 @@ describe('readStoreConfig', () => {
       tableName: 'Connections',
       dynamoDbEndpoint: 'http://127.0.0.1:8000',
       connectionTtlSeconds: 7200,
+      requestTimeoutMs: 3000,
     });
     expect(readStoreConfig({ TABLE_NAME: 'T' }).dynamoDbEndpoint).toBeUndefined();
   });
