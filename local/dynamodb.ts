@@ -5,9 +5,29 @@ import {
   DynamoDBClient,
   ResourceNotFoundException,
 } from '@aws-sdk/client-dynamodb';
+import { AbstractIterator } from 'abstract-level';
 import dynalite from 'dynalite';
 import { createConnectionTable } from './connection-table';
 import { listen } from './listen';
+
+/**
+ * dynalite 4 ends the stream of every Query and Scan by calling `iterator.return()`, which the
+ * iterators of its storage (abstract-level 3) do not have. So none was ever closed, and each
+ * stayed referenced by its database for good: about 750 bytes of heap per read, 49 MiB over a
+ * soak of 100,000 messages. Giving them `return()` lets dynalite close them.
+ */
+function letDynaliteCloseItsIterators(): void {
+  const common = Object.getPrototypeOf(AbstractIterator.prototype) as {
+    return?: () => Promise<void>;
+    close(): Promise<void>;
+  };
+  if (typeof common.return !== 'function') {
+    common.return = function (this: { close(): Promise<void> }) {
+      return this.close();
+    };
+  }
+}
+letDynaliteCloseItsIterators();
 
 /** The DynamoDB API the handlers use: embedded dynalite, or an external endpoint. */
 export interface LocalDynamoDb {
