@@ -48,9 +48,22 @@ export interface SendDependencies {
   now?: () => number;
   /** In [0, 1); injectable so tests can pin the backoff jitter. */
   random?: () => number;
+  /**
+   * Epoch milliseconds by which the send must be over (the Lambda timeout, less a margin). No
+   * post attempt starts unless its deadline fits before it: the rest count `failed`, and the
+   * invocation returns its counts rather than timing out, when an `Event` retry would repeat
+   * messages to connections already reached.
+   */
+  finishBy?: number;
 }
 
 type Outcome = keyof DeliveryCounts;
+
+/** Shared by the posts of one send. */
+interface FanOutRun {
+  /** Posts (or retries) not started because the invocation's time was running out. */
+  notAttempted: number;
+}
 
 interface Delivery {
   connectionId: string;
@@ -77,17 +90,26 @@ export async function sendNotification(
   const request = parseSendRequest(payload);
   const limit = pLimit(deps.options.concurrency);
   const deliveries = await resolveDeliveries(request.target, deps, limit);
+  const run: FanOutRun = { notAttempted: 0 };
   const outcomes = await Promise.all(
-    deliveries.map((delivery) => limit(() => deliver(delivery, request.messageBytes, deps))),
+    deliveries.map((delivery) => limit(() => deliver(delivery, request.messageBytes, deps, run))),
   );
   const result = tally(request.target, deliveries, outcomes);
-  deps.log.info('send finished', {
+  const summary = {
     target: request.target.kind,
     connections: deliveries.length,
     delivered: result.delivered,
     stale: result.stale,
     failed: result.failed,
-  });
+  };
+  if (run.notAttempted > 0) {
+    deps.log.warn('send ran out of time; some posts were not attempted', {
+      ...summary,
+      notAttempted: run.notAttempted,
+    });
+  } else {
+    deps.log.info('send finished', summary);
+  }
   return result;
 }
 
@@ -115,8 +137,13 @@ async function resolveDeliveries(
   }
 }
 
-async function deliver(delivery: Delivery, data: Uint8Array, deps: SendDependencies) {
-  const outcome = await postWithRetry(delivery.connectionId, data, deps);
+async function deliver(
+  delivery: Delivery,
+  data: Uint8Array,
+  deps: SendDependencies,
+  run: FanOutRun,
+) {
+  const outcome = await postWithRetry(delivery.connectionId, data, deps, run);
   if (outcome === 'stale') await removeStaleConnection(delivery, deps);
   return outcome;
 }
@@ -124,9 +151,14 @@ async function deliver(delivery: Delivery, data: Uint8Array, deps: SendDependenc
 async function postWithRetry(
   connectionId: string,
   data: Uint8Array,
-  { gateway, log, options, random = Math.random }: SendDependencies,
+  { gateway, log, options, random = Math.random, now = Date.now, finishBy }: SendDependencies,
+  run: FanOutRun,
 ): Promise<Outcome> {
   for (let attempt = 1; ; attempt++) {
+    if (finishBy !== undefined && now() + options.postTimeoutMs > finishBy) {
+      run.notAttempted++;
+      return 'failed';
+    }
     const deadline = new AbortController();
     const timer = setTimeout(
       () => deadline.abort(new Error(`post timed out after ${options.postTimeoutMs} ms`)),

@@ -267,6 +267,29 @@ describe('failures of API Gateway', () => {
     );
   });
 
+  it('starts no post that would outlive the invocation, and returns its counts in time', async () => {
+    const ids = Array.from({ length: 10 }, (_, i) => `late${i}=`);
+    await connect('late', ...ids);
+    for (const id of ids) api.behave(id, 'hang');
+    const { dependencies, lines } = deps({ concurrency: 2, postTimeoutMs: 200 });
+    const started = Date.now();
+
+    const result = await sendNotification(
+      { userId: 'late', message: {} },
+      { ...dependencies, finishBy: started + 700 },
+    );
+
+    expect(result).toEqual({ delivered: 0, stale: 0, failed: 10 });
+    const attempted = ids.filter((id) => api.attempts.has(id)).length;
+    expect(attempted).toBeGreaterThanOrEqual(2);
+    expect(attempted).toBeLessThan(10);
+    expect(
+      lines.find((l) => l.message === 'send ran out of time; some posts were not attempted')
+        ?.attributes,
+    ).toMatchObject({ notAttempted: 10 - attempted, failed: 10 });
+    expect(Date.now() - started).toBeLessThan(1500);
+  });
+
   it('keeps at most `concurrency` posts in flight', async () => {
     const slow = await startConnectionsServer({ latencyMs: 20 });
     try {
