@@ -13,9 +13,9 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, refusedWith, type TestClient } from '../support/local-clients';
 import { startTestStack, type TestStack } from '../support/local-stack';
+import { captureOutput } from '../support/stdout';
 import { unsignedToken } from '../support/tokens';
 import { recordFigures } from './report';
-import { captureQuietly } from './support/quiet-output';
 
 // The bad-input catalog, driven through the real entry points of the local stack: Lambda
 // Invoke for `send` payloads, a real WebSocket client for frames, the handshake for tokens.
@@ -30,7 +30,7 @@ const json = JSON.stringify;
 const now = () => Math.floor(Date.now() / 1000);
 
 let t: TestStack;
-let output: ReturnType<typeof captureQuietly>;
+let output: ReturnType<typeof captureOutput>;
 let jwksServer: Server;
 let rsa: { privateKey: CryptoKey; publicKey: CryptoKey };
 let stranger: { privateKey: CryptoKey; publicKey: CryptoKey };
@@ -78,7 +78,7 @@ beforeAll(async () => {
     JWT_AUDIENCE: AUDIENCE,
   };
   Object.assign(process.env, jwksEnv);
-  output = captureQuietly();
+  output = captureOutput({ quiet: true });
   try {
     t = await startTestStack({ handlerLogLevel: 'INFO' });
   } finally {
@@ -823,7 +823,7 @@ describe('tokens: the handshake refused with 401 for the reason logged, nothing 
     }
     expect(t.invocations.of('connect')).toHaveLength(connects);
     const logged = output
-      .jsonLines(mark)
+      .lines(mark)
       .filter((line) => line.message === 'token rejected')
       .map((line) => line.reason);
     expect(logged).toEqual(reason ? [reason] : []);

@@ -3,12 +3,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LambdaHandler } from '../../local/lambda-runtime';
 import { HandshakeRefused, refusedWith, type TestClient } from '../support/local-clients';
 import { startTestStack, type TestStack } from '../support/local-stack';
+import { captureOutput } from '../support/stdout';
 import { recordFigures } from './report';
 import {
   type FaultyManagementApi,
   startFaultyManagementApi,
 } from './support/faulty-management-api';
-import { captureQuietly } from './support/quiet-output';
 import { type RestartableDynamoDb, startRestartableDynamoDb } from './support/restartable-dynamodb';
 
 // Faults injected for real, through the local stack's entry points:
@@ -22,7 +22,7 @@ const POST_TIMEOUT_MS = 400;
 const BACKOFF_BASE_MS = 50;
 const SEND_CONCURRENCY = 4;
 
-let output: ReturnType<typeof captureQuietly>;
+let output: ReturnType<typeof captureOutput>;
 /** Stack A: its table on a DynamoDB that the tests stop and start. */
 let a: TestStack;
 let db: RestartableDynamoDb;
@@ -44,7 +44,7 @@ async function scenario(faults: number, body: () => Promise<void>): Promise<void
 }
 
 beforeAll(async () => {
-  output = captureQuietly();
+  output = captureOutput({ quiet: true });
   db = await startRestartableDynamoDb();
   a = await startTestStack({ dynamoDbEndpoint: db.endpoint, handlerLogLevel: 'INFO' });
   b = await startTestStack({
@@ -93,7 +93,7 @@ afterAll(async () => {
 });
 
 const errorLines = (message: string, from: number) =>
-  output.jsonLines(from).filter((line) => line.level === 'ERROR' && line.message === message);
+  output.lines(from).filter((line) => line.level === 'ERROR' && line.message === message);
 
 /** The next frame a client reads must be this marker: nothing else reached it before. */
 async function nextIsMarker(stack: TestStack, clients: TestClient[], userIds: string[]) {

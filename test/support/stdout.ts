@@ -1,35 +1,46 @@
+/** What a capture of the process's output offers. */
+export interface CapturedOutput {
+  text(): string;
+  /** Parsed JSON lines (the handlers' Powertools logs), from `from` (a `mark()`) on. */
+  lines(from?: number): Record<string, unknown>[];
+  /** A position in the captured text, to read only what comes after it. */
+  mark(): number;
+  stop(): void;
+}
+
 /**
- * Records what the process writes to stdout and stderr (Powertools Logger's JSON lines) while
- * still letting it through.
+ * Records what the process writes to stdout and stderr (Powertools Logger's JSON lines), so a
+ * test can read the reasons handlers log and scan them for tokens. It still lets the output
+ * through unless `quiet` is set.
  *
  * @example
- * const output = captureOutput();
+ * const output = captureOutput({ quiet: true });
  * // ... run a handler ...
  * output.stop();
  * expect(output.text()).not.toContain(token);
  */
-export function captureOutput(): {
-  text(): string;
-  lines(): Record<string, unknown>[];
-  stop(): void;
-} {
-  const chunks: string[] = [];
+export function captureOutput(options: { quiet?: boolean } = {}): CapturedOutput {
+  let captured = '';
   const original = { out: process.stdout.write, err: process.stderr.write };
   const tap =
-    (write: typeof process.stdout.write) =>
+    (write: typeof process.stdout.write, stream: NodeJS.WriteStream) =>
     (chunk: unknown, ...rest: unknown[]): boolean => {
-      chunks.push(
-        typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('utf8'),
-      );
-      return (write as (...args: unknown[]) => boolean).call(process.stdout, chunk, ...rest);
+      captured +=
+        typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('utf8');
+      if (!options.quiet)
+        return (write as (...args: unknown[]) => boolean).call(stream, chunk, ...rest);
+      const callback = rest.find((r) => typeof r === 'function') as (() => void) | undefined;
+      callback?.();
+      return true;
     };
-  process.stdout.write = tap(original.out) as typeof process.stdout.write;
-  process.stderr.write = tap(original.err) as typeof process.stderr.write;
+  process.stdout.write = tap(original.out, process.stdout) as typeof process.stdout.write;
+  process.stderr.write = tap(original.err, process.stderr) as typeof process.stderr.write;
   return {
-    text: () => chunks.join(''),
-    lines: () =>
-      chunks
-        .join('')
+    text: () => captured,
+    mark: () => captured.length,
+    lines: (from = 0) =>
+      captured
+        .slice(from)
         .split('\n')
         .filter((line) => line.startsWith('{'))
         .map((line) => JSON.parse(line) as Record<string, unknown>),
