@@ -86,3 +86,20 @@ export function sendEmpty(
   res.writeHead(status, { 'Content-Length': 0, 'x-amzn-RequestId': lambdaRequestId(), ...headers });
   res.end();
 }
+
+/**
+ * The first group of `pattern` in `pathname`, URL-decoded; `undefined` when the path does not
+ * match or its encoding is broken (both APIs then answer as for an unknown route).
+ *
+ * @example
+ * decodedPathParameter(/^\/@connections\/([^/]+)$/, '/@connections/BFaT_fALIAMCKug%3D'); // 'BFaT_fALIAMCKug='
+ */
+export function decodedPathParameter(pattern: RegExp, pathname: string): string | undefined {
+  const match = pattern.exec(pathname);
+  if (!match) return undefined;
+  try {
+    return decodeURIComponent(match[1] as string);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AWS_LIMITS } from './config';
-import { readBody, sendAwsError, sendEmpty, sendJson } from './http';
+import { decodedPathParameter, readBody, sendAwsError, sendEmpty, sendJson } from './http';
 import { lambdaRequestId } from './ids';
 import type { InvocationOutcome, LocalFunction } from './lambda-runtime';
 import type { StackLog } from './log';
@@ -28,13 +28,7 @@ export interface LambdaApiDeps {
  * invokedFunctionName('/2015-03-31/functions/send/invocations'); // 'send'
  */
 export function invokedFunctionName(pathname: string): string | undefined {
-  const match = PATH.exec(pathname);
-  if (!match) return undefined;
-  try {
-    return decodeURIComponent(match[1] as string);
-  } catch {
-    return undefined;
-  }
+  return decodedPathParameter(PATH, pathname);
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AWS_LIMITS } from './config';
 import { GATEWAY_CLOSES } from './connection';
-import { readBody, sendAwsError, sendEmpty, sendJson } from './http';
+import { decodedPathParameter, readBody, sendAwsError, sendEmpty, sendJson } from './http';
 import type { ConnectionRegistry } from './registry';
 
 /**
@@ -17,13 +17,7 @@ const PATH = /^\/(?:[A-Za-z0-9_-]+\/)?(?:@|%40)connections\/([^/]+)\/?$/;
  * managementConnectionId('/@connections/BFaT_fALIAMCKug%3D'); // 'BFaT_fALIAMCKug='
  */
 export function managementConnectionId(pathname: string): string | undefined {
-  const match = PATH.exec(pathname);
-  if (!match) return undefined;
-  try {
-    return decodeURIComponent(match[1] as string);
-  } catch {
-    return undefined;
-  }
+  return decodedPathParameter(PATH, pathname);
 }
 
 /**
