@@ -53,6 +53,27 @@ function withUnit(value: number, unit: string | undefined): string {
   return `${formatNumber(value, unit === 'ms' && value < 10 ? 2 : 1)} ${unit}`;
 }
 
+/** Value, baseline, ratio, target and whether it was met (`missed` when not), as both tables show them. */
+function figureCells(figure: Figure, missed: string): string[] {
+  const met =
+    figure.target === undefined
+      ? ''
+      : figure.target.met === null
+        ? 'n/a'
+        : figure.target.met
+          ? 'yes'
+          : missed;
+  return [
+    withUnit(figure.value, figure.unit),
+    figure.baseline
+      ? `${withUnit(figure.baseline.value, figure.baseline.unit ?? figure.unit)} ${figure.baseline.label}`
+      : '',
+    figure.ratio === undefined ? '' : `${formatNumber(figure.ratio, 2)}×`,
+    figure.target?.text ?? '',
+    met,
+  ];
+}
+
 /**
  * The table `npm run bench` prints: figure, value, baseline, ratio, target, met.
  *
@@ -68,22 +89,7 @@ export function formatTable(figures: readonly Figure[]): string {
       section = figure.section;
       rows.push([`[${section}]`, '', '', '', '', '']);
     }
-    rows.push([
-      figure.label,
-      withUnit(figure.value, figure.unit),
-      figure.baseline
-        ? `${withUnit(figure.baseline.value, figure.baseline.unit ?? figure.unit)} ${figure.baseline.label}`
-        : '',
-      figure.ratio === undefined ? '' : `${formatNumber(figure.ratio, 2)}×`,
-      figure.target?.text ?? '',
-      figure.target === undefined
-        ? ''
-        : figure.target.met === null
-          ? 'n/a'
-          : figure.target.met
-            ? 'yes'
-            : 'NO',
-    ]);
+    rows.push([figure.label, ...figureCells(figure, 'NO')]);
   }
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) =>
@@ -119,23 +125,8 @@ export function formatMarkdown(figures: readonly Figure[]): string {
     '| --- | --- | --- | --- | --- | --- |',
   ];
   for (const figure of figures) {
-    const met =
-      figure.target === undefined
-        ? ''
-        : figure.target.met === null
-          ? 'n/a'
-          : figure.target.met
-            ? 'yes'
-            : '**no**';
-    lines.push(
-      `| ${figure.section}: ${figure.label} | ${withUnit(figure.value, figure.unit)} | ${
-        figure.baseline
-          ? `${withUnit(figure.baseline.value, figure.baseline.unit ?? figure.unit)} ${figure.baseline.label}`
-          : ''
-      } | ${figure.ratio === undefined ? '' : `${formatNumber(figure.ratio, 2)}×`} | ${
-        figure.target?.text ?? ''
-      } | ${met} |`,
-    );
+    const cells = [`${figure.section}: ${figure.label}`, ...figureCells(figure, '**no**')];
+    lines.push(`| ${cells.join(' | ')} |`);
   }
   return lines.join('\n');
 }

@@ -58,8 +58,8 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
   });
 }
 
-/** Maps an SDK failure to the core's errors. Exported for unit tests. */
-export function classifyPostError(error: unknown, signal?: AbortSignal): Error {
+/** Maps an SDK failure to the core's errors. */
+function classifyPostError(error: unknown, signal?: AbortSignal): Error {
   // SDK v3 errors carry no `statusCode`; the name is the reliable check (`$metadata` has the code).
   if (error instanceof Error && error.name === 'GoneException') {
     return new ConnectionGoneError('connection is gone (410)', { cause: error });

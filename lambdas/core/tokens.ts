@@ -17,7 +17,10 @@ export const MAX_TOKEN_LENGTH = 8192;
 
 /** How tokens are verified. HS256, JWKS, or both (the header's `alg` picks one, never both). */
 export interface TokenVerifierOptions {
-  /** The HS256 shared secret, loaded once (it may come from Secrets Manager). */
+  /**
+   * Loads the HS256 shared secret (it may come from Secrets Manager). Called on the first HS256
+   * token, and again only after a failed load: the key it yields is kept for the container.
+   */
   hs256Secret?: () => Promise<Uint8Array>;
   /** RS256/ES256 keys from a JWKS URL, with the issuer and audience every token must carry. */
   jwks?: { getKey: JWTVerifyGetKey; issuer: string; audience: string };

@@ -4,15 +4,17 @@ import { AuthProviderUnavailableError } from '../core/errors';
 import { createTokenVerifier, type VerifyToken } from '../core/tokens';
 
 /**
- * Builds the authorizer's token check once per container: the HS256 secret is fetched once
- * (retried on the next invocation if that failed), the JWKS is cached by jose.
+ * Builds the authorizer's token check once per container. The HS256 secret is loaded on the
+ * first HS256 token and kept by `createTokenVerifier` (loaded again after a failure); the JWKS
+ * is cached by jose.
  *
  * @example
  * const verify = createVerifier(readAuthConfig(process.env));
  */
 export function createVerifier(config: AuthConfig): VerifyToken {
+  const { hs256 } = config;
   return createTokenVerifier({
-    hs256Secret: config.hs256 ? cachedSecret(config.hs256) : undefined,
+    hs256Secret: hs256 ? () => loadSecret(hs256) : undefined,
     jwks: config.jwks
       ? {
           getKey: remoteKeySet(config.jwks.url),
@@ -22,17 +24,6 @@ export function createVerifier(config: AuthConfig): VerifyToken {
       : undefined,
     clockToleranceSeconds: config.clockToleranceSeconds,
   });
-}
-
-function cachedSecret(source: Hs256SecretSource): () => Promise<Uint8Array> {
-  let pending: Promise<Uint8Array> | undefined;
-  return () => {
-    pending ??= loadSecret(source).catch((error) => {
-      pending = undefined;
-      throw error;
-    });
-    return pending;
-  };
 }
 
 /**
