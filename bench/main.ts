@@ -1,20 +1,25 @@
 /**
- * `npm run bench [-- --quick] [-- --out file.json] [-- --only bundles,stack]`: measures what
- * users pay for on AWS (bundle size, cold start, DynamoDB requests, fan-out time) and the local
- * stack's capacity, each figure against a baseline measured in the same run. Prints a table and
- * writes `bench/results.json`. A benchmark, not a test: it fails only when it cannot measure.
+ * `npm run bench [-- --quick] [-- --out file.json] [-- --only bundles,client,stack]`: measures
+ * what users pay for on AWS (bundle size, cold start, DynamoDB requests, fan-out time), the
+ * client library's size and the local stack's capacity, each figure against a baseline measured
+ * in the same run. Prints a table and writes `bench/results.json`. A benchmark, not a test: it fails only when it cannot measure.
  */
 import { writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { runClientSection } from './client-bundle';
 import { MODES } from './modes';
 import { type Output, progress } from './output';
 import { type BenchResults, formatNotes, formatTable } from './report';
 import { runBundleSections } from './run-bundles';
 import { runStackSections } from './run-stack';
 
-const SECTIONS = { bundles: runBundleSections, stack: runStackSections } as const;
+const SECTIONS = {
+  bundles: runBundleSections,
+  client: runClientSection,
+  stack: runStackSections,
+} as const;
 type Section = keyof typeof SECTIONS;
 
 function parseOptions(argv: string[]) {

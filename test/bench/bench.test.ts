@@ -36,6 +36,7 @@ const HANDLERS = ['authorizer', 'authorizerJwks', 'connect', 'disconnect', 'defa
 const EXPECTED = [
   ...HANDLERS.map((h) => `bundle.${h}.bytes`),
   'bundle.unusedClients',
+  'bundle.client.gzip',
   'coldStart.empty',
   ...['logger', 'dynamodb', 'dynamodbManagementApi', 'secretsManager'].map(
     (b) => `coldStart.${b}.vsEmpty`,
