@@ -16,6 +16,9 @@ import { type WebSocket, WebSocketServer } from 'ws';
 
 /** The subprotocol of PROTOCOL-V2.md, spelled out here rather than taken from the client under test. */
 const V2 = 'tripsync.v2';
+// Captured at import, before a test fakes timers: the waits' guards keep real time.
+const realSetTimeout = globalThis.setTimeout;
+const realClearTimeout = globalThis.clearTimeout;
 const PAGE_SIZE = 1000;
 
 /** One accepted connection and everything it sent. */
@@ -112,8 +115,8 @@ export class StandIn {
   private readonly logs = new Map<string, UserLog>();
   private readonly http: Server;
   private readonly wss: WebSocketServer;
-  private readonly connectionWaiters: Array<() => void> = [];
-  private readonly frameWaiters = new Set<() => void>();
+  /** Conditions awaited by tests, checked on each new connection and each frame received. */
+  private readonly waiters = new Set<() => void>();
   private epochCounter = 0;
   private connectionCounter = 0;
 
@@ -139,26 +142,42 @@ export class StandIn {
     return this.connections.filter((c) => c.userId === userId && c.state !== 'closed');
   }
 
-  /** Resolves once `count` connections have been accepted in all. */
-  async accepted(count: number): Promise<StandInConnection> {
-    while (this.connections.length < count) {
-      await new Promise<void>((resolve) => this.connectionWaiters.push(resolve));
-    }
+  /** Resolves once `count` connections have been accepted in all; rejects after `timeoutMs`. */
+  async accepted(count: number, timeoutMs = 10_000): Promise<StandInConnection> {
+    await this.waitFor(`connection ${count}`, () => this.connections.length >= count, timeoutMs);
     return this.connections[count - 1] as StandInConnection;
   }
 
   /** Resolves once `connection` has sent `count` frames with this action in all. */
-  framesReceived(connection: StandInConnection, action: string, count: number): Promise<void> {
-    const enough = () =>
-      connection.received.filter((f) => (f as { action?: unknown }).action === action).length >=
-      count;
-    return new Promise((resolve) => {
+  framesReceived(
+    connection: StandInConnection,
+    action: string,
+    count: number,
+    timeoutMs = 10_000,
+  ): Promise<void> {
+    return this.waitFor(
+      `${count} ${action} frames`,
+      () =>
+        connection.received.filter((f) => (f as { action?: unknown }).action === action).length >=
+        count,
+      timeoutMs,
+    );
+  }
+
+  /** Resolves when `condition` holds, checked on each connection and frame; a guard rejects. */
+  private waitFor(what: string, condition: () => boolean, timeoutMs: number): Promise<void> {
+    return new Promise((resolve, reject) => {
       const check = () => {
-        if (!enough()) return;
-        this.frameWaiters.delete(check);
+        if (!condition()) return;
+        this.waiters.delete(check);
+        realClearTimeout(guard);
         resolve();
       };
-      this.frameWaiters.add(check);
+      const guard = realSetTimeout(() => {
+        this.waiters.delete(check);
+        reject(new Error(`stand-in: timed out waiting for ${what}`));
+      }, timeoutMs);
+      this.waiters.add(check);
       check();
     });
   }
@@ -296,7 +315,7 @@ export class StandIn {
       ws.on('message', (data) => this.onFrame(connection, data.toString()));
       this.connections.push(connection);
       this.options.onConnection?.(connection);
-      for (const wake of this.connectionWaiters.splice(0)) wake();
+      for (const check of [...this.waiters]) check();
     });
   }
 
@@ -315,7 +334,7 @@ export class StandIn {
       frame = {};
     }
     connection.received.push(frame.action === undefined ? text : frame);
-    for (const check of [...this.frameWaiters]) check();
+    for (const check of [...this.waiters]) check();
     if (connection.state !== 'open') return;
     if (frame.action === 'resume') {
       void this.resume(connection, frame.after, frame.epoch);

@@ -246,12 +246,12 @@ describe('holes and resume errors', () => {
     client.connect();
     await recording.until('1,500 messages', () => recording.messages.length === 1500);
 
-    // Assess
+    // Assess: the client asked for the second page although the first never ended (a busy
+    // machine may make it ask more often than that; the stand-in answers each).
     const epoch = server.epochOf('42');
-    expect(server.resumesOf(server.connections[0] as StandInConnection)).toEqual([
-      { action: 'resume', after: 0 },
-      { action: 'resume', after: 1000, epoch },
-    ]);
+    const resumes = server.resumesOf(server.connections[0] as StandInConnection);
+    expect(resumes[0]).toEqual({ action: 'resume', after: 0 });
+    expect(resumes).toContainEqual({ action: 'resume', after: 1000, epoch });
     expect(recording.messages.map((m) => m.message)).toEqual(missed);
   });
 
