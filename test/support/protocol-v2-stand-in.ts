@@ -101,6 +101,14 @@ export async function startStandIn(options: StandInOptions = {}): Promise<StandI
   return standIn;
 }
 
+/**
+ * The stand-in server: its log, its connections, and the drops and failures tests inject.
+ *
+ * @example
+ * const server = await startStandIn();
+ * server.send('42', { type: 'pool.filled' });
+ * server.drop(await server.accepted(1), 'half-open');
+ */
 export class StandIn {
   /** `ws://127.0.0.1:<port>/`, known once listening. */
   url = '';
@@ -115,7 +123,7 @@ export class StandIn {
   private readonly logs = new Map<string, UserLog>();
   private readonly http: Server;
   private readonly wss: WebSocketServer;
-  /** Conditions awaited by tests, checked on each new connection and each frame received. */
+  /** Conditions awaited by tests, checked on each handshake and each frame received. */
   private readonly waiters = new Set<() => void>();
   private epochCounter = 0;
   private connectionCounter = 0;
@@ -146,6 +154,11 @@ export class StandIn {
   async accepted(count: number, timeoutMs = 10_000): Promise<StandInConnection> {
     await this.waitFor(`connection ${count}`, () => this.connections.length >= count, timeoutMs);
     return this.connections[count - 1] as StandInConnection;
+  }
+
+  /** Resolves once `count` handshakes (accepted or refused) have arrived in all. */
+  handshakesSeen(count: number, timeoutMs = 10_000): Promise<void> {
+    return this.waitFor(`handshake ${count}`, () => this.handshakes.length >= count, timeoutMs);
   }
 
   /** Resolves once `connection` has sent `count` frames with this action in all. */
@@ -283,6 +296,7 @@ export class StandIn {
     const outcome = token ? authorize(token) : 401;
     if (typeof outcome === 'number') {
       this.handshakes.push({ token, protocols, status: outcome });
+      for (const check of [...this.waiters]) check();
       // API Gateway's refusal: the status and a JSON message, then the connection ends.
       const body = JSON.stringify({ message: STATUS_CODES[outcome] ?? 'Error' });
       socket.end(

@@ -8,6 +8,7 @@ import { clientOf, sendMany, standIn } from './harness';
 
 afterEach(() => {
   vi.restoreAllMocks();
+  vi.unstubAllGlobals();
   vi.useRealTimers();
 });
 
@@ -110,6 +111,21 @@ describe('connecting', () => {
     expect(error.message).toMatch(/^gave up after 3 connection attempts in a row failed before/);
     // ws names the HTTP status of the refusal (a browser cannot).
     expect(error.lastFailure).toBe('Unexpected server response: 401; closed with 1006');
+  });
+
+  it('does not count attempts made while the device says it is offline', async () => {
+    // Prepare: a browser that knows it is offline (Node has no navigator.onLine to switch).
+    vi.stubGlobal('navigator', { onLine: false });
+    const server = await standIn({ authorize: () => 401 });
+    const { client, recording } = clientOf(server, { maxRefusals: 2 });
+
+    // Act
+    client.connect();
+    await server.handshakesSeen(5);
+
+    // Assess: still trying, nothing reported.
+    expect(client.status).toBe('reconnecting');
+    expect(recording.errors).toEqual([]);
   });
 
   it('reports a token function that fails, and counts it as a failed attempt', async () => {
