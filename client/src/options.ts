@@ -61,7 +61,12 @@ export interface ClientOptions {
   reorderTimeoutMs?: number;
 }
 
-/** Every default of the client, in one place. */
+/**
+ * Every default of the client, in one place.
+ *
+ * @example
+ * new TripSyncClient({ url, token, pingIntervalMs: DEFAULTS.pingIntervalMs / 2 });
+ */
 export const DEFAULTS = {
   storageKey: 'tripsync.cursor',
   maxRefusals: 10,
@@ -73,7 +78,12 @@ export const DEFAULTS = {
   reorderTimeoutMs: 1000,
 } as const;
 
-/** The options with every default filled in. */
+/**
+ * The options with every default filled in.
+ *
+ * @example
+ * const resolved: ResolvedOptions = resolveOptions({ url, token });
+ */
 export type ResolvedOptions = Required<Omit<ClientOptions, 'storage'>> &
   Pick<ClientOptions, 'storage'>;
 
@@ -84,32 +94,35 @@ export type ResolvedOptions = Required<Omit<ClientOptions, 'storage'>> &
  * resolveOptions({ url: 'wss://x.example/prod', token: () => 't', WebSocket: WS });
  */
 export function resolveOptions(options: ClientOptions): ResolvedOptions {
-  const resolved = {
+  const resolved: Record<string, unknown> = {
     ...DEFAULTS,
     WebSocket: (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket,
-    ...options,
   };
+  // An option given as undefined keeps its default.
+  for (const [key, value] of Object.entries(options))
+    if (value !== undefined) resolved[key] = value;
+  const checked = resolved as ResolvedOptions;
   const fail = (message: string) => {
     throw new TypeError(`TripSyncClient: ${message}`);
   };
-  if (!/^wss?:\/\/./.test(String(resolved.url))) {
-    fail(`url must start with wss:// or ws://, got ${JSON.stringify(resolved.url)}`);
+  if (!/^wss?:\/\/./.test(String(checked.url))) {
+    fail(`url must start with wss:// or ws://, got ${JSON.stringify(checked.url)}`);
   }
-  if (typeof resolved.token !== 'function') fail('token must be a function returning the token');
-  if (typeof resolved.WebSocket !== 'function') {
+  if (typeof checked.token !== 'function') fail('token must be a function returning the token');
+  if (typeof checked.WebSocket !== 'function') {
     fail('no WebSocket class: pass options.WebSocket (e.g. `import { WebSocket } from "ws"`)');
   }
-  if (typeof resolved.storageKey !== 'string') fail('storageKey must be a string');
-  const { maxRefusals } = resolved;
+  if (typeof checked.storageKey !== 'string') fail('storageKey must be a string');
+  const { maxRefusals } = checked;
   if (!(maxRefusals >= 1 && (Number.isInteger(maxRefusals) || maxRefusals === Infinity))) {
     fail(`maxRefusals must be an integer from 1 (Infinity: never give up), got ${maxRefusals}`);
   }
   for (const key of Object.keys(DEFAULTS) as (keyof typeof DEFAULTS)[]) {
     // setTimeout fires at once when given more than 2^31 - 1 ms.
-    const ms = resolved[key] as number;
+    const ms = checked[key] as number;
     if (key.endsWith('Ms') && !(ms > 0 && ms <= 2 ** 31 - 1)) {
       fail(`${key} must be a number of milliseconds from 1 to 2^31 - 1, got ${ms}`);
     }
   }
-  return resolved as ResolvedOptions;
+  return checked;
 }

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { WebSocket } from 'ws';
 import { DEFAULTS, TripSyncClient } from '../../../client/src/index';
 import { resolveOptions } from '../../../client/src/options';
@@ -24,10 +24,6 @@ describe('client options', () => {
       'TripSyncClient: url must start with wss:// or ws://, got "https://x.example"',
     ],
     [{ token: 'abc' }, 'TripSyncClient: token must be a function returning the token'],
-    [
-      { WebSocket: undefined },
-      'TripSyncClient: no WebSocket class: pass options.WebSocket (e.g. `import { WebSocket } from "ws"`)',
-    ],
     [
       { maxRefusals: 0 },
       'TripSyncClient: maxRefusals must be an integer from 1 (Infinity: never give up), got 0',
@@ -60,6 +56,23 @@ describe('client options', () => {
     expect(resolveOptions({ ...valid, maxRefusals: Number.POSITIVE_INFINITY }).maxRefusals).toBe(
       Number.POSITIVE_INFINITY,
     );
+  });
+
+  it('keeps the default of an option given as undefined', () => {
+    expect(resolveOptions({ ...valid, maxRefusals: undefined }).maxRefusals).toBe(
+      DEFAULTS.maxRefusals,
+    );
+  });
+
+  it('asks for a WebSocket class where there is no global one (Node 20 and 21)', () => {
+    vi.stubGlobal('WebSocket', undefined);
+    try {
+      expect(() => new TripSyncClient({ url: valid.url, token: valid.token })).toThrow(
+        'TripSyncClient: no WebSocket class: pass options.WebSocket (e.g. `import { WebSocket } from "ws"`)',
+      );
+    } finally {
+      vi.unstubAllGlobals();
+    }
   });
 
   it('does not connect before connect()', () => {
