@@ -13,6 +13,11 @@ import { type MessageFrame, PROTOCOL, type ResumedFrame, type WebSocketLike } fr
  * `connecting` until the first connection opens, `open` while one is, `reconnecting` between a
  * lost connection (or a failed attempt) and the next open, `closed` before `connect()`, after
  * `close()` and after the client gave up.
+ *
+ * @example
+ * client.on('status', (status: ConnectionStatus) => {
+ *   badge.textContent = status === 'open' ? 'live' : status;
+ * });
  */
 export type ConnectionStatus = 'connecting' | 'open' | 'reconnecting' | 'closed';
 
@@ -20,6 +25,12 @@ export type ConnectionStatus = 'connecting' | 'open' | 'reconnecting' | 'closed'
  * A message for the app. Logged messages carry `seq` and `epoch` and arrive exactly once each,
  * in seq order; messages sent with `persist: false` (or to a connection id) carry neither and
  * arrive as they come.
+ *
+ * @example
+ * client.on('message', ({ seq, message }: ClientMessage) => {
+ *   if (seq === undefined) moveDriverMarker(message); // ephemeral
+ *   else addNotification(seq, message);
+ * });
  */
 export interface ClientMessage {
   seq?: number;
@@ -32,6 +43,12 @@ export interface ClientMessage {
  * state. `truncated`: history after the cursor expired. `epoch`: the user's sequence restarted
  * (the messages of the new epoch follow). `invalid-cursor`: the server refused the cursor (one
  * from another user or environment in shared storage); the client starts afresh.
+ *
+ * @example
+ * client.on('gap', (gap: Gap) => {
+ *   console.info(`lost messages after seq ${gap.previous.seq} (${gap.reason})`);
+ *   refetchTrips();
+ * });
  */
 export interface Gap {
   reason: 'truncated' | 'epoch' | 'invalid-cursor';
@@ -41,7 +58,13 @@ export interface Gap {
   epoch: string | null;
 }
 
-/** Each event and what its listeners receive. */
+/**
+ * Each event and what its listeners receive.
+ *
+ * @example
+ * const onError = (error: ClientEvents['error']) => console.warn(error.code);
+ * client.on('error', onError);
+ */
 export interface ClientEvents {
   message: ClientMessage;
   status: ConnectionStatus;

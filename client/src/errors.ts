@@ -3,6 +3,10 @@ import { PROTOCOL } from './protocol';
 /**
  * The client's stable error codes, plus the codes of the server's `error` frames
  * (`INVALID_RESUME`, `RESUME_RATE_LIMITED`, `RESUME_UNAVAILABLE`, …) passed through as they are.
+ *
+ * @example
+ * const fatal: TripSyncErrorCode[] = ['CONNECTION_REFUSED'];
+ * client.on('error', (error) => fatal.includes(error.code) && showOffline());
  */
 export type TripSyncErrorCode =
   /** `maxRefusals` connection attempts in a row failed before opening: the client gave up. */

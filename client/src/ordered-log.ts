@@ -1,4 +1,9 @@
-/** A logged message as the app receives it: once each, in `seq` order within its `epoch`. */
+/**
+ * A logged message as the app receives it: once each, in `seq` order within its `epoch`.
+ *
+ * @example
+ * const logged: LoggedMessage = { seq: 12, epoch: '01JD8X', message: { type: 'seat.taken' } };
+ */
 export interface LoggedMessage {
   seq: number;
   epoch: string;
@@ -8,6 +13,9 @@ export interface LoggedMessage {
 /**
  * Where the client stands in the user's message log: the last `seq` handed to the app and the
  * `epoch` that seq belongs to. `{ epoch: null, seq: 0 }` before anything was received.
+ *
+ * @example
+ * const { epoch, seq }: Cursor = client.cursor;
  */
 export interface Cursor {
   epoch: string | null;

@@ -3,10 +3,20 @@
  * of the WebSocket API the client needs. Types only, apart from the subprotocol's name.
  */
 
-/** The subprotocol a client offers to opt in to protocol v2 (`Sec-WebSocket-Protocol`). */
+/**
+ * The subprotocol a client offers to opt in to protocol v2 (`Sec-WebSocket-Protocol`).
+ *
+ * @example
+ * new WebSocket(`${url}?token=${token}`, [PROTOCOL]);
+ */
 export const PROTOCOL = 'tripsync.v2';
 
-/** A `message` frame: `seq` and `epoch` are both present for a logged message, both absent otherwise. */
+/**
+ * A `message` frame: `seq` and `epoch` are both present for a logged message, both absent otherwise.
+ *
+ * @example
+ * const frame: MessageFrame = { type: 'message', seq: 12, epoch: '01JD8X', message: {} };
+ */
 export interface MessageFrame {
   type: 'message';
   seq?: number;
@@ -14,7 +24,12 @@ export interface MessageFrame {
   message: unknown;
 }
 
-/** The frame that closes a resume: at most one page of messages after `after` came before it. */
+/**
+ * The frame that closes a resume: at most one page of messages after `after` came before it.
+ *
+ * @example
+ * const frame: ResumedFrame = { type: 'resumed', epoch: '01JD8X', after: 5, last: 15, truncated: false };
+ */
 export interface ResumedFrame {
   type: 'resumed';
   /** The user's current epoch, or null when the user has no log. */
@@ -31,6 +46,9 @@ export interface ResumedFrame {
  * The part of the WebSocket API the client uses, which the browser's `WebSocket`, Node 22's
  * global one and the `ws` package's class all have. Declared here, not taken from the DOM
  * library, so the client type-checks in Node projects too.
+ *
+ * @example
+ * const socket: WebSocketLike = new WebSocket(url, [PROTOCOL]);
  */
 export interface WebSocketLike {
   readonly protocol: string;
@@ -50,5 +68,11 @@ export interface WebSocketLike {
   terminate?(): void;
 }
 
-/** A WebSocket class: `globalThis.WebSocket` in browsers and Node 22+, or `ws`'s `WebSocket`. */
+/**
+ * A WebSocket class: `globalThis.WebSocket` in browsers and Node 22+, or `ws`'s `WebSocket`.
+ *
+ * @example
+ * import { WebSocket } from 'ws';
+ * const WebSocketClass: WebSocketConstructor = WebSocket;
+ */
 export type WebSocketConstructor = new (url: string, protocols: string[]) => WebSocketLike;

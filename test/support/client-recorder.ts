@@ -86,7 +86,12 @@ export function record(client: TripSyncClient): Recording {
   return recording;
 }
 
-/** 1, 2, …, n. */
+/**
+ * The integers from `from` to `to`, both included.
+ *
+ * @example
+ * range(3, 5); // [3, 4, 5]
+ */
 export function range(from: number, to: number): number[] {
   return Array.from({ length: to - from + 1 }, (_, i) => from + i);
 }
