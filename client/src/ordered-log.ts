@@ -60,8 +60,13 @@ export class OrderedLog implements Cursor {
     let outcome: 'restarted' | undefined;
     if (logged.epoch !== this.epoch) {
       if (this.retired.has(logged.epoch)) return 'stale';
-      if (this.epoch !== null) outcome = 'restarted';
-      this.restart(logged.epoch);
+      if (this.epoch === null) {
+        // The first epoch seen (a cursor without one counts in the server's current epoch).
+        this.epoch = logged.epoch;
+      } else {
+        outcome = 'restarted';
+        this.restart(logged.epoch);
+      }
     }
     if (logged.seq > this.seq && !this.pending.has(logged.seq)) {
       this.pending.set(logged.seq, logged);

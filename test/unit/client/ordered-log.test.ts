@@ -76,6 +76,18 @@ describe('OrderedLog', () => {
     expect(log.epoch).toBe('e1');
   });
 
+  it('keeps the seq of a cursor without an epoch when it adopts one', () => {
+    // Prepare: a cursor that knows its seq, not its epoch (the server's current one is meant).
+    const log = new OrderedLog(null, 5);
+
+    // Act
+    const delivered = feed(log, [logged(6, 'e1')]);
+
+    // Assess
+    expect(delivered.map((m) => m.seq)).toEqual([6]);
+    expect({ epoch: log.epoch, seq: log.seq }).toEqual({ epoch: 'e1', seq: 6 });
+  });
+
   it('restarts at seq 0 when a message of another epoch arrives, so its seqs are not duplicates', () => {
     // Prepare: seq 1–5 of e1 delivered, 8 held.
     const log = new OrderedLog();
