@@ -285,6 +285,8 @@ export class StandIn {
   }
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // A refused client resets the connection once it has read the status (ws does): expected.
+    socket.on('error', () => {});
     const token = new URL(req.url ?? '/', 'http://stand-in').searchParams.get('token');
     const protocols = (req.headers['sec-websocket-protocol'] ?? '')
       .split(',')
