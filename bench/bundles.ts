@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { App, type CfnElement, Stack } from 'aws-cdk-lib';
 import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
-import { HANDLER_BUNDLING } from '../lib/tripsync-realtime';
+import { HANDLER_BUNDLING } from '../lib/realtime-function';
 import { TripSyncRealtimeStack } from '../lib/tripsync-realtime-stack';
 
 /**

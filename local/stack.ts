@@ -3,14 +3,15 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { ConfigError } from '../lambdas/core/errors';
+import { AWS_LIMITS } from '../lambdas/shared/limits';
 import {
-  AWS_LIMITS,
   checkInteger,
   checkLogLevel,
   checkSecret,
   checkStage,
   DEFAULTS,
   LOCAL_JWT_SECRET,
+  MAX_LOCAL_DURATION_MS,
 } from './config';
 import { GATEWAY_CLOSES } from './connection';
 import { displayHost, startLocalDynamoDb } from './dynamodb';
@@ -334,7 +335,8 @@ function resolveOptions(options: LocalStackOptions) {
       throw new ConfigError('routes', `cannot define a message route ${JSON.stringify(key)}`);
     }
   }
-  const duration = 24 * 60 * 60 * 1000;
+  const duration = MAX_LOCAL_DURATION_MS;
+  const lambdaTimeoutMs = AWS_LIMITS.maxLambdaTimeoutSeconds * 1000;
   return {
     host: options.host ?? DEFAULTS.host,
     port: checkInteger('port', options.port ?? DEFAULTS.port, 0, 65535),
@@ -371,13 +373,13 @@ function resolveOptions(options: LocalStackOptions) {
       'handlerTimeoutMs',
       options.handlerTimeoutMs ?? DEFAULTS.handlerTimeoutMs,
       1,
-      15 * 60 * 1000,
+      lambdaTimeoutMs,
     ),
     sendTimeoutMs: checkInteger(
       'sendTimeoutMs',
       options.sendTimeoutMs ?? DEFAULTS.sendTimeoutMs,
       1,
-      15 * 60 * 1000,
+      lambdaTimeoutMs,
     ),
     handlerLogLevel: checkLogLevel(
       'handlerLogLevel',

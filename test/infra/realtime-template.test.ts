@@ -4,8 +4,8 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type { LogGroup } from 'aws-cdk-lib/aws-logs';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CONNECTION_TABLE_SCHEMA } from '../../lambdas/adapters/connection-table-schema';
-import { TOKEN_IDENTITY_SOURCE } from '../../lib/tripsync-realtime';
+import { CONNECTION_TABLE_SCHEMA } from '../../lambdas/shared/connection-table-schema';
+import { TOKEN_IDENTITY_SOURCE } from '../../lib';
 import {
   allStatements,
   asArray,
