@@ -1,6 +1,11 @@
 import { Annotations, type CfnElement, Stack, Validations } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
-import { LogGroupLogDestination, WebSocketApi, WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
+import {
+  LogGroupLogDestination,
+  WebSocketApi,
+  type WebSocketRouteOptions,
+  WebSocketStage,
+} from 'aws-cdk-lib/aws-apigatewayv2';
 import { WebSocketLambdaAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { AttributeType, BillingMode, ProjectionType, Table } from 'aws-cdk-lib/aws-dynamodb';
@@ -9,7 +14,16 @@ import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import {
+  FUNCTION_NAMES,
+  type FunctionName,
+  type FunctionNeeds,
+  functionSpec,
+  functionsTriggeredBy,
+  type TableResource,
+} from '../lambdas/manifest';
 import { CONNECTION_TABLE_SCHEMA } from '../lambdas/shared/connection-table-schema';
+import { SETTINGS } from '../lambdas/shared/limits';
 import {
   propWarnings,
   resolveProps,
@@ -18,27 +32,23 @@ import {
 } from './props';
 import { RealtimeHandler, SECRETS_MANAGER_BUILD_FLAG } from './realtime-function';
 
-/** The identity source of the `$connect` authorizer: browsers cannot set headers on a WebSocket. */
-export const TOKEN_IDENTITY_SOURCE = 'route.request.querystring.token';
+export { TOKEN_IDENTITY_SOURCE } from '../lambdas/manifest';
 
-/** The five functions of the backend. */
-export interface TripSyncRealtimeFunctions {
-  readonly authorizer: NodejsFunction;
-  readonly connect: NodejsFunction;
-  readonly disconnect: NodejsFunction;
-  readonly default: NodejsFunction;
-  readonly send: NodejsFunction;
-}
+/** The backend's functions, by their name in `lambdas/manifest.ts`. */
+export type TripSyncRealtimeFunctions = { readonly [name in FunctionName]: NodejsFunction };
 
 /**
  * The TripSync realtime backend: a WebSocket API (`$connect` behind a token authorizer,
  * `$disconnect`, a two-way `$default`), its stage, the connection table, and the `send`
  * function other services invoke to notify a user's connections.
  *
+ * The functions, their routes, grants and environment come from `lambdas/manifest.ts`.
+ *
  * Construct ids are part of the contract (renaming one replaces its resource, and the table
  * or the secret with it): `ConnectionTable`, `JwtSecret`, `WebSocketApi` (authorizer
- * `TokenAuthorizer`), `Stage`, `AccessLogs`, and one `{Authorizer,Connect,Disconnect,
- * Default,Send}Handler` per function, each holding `Function`, `Role` and `Logs`.
+ * `TokenAuthorizer`), `Stage`, `AccessLogs`, and one `{Name}Handler` per function of the
+ * manifest (`AuthorizerHandler`, `ConnectHandler`, …), each holding `Function`, `Role` and
+ * `Logs`, with a `{Name}Integration` for each route.
  *
  * @example
  * const realtime = new TripSyncRealtime(this, 'Realtime', {
@@ -86,8 +96,10 @@ export class TripSyncRealtime extends Construct {
       partitionKey: { name: CONNECTION_TABLE_SCHEMA.sortKey, type: AttributeType.STRING },
       projectionType: ProjectionType.KEYS_ONLY,
     });
-    const tableArn = this.table.tableArn;
-    const connectionIdIndexArn = `${tableArn}/index/${CONNECTION_TABLE_SCHEMA.connectionIdIndex}`;
+    const tableResources: Record<TableResource, string> = {
+      table: this.table.tableArn,
+      connectionIdIndex: `${this.table.tableArn}/index/${CONNECTION_TABLE_SCHEMA.connectionIdIndex}`,
+    };
 
     this.jwtSecret =
       props.jwtSecret ??
@@ -98,97 +110,129 @@ export class TripSyncRealtime extends Construct {
           })
         : undefined);
 
-    const common = {
-      memorySizeMiB: config.memorySizeMiB,
-      logRetention: config.logRetention,
-      logRemovalPolicy: config.logRemovalPolicy,
-      baseEnvironment: {
-        POWERTOOLS_SERVICE_NAME: TRIPSYNC_REALTIME_DEFAULTS.serviceName,
-        POWERTOOLS_LOG_LEVEL: config.logLevel,
-      },
-    };
-    const tableEnvironment = {
-      TABLE_NAME: this.table.tableName,
-      CONNECTION_TTL_SECONDS: String(config.connectionTtlSeconds),
+    /** One function of the manifest, with the role and environment its needs call for. */
+    const build = (name: FunctionName, managementApi?: ManagementApiTarget): RealtimeHandler => {
+      const spec = functionSpec(name);
+      const { needs } = spec;
+      const environment: Record<string, string> = {};
+      const statements: iam.PolicyStatement[] = [];
+      if (needs.connectionTable) {
+        environment.TABLE_NAME = this.table.tableName;
+        for (const access of needs.connectionTable) {
+          statements.push(
+            new iam.PolicyStatement({
+              sid: access.sid,
+              actions: [...access.actions],
+              resources: access.on.map((resource) => tableResources[resource]),
+            }),
+          );
+        }
+      }
+      for (const setting of needs.settings ?? []) {
+        environment[SETTINGS[setting].env] = String(config[setting]);
+      }
+      if (needs.jwtSecret) {
+        if (this.jwtSecret) environment.JWT_SECRET_ARN = this.jwtSecret.secretArn;
+        if (config.jwks) {
+          environment.JWKS_URL = config.jwks.url;
+          environment.JWT_ISSUER = config.jwks.issuer;
+          environment.JWT_AUDIENCE = config.jwks.audience;
+        }
+      }
+      if (needs.managementApi && managementApi) {
+        environment.CONNECTIONS_ENDPOINT = managementApi.endpoint;
+        statements.push(managementApiStatement(needs.managementApi, managementApi));
+      }
+      const handler = new RealtimeHandler(this, constructIdOf(name, 'Handler'), {
+        entry: spec.entry,
+        description: spec.description,
+        timeoutSeconds: config[spec.timeout],
+        memorySizeMiB: config.memorySizeMiB,
+        logRetention: config.logRetention,
+        logRemovalPolicy: config.logRemovalPolicy,
+        baseEnvironment: {
+          POWERTOOLS_SERVICE_NAME: TRIPSYNC_REALTIME_DEFAULTS.serviceName,
+          POWERTOOLS_LOG_LEVEL: config.logLevel,
+        },
+        environment,
+        statements,
+        // Without a secret to read, the bundle leaves the Secrets Manager client out (see
+        // lambdas/runtime/token-verifier.ts): a JWKS-only authorizer carries no SDK client.
+        define:
+          needs.jwtSecret && !this.jwtSecret
+            ? { [SECRETS_MANAGER_BUILD_FLAG]: 'false' }
+            : undefined,
+      });
+      if (needs.jwtSecret && this.jwtSecret) {
+        handler.role.addToPrincipalPolicy(
+          new iam.PolicyStatement({
+            sid: 'ReadJwtSecret',
+            actions: ['secretsmanager:GetSecretValue'],
+            resources: [this.jwtSecret.secretArn],
+          }),
+        );
+        this.jwtSecret.encryptionKey?.grantDecrypt(handler.role);
+      }
+      if (needs.managementApi && managementApi) {
+        acknowledgeConnectionsWildcard(handler.role, needs.managementApi, managementApi);
+      }
+      return handler;
     };
 
-    const authorizer = new RealtimeHandler(this, 'AuthorizerHandler', {
-      ...common,
-      entry: 'authorizer.ts',
-      // Without a secret to read, the bundle leaves the Secrets Manager client out (see
-      // lambdas/runtime/token-verifier.ts): a JWKS-only authorizer carries no SDK client.
-      define: this.jwtSecret ? undefined : { [SECRETS_MANAGER_BUILD_FLAG]: 'false' },
-      description: 'TripSync realtime: verifies the token of a WebSocket $connect',
-      timeoutSeconds: config.handlerTimeoutSeconds,
-      environment: {
-        ...(this.jwtSecret ? { JWT_SECRET_ARN: this.jwtSecret.secretArn } : {}),
-        ...(config.jwks
-          ? {
-              JWKS_URL: config.jwks.url,
-              JWT_ISSUER: config.jwks.issuer,
-              JWT_AUDIENCE: config.jwks.audience,
-            }
-          : {}),
-      },
-    });
-    if (this.jwtSecret) {
-      authorizer.role.addToPrincipalPolicy(
-        new iam.PolicyStatement({
-          sid: 'ReadJwtSecret',
-          actions: ['secretsmanager:GetSecretValue'],
-          resources: [this.jwtSecret.secretArn],
-        }),
-      );
-      this.jwtSecret.encryptionKey?.grantDecrypt(authorizer.role);
+    // The functions API Gateway invokes come first: the API's routes need them. The others
+    // (invoked by producers) come after the stage, whose URL they may need.
+    const handlers = new Map<FunctionName, RealtimeHandler>();
+    for (const name of FUNCTION_NAMES) {
+      const { kind } = functionSpec(name).trigger;
+      if (kind === 'authorizer' || kind === 'route') handlers.set(name, build(name));
     }
 
-    const connect = new RealtimeHandler(this, 'ConnectHandler', {
-      ...common,
-      entry: 'connect.ts',
-      description: 'TripSync realtime: records a connection ($connect)',
-      timeoutSeconds: config.handlerTimeoutSeconds,
-      environment: tableEnvironment,
-      statements: [tableStatement('RecordConnection', ['dynamodb:PutItem'], [tableArn])],
-    });
-
-    const disconnect = new RealtimeHandler(this, 'DisconnectHandler', {
-      ...common,
-      entry: 'disconnect.ts',
-      description: 'TripSync realtime: removes a connection ($disconnect)',
-      timeoutSeconds: config.handlerTimeoutSeconds,
-      environment: tableEnvironment,
-      statements: [
-        tableStatement('RemoveConnection', ['dynamodb:DeleteItem'], [tableArn]),
-        tableStatement('FindConnectionOwner', ['dynamodb:Query'], [connectionIdIndexArn]),
-      ],
-    });
-
-    const defaultRoute = new RealtimeHandler(this, 'DefaultHandler', {
-      ...common,
-      entry: 'default.ts',
-      description: 'TripSync realtime: answers client frames ($default, two-way)',
-      timeoutSeconds: config.handlerTimeoutSeconds,
-      environment: {},
-    });
-
+    const [authorizerName] = functionsTriggeredBy('authorizer');
+    const authorizer =
+      authorizerName === undefined
+        ? undefined
+        : new WebSocketLambdaAuthorizer(
+            'TokenAuthorizer',
+            (handlers.get(authorizerName) as RealtimeHandler).function,
+            { identitySource: [authorizerIdentitySource(authorizerName)] },
+          );
+    const routeOptions = (name: FunctionName): WebSocketRouteOptions => {
+      const { trigger } = functionSpec(name);
+      return {
+        integration: new WebSocketLambdaIntegration(
+          constructIdOf(name, 'Integration'),
+          (handlers.get(name) as RealtimeHandler).function,
+        ),
+        ...(trigger.kind === 'route' && trigger.routeKey === '$connect' && authorizer
+          ? { authorizer }
+          : {}),
+        ...(trigger.kind === 'route' && trigger.twoWay ? { returnResponse: true } : {}),
+      };
+    };
+    const routeNames = functionsTriggeredBy('route');
+    const routeKeyOf = (name: FunctionName) =>
+      (functionSpec(name).trigger as { routeKey: string }).routeKey;
+    const predefined = (routeKey: string) => {
+      const name = routeNames.find((n) => routeKeyOf(n) === routeKey);
+      return name === undefined ? undefined : routeOptions(name);
+    };
     this.webSocketApi = new WebSocketApi(this, 'WebSocketApi', {
       description: 'TripSync realtime notifications',
       routeSelectionExpression: '$request.body.action',
-      connectRouteOptions: {
-        integration: new WebSocketLambdaIntegration('ConnectIntegration', connect.function),
-        authorizer: new WebSocketLambdaAuthorizer('TokenAuthorizer', authorizer.function, {
-          identitySource: [TOKEN_IDENTITY_SOURCE],
-        }),
-      },
-      disconnectRouteOptions: {
-        integration: new WebSocketLambdaIntegration('DisconnectIntegration', disconnect.function),
-      },
-      defaultRouteOptions: {
-        integration: new WebSocketLambdaIntegration('DefaultIntegration', defaultRoute.function),
-        // Two-way: API Gateway sends the function's `body` back to the client.
-        returnResponse: true,
-      },
+      connectRouteOptions: predefined('$connect'),
+      disconnectRouteOptions: predefined('$disconnect'),
+      defaultRouteOptions: predefined('$default'),
     });
+    for (const name of routeNames) {
+      const routeKey = routeKeyOf(name);
+      if (!PREDEFINED_ROUTE_KEYS.includes(routeKey)) {
+        this.webSocketApi.addRoute(routeKey, routeOptions(name));
+      }
+      // API Gateway authorizes a WebSocket connection once, on `$connect`; later routes of the
+      // same connection cannot carry an authorizer (CloudFormation refuses one), and they run
+      // with the `$connect` authorizer's context.
+      if (routeKey !== '$connect') acknowledgeRouteAuthorization(this.webSocketApi, routeKey);
+    }
 
     if (config.accessLogging) {
       this.accessLogGroup = new LogGroup(this, 'AccessLogs', {
@@ -215,53 +259,32 @@ export class TripSyncRealtime extends Construct {
     // Built from the API id, region and stage (never a custom domain), as `send` requires.
     this.connectionsEndpoint = this.stage.callbackUrl;
 
-    const send = new RealtimeHandler(this, 'SendHandler', {
-      ...common,
-      entry: 'send.ts',
-      description: "TripSync realtime: posts a notification to a user's connections",
-      timeoutSeconds: config.sendTimeoutSeconds,
-      environment: {
-        TABLE_NAME: this.table.tableName,
-        CONNECTIONS_ENDPOINT: this.connectionsEndpoint,
-        SEND_CONCURRENCY: String(config.sendConcurrency),
-        POST_TIMEOUT_MS: String(config.postTimeoutMs),
-        POST_MAX_ATTEMPTS: String(config.postMaxAttempts),
-      },
-      statements: [
-        // A user's connections: one strongly consistent Query on the table.
-        tableStatement('ListConnections', ['dynamodb:Query'], [tableArn, connectionIdIndexArn]),
-        // Rows of connections that answered 410 Gone.
-        tableStatement('RemoveStaleConnections', ['dynamodb:DeleteItem'], [tableArn]),
-        new iam.PolicyStatement({
-          sid: 'PostToConnections',
-          actions: ['execute-api:ManageConnections'],
-          resources: [
-            Stack.of(this).formatArn({
-              service: 'execute-api',
-              resource: this.webSocketApi.apiId,
-              resourceName: `${this.stage.stageName}/POST/@connections/*`,
-            }),
-          ],
-        }),
-      ],
-    });
-    Validations.of(send.role).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<${Stack.of(this).getLogicalId(this.webSocketApi.node.defaultChild as CfnElement)}>/${config.stageName}/POST/@connections/*]`,
-      reason:
-        'Connection ids are assigned by API Gateway at runtime, so the @connections resource ' +
-        'needs a wildcard after @connections/. It is scoped to this API, this stage and POST only.',
-    });
-
-    this.sendFunction = send.function;
-    this.functions = {
-      authorizer: authorizer.function,
-      connect: connect.function,
-      disconnect: disconnect.function,
-      default: defaultRoute.function,
-      send: send.function,
+    const managementApi: ManagementApiTarget = {
+      endpoint: this.connectionsEndpoint,
+      api: this.webSocketApi,
+      stageName: this.stage.stageName,
+      configuredStageName: config.stageName,
     };
+    for (const name of FUNCTION_NAMES) {
+      if (handlers.has(name)) {
+        const needs = functionSpec(name).needs.managementApi;
+        if (needs) {
+          // A route function that posts: its environment and grant follow the stage.
+          const handler = handlers.get(name) as RealtimeHandler;
+          handler.function.addEnvironment('CONNECTIONS_ENDPOINT', managementApi.endpoint);
+          handler.role.addToPrincipalPolicy(managementApiStatement(needs, managementApi));
+          acknowledgeConnectionsWildcard(handler.role, needs, managementApi);
+        }
+      } else {
+        handlers.set(name, build(name, managementApi));
+      }
+    }
 
-    acknowledgeRouteAuthorization(this.webSocketApi);
+    this.functions = Object.fromEntries(
+      FUNCTION_NAMES.map((name) => [name, (handlers.get(name) as RealtimeHandler).function]),
+    ) as TripSyncRealtimeFunctions;
+    this.sendFunction = this.functions.send;
+
     if (this.jwtSecret instanceof Secret) {
       Validations.of(this.jwtSecret).acknowledge({
         id: 'AwsSolutions-SMG4',
@@ -311,24 +334,77 @@ const ACCESS_LOG_FORMAT = AccessLogFormat.custom(
   }),
 );
 
-function tableStatement(sid: string, actions: string[], resources: string[]): iam.PolicyStatement {
-  return new iam.PolicyStatement({ sid, actions, resources });
-}
+/** Route keys `WebSocketApi` takes as constructor options; any other is added with `addRoute`. */
+const PREDEFINED_ROUTE_KEYS: readonly string[] = ['$connect', '$disconnect', '$default'];
 
 /**
- * API Gateway authorizes a WebSocket connection once, on `$connect`; later routes of the same
- * connection cannot carry an authorizer (CloudFormation refuses one), and they run with the
- * `$connect` authorizer's context.
+ * A manifest name as a construct id: `connect` → `ConnectHandler`. Construct ids are part of the
+ * contract: renaming a function replaces its resources.
  */
-function acknowledgeRouteAuthorization(api: WebSocketApi): void {
-  for (const routeId of ['$disconnect-Route', '$default-Route']) {
-    const route = api.node.tryFindChild(routeId);
-    if (!route) throw new Error(`TripSyncRealtime: route construct ${routeId} not found`);
-    Validations.of(route).acknowledge({
-      id: 'AwsSolutions-APIG4',
+function constructIdOf(name: FunctionName, suffix: 'Handler' | 'Integration'): string {
+  return `${name.charAt(0).toUpperCase()}${name.slice(1)}${suffix}`;
+}
+
+function authorizerIdentitySource(name: FunctionName): string {
+  const { trigger } = functionSpec(name);
+  if (trigger.kind !== 'authorizer') throw new Error(`TripSyncRealtime: ${name} is no authorizer`);
+  return trigger.identitySource;
+}
+
+/** Where the Management API of this API's stage is, for functions that post to connections. */
+interface ManagementApiTarget {
+  endpoint: string;
+  api: WebSocketApi;
+  /** The stage's name as a token of the stage (the grant depends on the stage). */
+  stageName: string;
+  /** The same name as configured, for cdk-nag's finding id. */
+  configuredStageName: string;
+}
+
+/** `execute-api:ManageConnections` on this API and stage, for the needed verbs only. */
+function managementApiStatement(
+  needs: NonNullable<FunctionNeeds['managementApi']>,
+  target: ManagementApiTarget,
+): iam.PolicyStatement {
+  return new iam.PolicyStatement({
+    sid: needs.sid,
+    actions: ['execute-api:ManageConnections'],
+    resources: needs.verbs.map((verb) =>
+      Stack.of(target.api).formatArn({
+        service: 'execute-api',
+        resource: target.api.apiId,
+        resourceName: `${target.stageName}/${verb}/@connections/*`,
+      }),
+    ),
+  });
+}
+
+function acknowledgeConnectionsWildcard(
+  role: iam.Role,
+  needs: NonNullable<FunctionNeeds['managementApi']>,
+  target: ManagementApiTarget,
+): void {
+  const apiLogicalId = Stack.of(target.api).getLogicalId(
+    target.api.node.defaultChild as CfnElement,
+  );
+  for (const verb of needs.verbs) {
+    Validations.of(role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<${apiLogicalId}>/${target.configuredStageName}/${verb}/@connections/*]`,
       reason:
-        'WebSocket APIs authorize on $connect only; this route belongs to an already ' +
-        'authorized connection and receives the $connect authorizer context.',
+        'Connection ids are assigned by API Gateway at runtime, so the @connections resource ' +
+        `needs a wildcard after @connections/. It is scoped to this API, this stage and ${verb} only.`,
     });
   }
+}
+
+function acknowledgeRouteAuthorization(api: WebSocketApi, routeKey: string): void {
+  const routeId = `${routeKey}-Route`;
+  const route = api.node.tryFindChild(routeId);
+  if (!route) throw new Error(`TripSyncRealtime: route construct ${routeId} not found`);
+  Validations.of(route).acknowledge({
+    id: 'AwsSolutions-APIG4',
+    reason:
+      'WebSocket APIs authorize on $connect only; this route belongs to an already ' +
+      'authorized connection and receives the $connect authorizer context.',
+  });
 }

@@ -102,6 +102,15 @@ export const SETTINGS = {
   },
 } as const satisfies Record<string, IntegerRange>;
 
+/** The settings the CDK construct writes into a function's environment, from its props. */
+export const DEPLOYED_SETTINGS = [
+  'connectionTtlSeconds',
+  'sendConcurrency',
+  'postTimeoutMs',
+  'postMaxAttempts',
+] as const satisfies readonly (keyof typeof SETTINGS)[];
+export type DeployedSetting = (typeof DEPLOYED_SETTINGS)[number];
+
 /**
  * Defaults and ranges of the deployment's own knobs (Lambda and API Gateway settings the
  * construct writes into the template, not into a function's environment).
