@@ -180,13 +180,18 @@ describe('WebSocket API', () => {
     }
   });
 
-  it('makes $default two-way with a route response, and only $default', () => {
+  it('makes $default two-way with a route response, and only the two-way routes of the manifest', () => {
     // Prepare
-    const [defaultRouteId] = Object.keys(
-      synth.template.findResources('AWS::ApiGatewayV2::Route', {
-        Properties: { RouteKey: '$default' },
-      }),
-    );
+    const routeId = (routeKey: string) =>
+      Object.keys(
+        synth.template.findResources('AWS::ApiGatewayV2::Route', {
+          Properties: { RouteKey: routeKey },
+        }),
+      )[0];
+    const twoWay = functionsTriggeredBy('route').flatMap((name) => {
+      const { trigger } = functionSpec(name);
+      return trigger.kind === 'route' && trigger.twoWay ? [trigger.routeKey] : [];
+    });
 
     // Act
     const responses = Object.values(
@@ -194,13 +199,20 @@ describe('WebSocket API', () => {
     ).map((r) => r.Properties);
 
     // Assess
-    expect(responses).toEqual([
-      { ApiId: { Ref: ids.api }, RouteId: { Ref: defaultRouteId }, RouteResponseKey: '$default' },
-    ]);
-    synth.template.hasResourceProperties('AWS::ApiGatewayV2::Route', {
-      RouteKey: '$default',
-      RouteResponseSelectionExpression: '$default',
-    });
+    expect(twoWay).toContain('$default');
+    expect(responses).toEqual(
+      twoWay.map((routeKey) => ({
+        ApiId: { Ref: ids.api },
+        RouteId: { Ref: routeId(routeKey) },
+        RouteResponseKey: '$default',
+      })),
+    );
+    for (const routeKey of twoWay) {
+      synth.template.hasResourceProperties('AWS::ApiGatewayV2::Route', {
+        RouteKey: routeKey,
+        RouteResponseSelectionExpression: '$default',
+      });
+    }
   });
 
   it('deploys a stage automatically, throttled by default, with JSON access logs', () => {
