@@ -177,6 +177,18 @@ export function functionForRoute(routeKey: string): FunctionName | undefined {
 }
 
 /**
+ * The route key of a function a route triggers, or undefined.
+ *
+ * @example
+ * routeKeyOf('disconnect'); // '$disconnect'
+ * routeKeyOf('send');       // undefined
+ */
+export function routeKeyOf(name: FunctionName): string | undefined {
+  const { trigger } = functionSpec(name);
+  return trigger.kind === 'route' ? trigger.routeKey : undefined;
+}
+
+/**
  * The functions with a trigger of this kind, in manifest order.
  *
  * @example

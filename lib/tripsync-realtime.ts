@@ -20,6 +20,7 @@ import {
   type FunctionNeeds,
   functionSpec,
   functionsTriggeredBy,
+  routeKeyOf,
   type TableResource,
 } from '../lambdas/manifest';
 import { CONNECTION_TABLE_SCHEMA } from '../lambdas/shared/connection-table-schema';
@@ -210,8 +211,6 @@ export class TripSyncRealtime extends Construct {
       };
     };
     const routeNames = functionsTriggeredBy('route');
-    const routeKeyOf = (name: FunctionName) =>
-      (functionSpec(name).trigger as { routeKey: string }).routeKey;
     const predefined = (routeKey: string) => {
       const name = routeNames.find((n) => routeKeyOf(n) === routeKey);
       return name === undefined ? undefined : routeOptions(name);
@@ -224,7 +223,7 @@ export class TripSyncRealtime extends Construct {
       defaultRouteOptions: predefined('$default'),
     });
     for (const name of routeNames) {
-      const routeKey = routeKeyOf(name);
+      const routeKey = routeKeyOf(name) as string;
       if (!PREDEFINED_ROUTE_KEYS.includes(routeKey)) {
         this.webSocketApi.addRoute(routeKey, routeOptions(name));
       }

@@ -7,8 +7,8 @@ import {
   FUNCTION_NAMES,
   FUNCTIONS,
   functionForRoute,
-  functionSpec,
   functionsTriggeredBy,
+  routeKeyOf,
 } from '../lambdas/manifest';
 import { AWS_LIMITS } from '../lambdas/shared/limits';
 import {
@@ -238,10 +238,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     // handshake and the close run; then the caller's own.
     const routes = new Map<string, LocalFunction>();
     for (const name of functionsTriggeredBy('route')) {
-      const { trigger } = functionSpec(name);
-      if (trigger.kind === 'route' && !CONNECTION_ROUTE_KEYS.includes(trigger.routeKey)) {
-        routes.set(trigger.routeKey, fn(name, trigger.routeKey));
-      }
+      const routeKey = routeKeyOf(name) as string;
+      if (!CONNECTION_ROUTE_KEYS.includes(routeKey)) routes.set(routeKey, fn(name, routeKey));
     }
     for (const [routeKey, handler] of Object.entries(options.routes ?? {})) {
       routes.set(

@@ -9,6 +9,7 @@ import {
   type FunctionName,
   functionSpec,
   functionsTriggeredBy,
+  routeKeyOf,
 } from '../../lambdas/manifest';
 import { DEPLOYED_SETTINGS, SETTINGS } from '../../lambdas/shared/limits';
 import type { TripSyncRealtimeProps } from '../../lib';
@@ -131,8 +132,3 @@ describe('limits: the functions accept every value the construct deploys', () =>
     },
   );
 });
-
-function routeKeyOf(name: FunctionName): string {
-  const { trigger } = functionSpec(name);
-  return trigger.kind === 'route' ? trigger.routeKey : '';
-}

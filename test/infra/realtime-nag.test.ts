@@ -5,7 +5,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { functionSpec, functionsTriggeredBy } from '../../lambdas/manifest';
+import { functionsTriggeredBy, routeKeyOf } from '../../lambdas/manifest';
 import { TripSyncRealtimeStack } from '../../lib/tripsync-realtime-stack';
 import { NO_BUNDLING_CONTEXT, type SynthesizedStack, synthesizeStack } from '../support/cdk-stack';
 
@@ -41,8 +41,7 @@ beforeAll(() => {
 /** The manifest's route keys other than `$connect` (`$disconnect`, `$default`, …). */
 function routeKeysAfterConnect(): string[] {
   return functionsTriggeredBy('route')
-    .map((name) => functionSpec(name).trigger)
-    .flatMap((trigger) => (trigger.kind === 'route' ? [trigger.routeKey] : []))
+    .map((name) => routeKeyOf(name) as string)
     .filter((key) => key !== '$connect');
 }
 
