@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
+import { SERVICE_NAME } from '../lambdas/shared/limits';
 import { type Summary, shuffled, summarize } from './stats';
 
 /** What one fresh process measured: both times from the same start. */
@@ -32,7 +33,7 @@ export const COLD_START_ENV: Record<string, string> = {
   TABLE_NAME: 'Connections',
   CONNECTIONS_ENDPOINT: 'https://abc123defg.execute-api.eu-west-1.amazonaws.com/live',
   JWT_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:tripsync/jwt-AbC123',
-  POWERTOOLS_SERVICE_NAME: 'tripsync-realtime',
+  POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
   POWERTOOLS_LOG_LEVEL: 'INFO',
 };
 

@@ -3,7 +3,7 @@ import {
   type BaselineName,
   type BundleInfo,
   type Bundles,
-  HANDLER_CLIENTS,
+  benchedHandler,
   HANDLER_NAMES,
   type HandlerName,
 } from './bundles';
@@ -16,15 +16,6 @@ import { ratio, type Summary } from './stats';
 
 const KIB = 1024;
 
-/** How the table names each bundle. */
-export const HANDLER_LABELS: Record<HandlerName, string> = {
-  authorizer: 'authorizer (HS256 secret)',
-  authorizerJwks: 'authorizer (JWKS only)',
-  connect: 'connect',
-  disconnect: 'disconnect',
-  default: 'default',
-  send: 'send',
-};
 const MIB = 1024 * 1024;
 const kib = (bytes: number) => Math.round((bytes / KIB) * 10) / 10;
 const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
@@ -41,15 +32,14 @@ const judged = (applies: boolean, met: boolean) => (applies ? met : null);
  */
 export function bundleFigures(bundles: Bundles): Figure[] {
   const figures: Figure[] = HANDLER_NAMES.map((name) => {
-    const bundle = bundles.handlers[name];
-    const { baseline } = HANDLER_CLIENTS[name];
+    const bundle = bundleOf(bundles, name);
+    const { baseline, label, verifiesTokens: isAuthorizer } = benchedHandler(name);
     const base = bundles.baselines[baseline];
-    const isAuthorizer = name.startsWith('authorizer');
     const limitKib = isAuthorizer && bundle.sdkClients.length === 0 ? 100 : 400;
     return {
       id: `bundle.${name}.bytes`,
       section: '1. Bundles',
-      label: `${HANDLER_LABELS[name]} bundle`,
+      label: `${label} bundle`,
       value: kib(bundle.bytes),
       unit: 'KB',
       // Against an empty module a ratio means nothing: only SDK baselines get one.
@@ -70,8 +60,8 @@ export function bundleFigures(bundles: Bundles): Figure[] {
     };
   });
   const unused = HANDLER_NAMES.flatMap((name) =>
-    bundles.handlers[name].sdkClients
-      .filter((c) => !HANDLER_CLIENTS[name].clients.includes(c.name))
+    bundleOf(bundles, name)
+      .sdkClients.filter((c) => !benchedHandler(name).clients.includes(c.name))
       .map((c) => `${name}: ${c.name}`),
   );
   figures.push({
@@ -87,13 +77,19 @@ export function bundleFigures(bundles: Bundles): Figure[] {
         : `carried: ${HANDLER_NAMES.map(
             (name) =>
               `${name}: ${
-                bundles.handlers[name].sdkClients
-                  .map((c) => `${c.name}${c.dynamicImport ? ' (dynamic import)' : ''}`)
+                bundleOf(bundles, name)
+                  .sdkClients.map((c) => `${c.name}${c.dynamicImport ? ' (dynamic import)' : ''}`)
                   .join(' + ') || 'none'
               }`,
           ).join('; ')}`,
   });
   return figures;
+}
+
+function bundleOf(bundles: Bundles, name: HandlerName): BundleInfo {
+  const bundle = bundles.handlers[name];
+  if (!bundle) throw new Error(`no bundle was built for ${name}`);
+  return bundle;
 }
 
 function largest(bundle: BundleInfo): string {
@@ -111,7 +107,7 @@ function largest(bundle: BundleInfo): string {
  * figures.push(...coldStartFigures(coldStarts));
  */
 export function coldStartFigures(
-  results: Record<HandlerName | BaselineName, ColdStartResult>,
+  results: Record<HandlerName, ColdStartResult> & Record<BaselineName, ColdStartResult>,
 ): Figure[] {
   const empty = results.empty.ready;
   const figures: Figure[] = [
@@ -129,13 +125,14 @@ export function coldStartFigures(
   }
   for (const name of HANDLER_NAMES) {
     const own = results[name];
-    const { baseline } = HANDLER_CLIENTS[name];
+    if (!own) throw new Error(`no cold starts measured for ${name}`);
+    const { baseline, label } = benchedHandler(name);
     const base = results[baseline].ready;
     const r = ratio(own.ready.median, base.median);
     figures.push({
       id: `coldStart.${name}.vsBaseline`,
       section: '2. Cold start',
-      label: `${HANDLER_LABELS[name]}: import + clients built`,
+      label: `${label}: import + clients built`,
       value: round(own.ready.median),
       unit: 'ms',
       baseline: { label: BASELINES[baseline].label, value: round(base.median) },
@@ -150,12 +147,7 @@ export function coldStartFigures(
       }`,
     });
     figures.push(
-      vsEmpty(
-        `coldStart.${name}.vsEmpty`,
-        `${HANDLER_LABELS[name]} over the empty module`,
-        own,
-        empty,
-      ),
+      vsEmpty(`coldStart.${name}.vsEmpty`, `${label} over the empty module`, own, empty),
     );
   }
   return figures;

@@ -5,18 +5,12 @@ import { type SendResult, sendNotification } from './core/send';
 import { createConnectionGateway } from './runtime/gateway';
 import { createLogger } from './runtime/logger';
 import { createConnectionStore } from './runtime/store';
+import { SEND_FINISH_MARGIN_MS } from './shared/limits';
 
 const sendConfig = readSendConfig(process.env);
 const store = createConnectionStore(readStoreConfig(process.env));
 const gateway = createConnectionGateway(sendConfig);
 const log = createLogger('send');
-
-/**
- * Time kept back from the Lambda timeout for stale-row cleanup and the reply: the send returns
- * its counts instead of timing out (a timed-out `Event` invocation is retried, repeating
- * messages to connections already reached).
- */
-const FINISH_MARGIN_MS = 1000;
 
 /** The part of Lambda's `context` the send handler reads. */
 interface InvocationContext {
@@ -32,7 +26,9 @@ interface InvocationContext {
  */
 export async function handler(event: unknown, context?: InvocationContext): Promise<SendResult> {
   const finishBy = context
-    ? Date.now() + context.getRemainingTimeInMillis() - FINISH_MARGIN_MS
+    ? // Kept back for stale-row cleanup and the reply: the send returns its counts instead of
+      // timing out (a timed-out `Event` invocation is retried, repeating messages).
+      Date.now() + context.getRemainingTimeInMillis() - SEND_FINISH_MARGIN_MS
     : undefined;
   try {
     return await sendNotification(event, {

@@ -1,10 +1,11 @@
-import { MIN_HS256_SECRET_BYTES } from '../lambdas/config/auth';
 import { type Env, integerInRange, optionalString, optionalUrl } from '../lambdas/config/env';
 import { ConfigError } from '../lambdas/core/errors';
+import { AWS_LIMITS, DEPLOYMENT, MIN_HS256_SECRET_BYTES } from '../lambdas/shared/limits';
 
 /**
  * Named defaults of the local stack. Every option of `startLocalStack` falls back to one of these,
- * and `npm start` reads the environment variables named beside each.
+ * and `npm start` reads the environment variables named beside each. Those that mirror AWS or the
+ * deployed stack come from `lambdas/shared/limits.ts`.
  */
 export const DEFAULTS = {
   /**
@@ -27,31 +28,17 @@ export const DEFAULTS = {
   /** The account in ARNs (LocalStack's convention for "no account"). */
   accountId: '000000000000',
   /** `IDLE_TIMEOUT_MS`: API Gateway closes a connection without data frames for 10 minutes. */
-  idleTimeoutMs: 10 * 60 * 1000,
+  idleTimeoutMs: AWS_LIMITS.idleTimeoutMs,
   /** `MAX_CONNECTION_DURATION_MS`: API Gateway closes every connection at 2 hours. */
-  maxConnectionDurationMs: 2 * 60 * 60 * 1000,
+  maxConnectionDurationMs: AWS_LIMITS.maxConnectionDurationMs,
   /** API Gateway's integration timeout for WebSocket routes (29 s). */
-  integrationTimeoutMs: 29_000,
+  integrationTimeoutMs: AWS_LIMITS.integrationTimeoutSeconds * 1000,
   /** Lambda timeout of the authorizer and route functions (the CDK construct's default, 10 s). */
-  handlerTimeoutMs: 10_000,
+  handlerTimeoutMs: DEPLOYMENT.handlerTimeoutSeconds.default * 1000,
   /** Lambda timeout of `send` (the CDK construct's default, 30 s). */
-  sendTimeoutMs: 30_000,
+  sendTimeoutMs: DEPLOYMENT.sendTimeoutSeconds.default * 1000,
   /** `POWERTOOLS_LOG_LEVEL` for the handlers' JSON logs: warnings and errors only. */
   handlerLogLevel: 'WARN',
-} as const;
-
-/** API Gateway and Lambda limits the local stack enforces. Not configurable: AWS's are not. */
-export const AWS_LIMITS = {
-  /** WebSocket message payload, client frames and `@connections` POST alike (128 KiB). */
-  maxMessageBytes: 128 * 1024,
-  /** WebSocket frame; a larger frame closes the connection with 1009 (32 KiB). */
-  maxFrameBytes: 32 * 1024,
-  /** Lambda `Invoke` request payload, `RequestResponse` (6 MB). */
-  maxSyncInvokeBytes: 6 * 1024 * 1024,
-  /** Lambda `Invoke` request payload, `Event` (1 MB). */
-  maxAsyncInvokeBytes: 1024 * 1024,
-  /** A Lambda authorizer's response (8 KB). */
-  maxAuthorizerResultBytes: 8 * 1024,
 } as const;
 
 /**
@@ -77,9 +64,10 @@ export interface LocalStackEnvOptions {
   handlerLogLevel: string;
 }
 
-const MAX_DURATION_MS = 24 * 60 * 60 * 1000;
-const STAGE_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
-const TABLE_NAME_PATTERN = /^[A-Za-z0-9_.-]{3,255}$/;
+/** Longest idle timeout or connection duration the local stack accepts (a day). */
+export const MAX_LOCAL_DURATION_MS = 24 * 60 * 60 * 1000;
+const STAGE_PATTERN = AWS_LIMITS.stageNamePattern;
+const TABLE_NAME_PATTERN = AWS_LIMITS.tableNamePattern;
 const LOG_LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR', 'CRITICAL', 'SILENT'];
 
 /**
@@ -114,14 +102,14 @@ export function readLocalStackEnv(env: Env): LocalStackEnvOptions {
       'IDLE_TIMEOUT_MS',
       DEFAULTS.idleTimeoutMs,
       1,
-      MAX_DURATION_MS,
+      MAX_LOCAL_DURATION_MS,
     ),
     maxConnectionDurationMs: integerInRange(
       env,
       'MAX_CONNECTION_DURATION_MS',
       DEFAULTS.maxConnectionDurationMs,
       1,
-      MAX_DURATION_MS,
+      MAX_LOCAL_DURATION_MS,
     ),
     handlerLogLevel: logLevel(env, 'POWERTOOLS_LOG_LEVEL', DEFAULTS.handlerLogLevel),
   };

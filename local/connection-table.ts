@@ -4,7 +4,7 @@ import {
   ResourceInUseException,
   waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
-import { CONNECTION_TABLE_SCHEMA as schema } from '../lambdas/adapters/connection-table-schema';
+import { CONNECTION_TABLE_SCHEMA as schema } from '../lambdas/shared/connection-table-schema';
 
 /**
  * Creates the connection table with the deployed table's keys and index (the CDK construct

@@ -5,29 +5,9 @@ import {
   DynamoDBClient,
   ResourceNotFoundException,
 } from '@aws-sdk/client-dynamodb';
-import { AbstractIterator } from 'abstract-level';
 import dynalite from 'dynalite';
 import { createConnectionTable } from './connection-table';
 import { listen } from './listen';
-
-/**
- * dynalite 4 ends the stream of every Query and Scan by calling `iterator.return()`, which the
- * iterators of its storage (abstract-level 3) do not have. So none was ever closed, and each
- * stayed referenced by its database for good: about 750 bytes of heap per read, 49 MiB over a
- * soak of 100,000 messages. Giving them `return()` lets dynalite close them.
- */
-function letDynaliteCloseItsIterators(): void {
-  const common = Object.getPrototypeOf(AbstractIterator.prototype) as {
-    return?: () => Promise<void>;
-    close(): Promise<void>;
-  };
-  if (typeof common.return !== 'function') {
-    common.return = function (this: { close(): Promise<void> }) {
-      return this.close();
-    };
-  }
-}
-letDynaliteCloseItsIterators();
 
 /** The DynamoDB API the handlers use: embedded dynalite, or an external endpoint. */
 export interface LocalDynamoDb {
@@ -52,7 +32,9 @@ export interface LocalDynamoDbOptions {
 /**
  * Starts dynalite in memory (or uses the external endpoint) and makes sure the connection
  * table exists, with the same keys and index as the deployed one. An existing table is left
- * alone, so an external table needs only `DescribeTable`.
+ * alone, so an external table needs only `DescribeTable`. dynalite 4 as released never closes
+ * the storage iterator of a Query or Scan; `patches/dynalite+4.0.0.patch` (applied by
+ * `patch-package` on install) makes it close each one.
  *
  * @example
  * const db = await startLocalDynamoDb({ host: '127.0.0.1', port: 8000, tableName: 'Connections', region: 'us-east-1' });

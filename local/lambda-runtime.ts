@@ -1,16 +1,13 @@
 import pLimit from 'p-limit';
+import { FUNCTION_NAMES, FUNCTIONS, type FunctionName } from '../lambdas/manifest';
 import { lambdaRequestId } from './ids';
 
-/** The handler modules CDK deploys, by function name. */
-export const HANDLER_MODULES = {
-  authorizer: '../lambdas/authorizer.ts',
-  connect: '../lambdas/connect.ts',
-  disconnect: '../lambdas/disconnect.ts',
-  default: '../lambdas/default.ts',
-  send: '../lambdas/send.ts',
-} as const;
+export type { FunctionName } from '../lambdas/manifest';
 
-export type FunctionName = keyof typeof HANDLER_MODULES;
+/** The handler modules CDK deploys, by function name (from `lambdas/manifest.ts`). */
+export const HANDLER_MODULES = Object.fromEntries(
+  FUNCTION_NAMES.map((name) => [name, `../lambdas/${FUNCTIONS[name].entry}`]),
+) as Record<FunctionName, string>;
 
 /**
  * Invocations of one function that run at once; more wait their turn. Lambda gives each

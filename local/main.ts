@@ -57,8 +57,9 @@ async function banner(stack: LocalStack, options: LocalStackEnvOptions): Promise
   const database = stack.dynamoDbEmbedded
     ? `${stack.dynamoDbEndpoint}  (dynalite in this process, in memory)`
     : `${stack.dynamoDbEndpoint}  (external)`;
+  // Stated in full: a token signed elsewhere (PyJWT, jose) needs it, and it guards nothing.
   const secret = options.jwtSecretIsDefault
-    ? 'local default (set JWT_SECRET to use your own; npm run token uses the same)'
+    ? `${JSON.stringify(stack.jwtSecret)}: the local default, npm run token's too (JWT_SECRET sets another)`
     : 'from JWT_SECRET';
   return `
 TripSync Realtime: local stack (the handler modules in lambdas/, as CDK deploys them)
@@ -80,9 +81,13 @@ Try it (a token for user 42, valid 4 hours; more with: npm run --silent token --
   export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=${stack.region}
   aws lambda invoke --endpoint-url ${stack.endpoint} --function-name send \\
       --cli-binary-format raw-in-base64-out \\
-      --payload '{"userId":42,"message":{"type":"hello"}}' /dev/stdout
-      (AWS CLI v1: leave out --cli-binary-format raw-in-base64-out)
+      --payload '{"userId":"42","message":{"type":"hello"}}' out.json && cat out.json
+      (the function's answer goes to out.json, the CLI's own to stdout;
+       AWS CLI v1: leave out --cli-binary-format raw-in-base64-out)
   aws dynamodb scan --endpoint-url ${stack.dynamoDbEndpoint} --table-name ${stack.tableName}
+
+  # The same from TypeScript, Python (boto3, PyJWT, websockets) and a script: examples/
+  AWS_ENDPOINT_URL=${stack.endpoint} npx tsx examples/typescript/send.ts 42 '{"type":"hello"}'
 
 Ctrl-C stops: every socket is closed with 1001 and gets its $disconnect.
 

@@ -4,13 +4,21 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { ConfigError } from '../lambdas/core/errors';
 import {
-  AWS_LIMITS,
+  FUNCTION_NAMES,
+  FUNCTIONS,
+  functionForRoute,
+  functionsTriggeredBy,
+  routeKeyOf,
+} from '../lambdas/manifest';
+import { AWS_LIMITS } from '../lambdas/shared/limits';
+import {
   checkInteger,
   checkLogLevel,
   checkSecret,
   checkStage,
   DEFAULTS,
   LOCAL_JWT_SECRET,
+  MAX_LOCAL_DURATION_MS,
 } from './config';
 import { GATEWAY_CLOSES } from './connection';
 import { displayHost, startLocalDynamoDb } from './dynamodb';
@@ -91,6 +99,9 @@ export interface LocalStack {
    */
   stop(): Promise<void>;
 }
+
+/** Routes the handshake and the close run; every other route key selects a message route. */
+const CONNECTION_ROUTE_KEYS: readonly string[] = ['$connect', '$disconnect'];
 
 /** How long stop() waits for clients to answer the close frame before dropping them. */
 const SHUTDOWN_GRACE_MS = 1000;
@@ -202,14 +213,34 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       POWERTOOLS_LOG_LEVEL: config.handlerLogLevel,
     });
     const handlers = await importHandlers(++instances);
-    const fn = (name: FunctionName, timeoutMs = config.handlerTimeoutMs) =>
-      new LocalFunction(name, options.wrapHandler?.(name, handlers[name]) ?? handlers[name], {
-        region: api.region,
-        accountId: api.accountId,
-        timeoutMs,
-        ...(options.onInvoke && { onInvoke: options.onInvoke }),
-      });
-    const routes = new Map<string, LocalFunction>([['$default', fn('default')]]);
+    // Every function of lambdas/manifest.ts, with the Lambda timeout its manifest entry names.
+    const timeoutsMs = {
+      handlerTimeoutSeconds: config.handlerTimeoutMs,
+      sendTimeoutSeconds: config.sendTimeoutMs,
+    };
+    const functions = new Map(
+      FUNCTION_NAMES.map((name) => [
+        name,
+        new LocalFunction(name, options.wrapHandler?.(name, handlers[name]) ?? handlers[name], {
+          region: api.region,
+          accountId: api.accountId,
+          timeoutMs: timeoutsMs[FUNCTIONS[name].timeout],
+          ...(options.onInvoke && { onInvoke: options.onInvoke }),
+        }),
+      ]),
+    );
+    const fn = (name: FunctionName | undefined, role: string): LocalFunction => {
+      const found = name === undefined ? undefined : functions.get(name);
+      if (!found) throw new Error(`lambdas/manifest.ts names no ${role} function`);
+      return found;
+    };
+    // Message routes: every route of the manifest but $connect and $disconnect, which the
+    // handshake and the close run; then the caller's own.
+    const routes = new Map<string, LocalFunction>();
+    for (const name of functionsTriggeredBy('route')) {
+      const routeKey = routeKeyOf(name) as string;
+      if (!CONNECTION_ROUTE_KEYS.includes(routeKey)) routes.set(routeKey, fn(name, routeKey));
+    }
     for (const [routeKey, handler] of Object.entries(options.routes ?? {})) {
       routes.set(
         routeKey,
@@ -224,7 +255,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const connectionDeps = {
       api,
       routes,
-      disconnect: fn('disconnect'),
+      disconnect: fn(functionForRoute('$disconnect'), '$disconnect'),
       registry,
       log,
       maxFrameBytes: AWS_LIMITS.maxFrameBytes,
@@ -235,8 +266,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     markReady({
       upgrade: {
         ...connectionDeps,
-        authorizer: fn('authorizer'),
-        connect: fn('connect'),
+        authorizer: fn(functionsTriggeredBy('authorizer')[0], '$connect authorizer'),
+        connect: fn(functionForRoute('$connect'), '$connect'),
         wss: new WebSocketServer({
           noServer: true,
           clientTracking: false,
@@ -250,7 +281,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       },
       registry,
       invoke: {
-        functions: new Map([['send', fn('send', config.sendTimeoutMs)]]),
+        // What producers may invoke through the Lambda Invoke API.
+        functions: new Map(
+          functionsTriggeredBy('invoke').map((name) => [name, fn(name, 'invoked')] as const),
+        ),
         region: api.region,
         accountId: api.accountId,
         log,
@@ -334,7 +368,8 @@ function resolveOptions(options: LocalStackOptions) {
       throw new ConfigError('routes', `cannot define a message route ${JSON.stringify(key)}`);
     }
   }
-  const duration = 24 * 60 * 60 * 1000;
+  const duration = MAX_LOCAL_DURATION_MS;
+  const lambdaTimeoutMs = AWS_LIMITS.maxLambdaTimeoutSeconds * 1000;
   return {
     host: options.host ?? DEFAULTS.host,
     port: checkInteger('port', options.port ?? DEFAULTS.port, 0, 65535),
@@ -371,13 +406,13 @@ function resolveOptions(options: LocalStackOptions) {
       'handlerTimeoutMs',
       options.handlerTimeoutMs ?? DEFAULTS.handlerTimeoutMs,
       1,
-      15 * 60 * 1000,
+      lambdaTimeoutMs,
     ),
     sendTimeoutMs: checkInteger(
       'sendTimeoutMs',
       options.sendTimeoutMs ?? DEFAULTS.sendTimeoutMs,
       1,
-      15 * 60 * 1000,
+      lambdaTimeoutMs,
     ),
     handlerLogLevel: checkLogLevel(
       'handlerLogLevel',

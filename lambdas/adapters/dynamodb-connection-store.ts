@@ -6,11 +6,11 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { StoreUnavailableError } from '../core/errors';
 import type { ConnectionRecord, ConnectionStore } from '../core/ports';
-import { CONNECTION_TABLE_SCHEMA } from './connection-table-schema';
+import { CONNECTION_TABLE_SCHEMA as schema } from '../shared/connection-table-schema';
 
 /**
- * `ConnectionStore` over a DynamoDB table. Every failure becomes `StoreUnavailableError`
- * naming the operation and the cause.
+ * `ConnectionStore` over a DynamoDB table with the keys and index of `CONNECTION_TABLE_SCHEMA`.
+ * Every failure becomes `StoreUnavailableError` naming the operation and the cause.
  *
  * @example
  * const store = new DynamoDbConnectionStore(DynamoDBDocumentClient.from(new DynamoDBClient({})), 'Connections');
@@ -24,14 +24,27 @@ export class DynamoDbConnectionStore implements ConnectionStore {
 
   async putConnection(record: ConnectionRecord): Promise<void> {
     await this.run('PutItem', () =>
-      this.client.send(new PutCommand({ TableName: this.tableName, Item: { ...record } })),
+      this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: {
+            [schema.partitionKey]: record.userId,
+            [schema.sortKey]: record.connectionId,
+            [schema.connectedAtAttribute]: record.connectedAt,
+            [schema.ttlAttribute]: record.expiresAt,
+          },
+        }),
+      ),
     );
   }
 
   async deleteConnection(userId: string, connectionId: string): Promise<void> {
     await this.run('DeleteItem', () =>
       this.client.send(
-        new DeleteCommand({ TableName: this.tableName, Key: { userId, connectionId } }),
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: { [schema.partitionKey]: userId, [schema.sortKey]: connectionId },
+        }),
       ),
     );
   }
@@ -45,9 +58,14 @@ export class DynamoDbConnectionStore implements ConnectionStore {
         this.client.send(
           new QueryCommand({
             TableName: this.tableName,
-            KeyConditionExpression: 'userId = :userId',
-            ExpressionAttributeValues: { ':userId': userId },
-            ProjectionExpression: 'connectionId, expiresAt',
+            KeyConditionExpression: '#user = :user',
+            ProjectionExpression: '#connection, #expires',
+            ExpressionAttributeNames: {
+              '#user': schema.partitionKey,
+              '#connection': schema.sortKey,
+              '#expires': schema.ttlAttribute,
+            },
+            ExpressionAttributeValues: { ':user': userId },
             ConsistentRead: true,
             ExclusiveStartKey: startKey,
           }),
@@ -55,8 +73,9 @@ export class DynamoDbConnectionStore implements ConnectionStore {
       );
       for (const item of page.Items ?? []) {
         // TTL deletion lags by up to days, and expired rows still come back until then.
-        if (typeof item.expiresAt === 'number' && item.expiresAt <= nowEpochSeconds) continue;
-        ids.push(String(item.connectionId));
+        const expiresAt = item[schema.ttlAttribute];
+        if (typeof expiresAt === 'number' && expiresAt <= nowEpochSeconds) continue;
+        ids.push(String(item[schema.sortKey]));
       }
       startKey = page.LastEvaluatedKey;
     } while (startKey);
@@ -68,14 +87,15 @@ export class DynamoDbConnectionStore implements ConnectionStore {
       this.client.send(
         new QueryCommand({
           TableName: this.tableName,
-          IndexName: CONNECTION_TABLE_SCHEMA.connectionIdIndex,
-          KeyConditionExpression: 'connectionId = :connectionId',
-          ExpressionAttributeValues: { ':connectionId': connectionId },
+          IndexName: schema.connectionIdIndex,
+          KeyConditionExpression: '#connection = :connection',
+          ExpressionAttributeNames: { '#connection': schema.sortKey },
+          ExpressionAttributeValues: { ':connection': connectionId },
           Limit: 1,
         }),
       ),
     );
-    const userId = page.Items?.[0]?.userId;
+    const userId = page.Items?.[0]?.[schema.partitionKey];
     return typeof userId === 'string' ? userId : undefined;
   }
 

@@ -1,5 +1,6 @@
 import { ConfigError } from '../core/errors';
-import { type Env, integerInRange, optionalString, optionalUrl } from './env';
+import { MIN_HS256_SECRET_BYTES, SETTINGS } from '../shared/limits';
+import { type Env, integerSetting, optionalString, optionalUrl } from './env';
 
 /** Where the HS256 secret comes from: inline (local development) or Secrets Manager (AWS). */
 export type Hs256SecretSource =
@@ -12,9 +13,6 @@ export interface AuthConfig {
   jwks?: { url: string; issuer: string; audience: string };
   clockToleranceSeconds: number;
 }
-
-/** RFC 7518 §3.2: an HS256 key must be at least as long as the hash output (32 bytes). */
-export const MIN_HS256_SECRET_BYTES = 32;
 
 /**
  * Reads the authorizer's settings once, at cold start:
@@ -76,6 +74,6 @@ export function readAuthConfig(env: Env): AuthConfig {
   return {
     hs256,
     jwks,
-    clockToleranceSeconds: integerInRange(env, 'JWT_CLOCK_TOLERANCE_SECONDS', 5, 0, 300),
+    clockToleranceSeconds: integerSetting(env, SETTINGS.jwtClockToleranceSeconds),
   };
 }

@@ -1,4 +1,5 @@
-import { type Env, integerInRange, optionalUrl, requiredString } from './env';
+import { SETTINGS } from '../shared/limits';
+import { type Env, integerSetting, optionalUrl, requiredString } from './env';
 
 /** Where the connection table lives. */
 export interface StoreConfig {
@@ -12,9 +13,6 @@ export interface StoreConfig {
   requestTimeoutMs: number;
 }
 
-/** Two hours: API Gateway closes every WebSocket connection at that age. */
-export const DEFAULT_CONNECTION_TTL_SECONDS = 2 * 60 * 60;
-
 /**
  * Reads the store's settings once, at cold start.
  *
@@ -25,13 +23,7 @@ export function readStoreConfig(env: Env): StoreConfig {
   return {
     tableName: requiredString(env, 'TABLE_NAME'),
     dynamoDbEndpoint: optionalUrl(env, 'DYNAMODB_ENDPOINT'),
-    connectionTtlSeconds: integerInRange(
-      env,
-      'CONNECTION_TTL_SECONDS',
-      DEFAULT_CONNECTION_TTL_SECONDS,
-      60,
-      7 * 24 * 60 * 60,
-    ),
-    requestTimeoutMs: integerInRange(env, 'DYNAMODB_REQUEST_TIMEOUT_MS', 3000, 100, 20_000),
+    connectionTtlSeconds: integerSetting(env, SETTINGS.connectionTtlSeconds),
+    requestTimeoutMs: integerSetting(env, SETTINGS.dynamoDbRequestTimeoutMs),
   };
 }

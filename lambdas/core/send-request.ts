@@ -1,8 +1,9 @@
+import { AWS_LIMITS } from '../shared/limits';
 import { ValidationError } from './errors';
 import { describeType, normalizeUserId, validateConnectionId } from './identifiers';
 
 /** API Gateway's WebSocket message payload limit (128 KiB), counted in UTF-8 bytes. */
-export const MAX_MESSAGE_BYTES = 128 * 1024;
+export const MAX_MESSAGE_BYTES = AWS_LIMITS.maxMessageBytes;
 
 /**
  * Deepest nesting a message may have, the message object itself being level 1. Clients parse

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HANDLER_NAMES } from '../../bench/bundles';
 import type { BenchResults, Figure } from '../../bench/report';
 
 const run = promisify(execFile);
@@ -32,7 +33,8 @@ afterAll(() => {
 
 const byId = (id: string): Figure | undefined => results.figures.find((f) => f.id === id);
 
-const HANDLERS = ['authorizer', 'authorizerJwks', 'connect', 'disconnect', 'default', 'send'];
+// Every function of lambdas/manifest.ts, and the JWKS-only build of the token verifier.
+const HANDLERS = HANDLER_NAMES;
 const EXPECTED = [
   ...HANDLERS.map((h) => `bundle.${h}.bytes`),
   'bundle.unusedClients',

@@ -1,15 +1,19 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { App, Stack } from 'aws-cdk-lib';
+import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import type { IRole, Policy } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { stackPropsFromContext } from '../../lib/context';
 import {
   TripSyncRealtime,
   type TripSyncRealtimeProps,
   TripSyncRealtimePropsError,
-} from '../../lib/tripsync-realtime';
-import { TripSyncRealtimeStack } from '../../lib/tripsync-realtime-stack';
+  TripSyncRealtimeStack,
+} from '../../lib';
+import { stackPropsFromContext } from '../../lib/context';
 import {
   allStatements,
   asArray,
@@ -164,6 +168,16 @@ describe('a secret encrypted with a customer managed key', () => {
   });
 });
 
+/** An unbundled app in a temporary cloud assembly directory, removed afterwards. */
+function inScratchApp<T>(use: (app: App) => T): T {
+  const outdir = mkdtempSync(join(tmpdir(), 'tripsync-props-'));
+  try {
+    return use(new App({ outdir, context: NO_BUNDLING_CONTEXT }));
+  } finally {
+    rmSync(outdir, { recursive: true, force: true });
+  }
+}
+
 describe('props validation', () => {
   // Validation runs before anything is built, so these construct no functions.
   function build(props: TripSyncRealtimeProps): () => void {
@@ -228,6 +242,63 @@ describe('props validation', () => {
     },
   );
 
+  it.each([
+    [
+      { sendTimeoutSeconds: 3, postTimeoutMs: 3000 },
+      'must leave room inside sendTimeoutSeconds (3 s',
+    ],
+    [{ sendTimeoutSeconds: 4 }, 'or sendTimeoutSeconds to at least 5'],
+    [{ sendTimeoutSeconds: 2, postTimeoutMs: 1000 }, 'Set postTimeoutMs below 1000'],
+  ] satisfies [TripSyncRealtimeProps, string][])(
+    'refuses %j: no post could start before the send timeout, naming both props',
+    (props, message) => {
+      // Act
+      const error = rejection(build(props));
+
+      // Assess
+      expect(error.propName).toBe('postTimeoutMs');
+      expect(error.relatedPropName).toBe('sendTimeoutSeconds');
+      expect(error.message).toMatch(/postTimeoutMs .*sendTimeoutSeconds/);
+      expect(error.message).toContain(message);
+    },
+  );
+
+  it.each([
+    { sendTimeoutSeconds: 5, postTimeoutMs: 3000 },
+    { sendTimeoutSeconds: 2, postTimeoutMs: 999 },
+  ] satisfies TripSyncRealtimeProps[])(
+    'accepts %j: a post fits before the send timeout',
+    (props) => {
+      inScratchApp((app) => {
+        expect(() => new TripSyncRealtime(new Stack(app, 'Fits'), 'Realtime', props)).not.toThrow();
+      });
+    },
+  );
+
+  it('warns, without failing, when rows expire before API Gateway closes the connection', () => {
+    // Prepare
+    const warnings = (props: TripSyncRealtimeProps) =>
+      inScratchApp((app) => {
+        const stack = new Stack(app, 'Warnings');
+        new TripSyncRealtime(stack, 'Realtime', props);
+        return Annotations.fromStack(stack)
+          .findWarning('*', Match.stringLikeRegexp('connectionTtlSeconds'))
+          .map((w) => String(w.entry.data));
+      });
+
+    // Act
+    const short = warnings({ connectionTtlSeconds: 600 });
+    const lifetime = warnings({ connectionTtlSeconds: 7200 });
+
+    // Assess
+    expect(short).toEqual([
+      expect.stringContaining(
+        "connectionTtlSeconds (600 s) is shorter than API Gateway's maximum connection duration (7200 s)",
+      ),
+    ]);
+    expect(lifetime).toEqual([]);
+  });
+
   it('refuses an existing secret together with createJwtSecret', () => {
     // Prepare
     const stack = new Stack(new App(), 'Validation');
@@ -257,6 +328,22 @@ describe('props validation', () => {
     expect(error.message).toContain(
       'received "arn:aws:secretsmanager:eu-west-1:123456789012:secret:tripsync/jwt"',
     );
+  });
+
+  it('refuses jwtSecretArn together with createJwtSecret, naming both', () => {
+    // Act
+    const error = rejection(
+      () =>
+        new TripSyncRealtimeStack(new App(), 'Validation', {
+          jwtSecretArn: SECRET_ARN,
+          createJwtSecret: true,
+        }),
+    );
+
+    // Assess
+    expect(error.propName).toBe('createJwtSecret');
+    expect(error.relatedPropName).toBe('jwtSecretArn');
+    expect(error.message).toContain('when jwtSecretArn is given');
   });
 
   it('refuses jwtSecretArn together with jwtSecret', () => {

@@ -4,8 +4,14 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type { LogGroup } from 'aws-cdk-lib/aws-logs';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CONNECTION_TABLE_SCHEMA } from '../../lambdas/adapters/connection-table-schema';
-import { TOKEN_IDENTITY_SOURCE } from '../../lib/tripsync-realtime';
+import {
+  FUNCTION_NAMES,
+  type FunctionName,
+  functionSpec,
+  functionsTriggeredBy,
+} from '../../lambdas/manifest';
+import { CONNECTION_TABLE_SCHEMA } from '../../lambdas/shared/connection-table-schema';
+import { TOKEN_IDENTITY_SOURCE } from '../../lib';
 import {
   allStatements,
   asArray,
@@ -26,8 +32,8 @@ let ids: {
   stage: string;
   accessLogs: string;
   producerRole: string;
-  functions: Record<'authorizer' | 'connect' | 'disconnect' | 'default' | 'send', string>;
-  roles: Record<'authorizer' | 'connect' | 'disconnect' | 'default' | 'send', string>;
+  functions: Record<FunctionName, string>;
+  roles: Record<FunctionName, string>;
 };
 
 beforeAll(() => {
@@ -44,7 +50,7 @@ beforeAll(() => {
   );
   const { realtime } = synth.stack;
   const fns = realtime.functions;
-  const names = ['authorizer', 'connect', 'disconnect', 'default', 'send'] as const;
+  const names = FUNCTION_NAMES;
   ids = {
     api: logicalId(realtime.webSocketApi),
     table: logicalId(realtime.table),
@@ -133,7 +139,7 @@ describe('WebSocket API', () => {
     expect(TOKEN_IDENTITY_SOURCE).toBe('route.request.querystring.token');
   });
 
-  it('has exactly $connect, $disconnect and $default, each on its own function', () => {
+  it('has exactly the routes of the manifest, each on its own function', () => {
     // Prepare
     const integrations = synth.template.toJSON().Resources;
     const target = (routeKey: string) => {
@@ -152,7 +158,14 @@ describe('WebSocket API', () => {
     );
 
     // Assess
-    expect(routeKeys.sort()).toEqual(['$connect', '$default', '$disconnect']);
+    const manifestRoutes = functionsTriggeredBy('route').map((name) => {
+      const { trigger } = functionSpec(name);
+      return [name, trigger.kind === 'route' ? trigger.routeKey : ''] as const;
+    });
+    expect(manifestRoutes.map(([, routeKey]) => routeKey).sort()).toEqual(routeKeys.sort());
+    for (const [name, routeKey] of manifestRoutes) {
+      expect(target(routeKey)).toContain(ids.functions[name]);
+    }
     expect(target('$connect')).toContain(ids.functions.connect);
     expect(target('$disconnect')).toContain(ids.functions.disconnect);
     expect(target('$default')).toContain(ids.functions.default);
@@ -167,13 +180,18 @@ describe('WebSocket API', () => {
     }
   });
 
-  it('makes $default two-way with a route response, and only $default', () => {
+  it('makes $default two-way with a route response, and only the two-way routes of the manifest', () => {
     // Prepare
-    const [defaultRouteId] = Object.keys(
-      synth.template.findResources('AWS::ApiGatewayV2::Route', {
-        Properties: { RouteKey: '$default' },
-      }),
-    );
+    const routeId = (routeKey: string) =>
+      Object.keys(
+        synth.template.findResources('AWS::ApiGatewayV2::Route', {
+          Properties: { RouteKey: routeKey },
+        }),
+      )[0];
+    const twoWay = functionsTriggeredBy('route').flatMap((name) => {
+      const { trigger } = functionSpec(name);
+      return trigger.kind === 'route' && trigger.twoWay ? [trigger.routeKey] : [];
+    });
 
     // Act
     const responses = Object.values(
@@ -181,13 +199,20 @@ describe('WebSocket API', () => {
     ).map((r) => r.Properties);
 
     // Assess
-    expect(responses).toEqual([
-      { ApiId: { Ref: ids.api }, RouteId: { Ref: defaultRouteId }, RouteResponseKey: '$default' },
-    ]);
-    synth.template.hasResourceProperties('AWS::ApiGatewayV2::Route', {
-      RouteKey: '$default',
-      RouteResponseSelectionExpression: '$default',
-    });
+    expect(twoWay).toContain('$default');
+    expect(responses).toEqual(
+      twoWay.map((routeKey) => ({
+        ApiId: { Ref: ids.api },
+        RouteId: { Ref: routeId(routeKey) },
+        RouteResponseKey: '$default',
+      })),
+    );
+    for (const routeKey of twoWay) {
+      synth.template.hasResourceProperties('AWS::ApiGatewayV2::Route', {
+        RouteKey: routeKey,
+        RouteResponseSelectionExpression: '$default',
+      });
+    }
   });
 
   it('deploys a stage automatically, throttled by default, with JSON access logs', () => {
@@ -265,14 +290,14 @@ describe('connection table', () => {
 });
 
 describe('functions', () => {
-  const names = ['authorizer', 'connect', 'disconnect', 'default', 'send'] as const;
+  const names = FUNCTION_NAMES;
 
-  it('are five, every one on nodejs24.x and arm64', () => {
+  it('are one per manifest entry, every one on nodejs24.x and arm64', () => {
     // Act
     const functions = Object.values(synth.template.findResources('AWS::Lambda::Function'));
 
     // Assess
-    expect(functions).toHaveLength(5);
+    expect(functions).toHaveLength(FUNCTION_NAMES.length);
     for (const fn of functions) {
       expect(fn.Properties).toMatchObject({
         Runtime: 'nodejs24.x',
@@ -305,6 +330,14 @@ describe('functions', () => {
     // Assess
     expect(roleId).toBe(ids.roles[name]);
     expect(synth.template.toJSON().Resources[roleId].Properties.ManagedPolicyArns).toBeUndefined();
+  });
+
+  it.each(names)('%s has the description and the timeout its manifest entry names', (name) => {
+    const spec = functionSpec(name);
+    expect(functionProps(name)).toMatchObject({
+      Description: spec.description,
+      Timeout: spec.timeout === 'sendTimeoutSeconds' ? 30 : 10,
+    });
   });
 
   it.each(names)('%s names the service and the log level for Powertools', (name) => {
@@ -429,7 +462,7 @@ describe('IAM', () => {
   });
 
   it('lets every function write only to its own log group', () => {
-    for (const name of ['authorizer', 'connect', 'disconnect', 'default', 'send'] as const) {
+    for (const name of FUNCTION_NAMES) {
       const logGroupId = functionProps(name).LoggingConfig.LogGroup.Ref as string;
       const logStatements = statementsOfRole(synth.template, ids.roles[name]).filter((s) =>
         asArray(s.Action).some((a) => a.startsWith('logs:')),

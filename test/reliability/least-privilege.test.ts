@@ -1,6 +1,6 @@
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CONNECTION_TABLE_SCHEMA } from '../../lambdas/adapters/connection-table-schema';
+import { CONNECTION_TABLE_SCHEMA } from '../../lambdas/shared/connection-table-schema';
 import { asArray, logicalId, type SynthesizedStack, synthesizeStack } from '../support/cdk-stack';
 import { recordFigures } from './report';
 

@@ -1,18 +1,24 @@
 // No imports on purpose: the CDK app and the local stack read this without loading the SDK.
 
 /**
- * The table's key design. Shared with the CDK construct and the local stack so that the
- * deployed table, the local table and this code cannot drift apart.
+ * The connection table's design, shared by the DynamoDB adapter (`lambdas/adapters/`), the CDK
+ * construct and the local stack, so that the deployed table, the local table and the code that
+ * reads and writes them cannot drift apart.
  *
  * - Partition key `userId`, sort key `connectionId`: a user's connections are one partition,
  *   read with one strongly consistent Query; each tab or device is its own row.
  * - GSI `byConnectionId` (keys only): finds a connection's owner when only the connection id
  *   is known (a 410 on a `connectionId` send, a `$disconnect` without authorizer context).
- * - `expiresAt` (epoch seconds) is the TTL attribute.
+ * - `expiresAt` (epoch seconds) is the TTL attribute; `connectedAt` (epoch milliseconds) is
+ *   when API Gateway accepted the connection.
+ *
+ * @example
+ * const key = { [CONNECTION_TABLE_SCHEMA.partitionKey]: '42', [CONNECTION_TABLE_SCHEMA.sortKey]: 'BFaT_fALIAMCKug=' };
  */
 export const CONNECTION_TABLE_SCHEMA = {
   partitionKey: 'userId',
   sortKey: 'connectionId',
   connectionIdIndex: 'byConnectionId',
   ttlAttribute: 'expiresAt',
+  connectedAtAttribute: 'connectedAt',
 } as const;

@@ -1,0 +1,42 @@
+"""Mint a connection token for the local stack with PyJWT.
+
+    /usr/bin/python3 examples/python/mint_token.py 42       # prints one HS256 JWT for user 42
+
+The local stack (`npm start`) verifies HS256 tokens with JWT_SECRET, or with its local default
+secret when JWT_SECRET is unset (stated below; the deployed stack never uses it: there the
+secret lives in AWS Secrets Manager, see docs/deploying.md). Connect with
+ws://127.0.0.1:3001?token=<JWT>.
+"""
+
+import os
+import sys
+import time
+
+import jwt  # PyJWT
+
+# `npm start`'s secret when JWT_SECRET is unset (local/config.ts, LOCAL_JWT_SECRET).
+LOCAL_DEFAULT_SECRET = "tripsync-local-development-only-secret-not-for-aws"
+SECRET = os.environ.get("JWT_SECRET") or LOCAL_DEFAULT_SECRET
+VALID_SECONDS = 4 * 60 * 60
+
+
+def claims(user_id, now):
+    """Every claim the token carries, in one place.
+
+    `sub` is the user id as a string (RFC 7519; PyJWT 2.10 and later refuse another type); the
+    authorizer treats "42" and 42 as one user. `exp` is required. Add any claim the authorizer
+    comes to require (such as `aud`) here.
+    """
+    return {"sub": str(user_id), "iat": now, "exp": now + VALID_SECONDS}
+
+
+def make_token(user_id, now=None):
+    """An HS256 token for user_id, signed with SECRET."""
+    now = int(time.time()) if now is None else now
+    return jwt.encode(claims(user_id, now), SECRET, algorithm="HS256")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: mint_token.py <userId>   (e.g. 42)")
+    print(make_token(sys.argv[1]))
