@@ -31,6 +31,7 @@ export type TokenRejectionReason =
   | 'expired'
   | 'not_yet_valid'
   | 'missing_claim'
+  | 'lifetime_too_long'
   | 'wrong_issuer'
   | 'wrong_audience'
   | 'invalid_subject';
@@ -80,7 +81,11 @@ export class MissingIdentityError extends Error {
   override readonly name = 'MissingIdentityError';
 }
 
-/** A required environment variable is missing or malformed. Thrown at cold start. */
+/**
+ * A required environment variable is missing or malformed, thrown at cold start; or a value
+ * it points to is unusable (an HS256 key in Secrets Manager shorter than 32 bytes), thrown when
+ * that value is read. `variable` names the setting, the message names the secret: never a value.
+ */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
   /** The environment variable at fault. */

@@ -59,6 +59,22 @@ export const AWS_LIMITS = {
 /** RFC 7518 §3.2: an HS256 key must be at least as long as the hash output (32 bytes). */
 export const MIN_HS256_SECRET_BYTES = 32;
 
+/** The `aud` every token must carry when `JWT_AUDIENCE` is unset: this API's name. */
+export const DEFAULT_JWT_AUDIENCE = 'tripsync-realtime';
+
+/**
+ * How long the authorizer keeps HS256 keys read from Secrets Manager before reading them again:
+ * the longest a warm container goes on trusting a key an operator has rotated out.
+ */
+export const HS256_KEY_CACHE_SECONDS = 5 * 60;
+
+/**
+ * A token that fails every cached HS256 key may mean the key was rotated since the last read;
+ * it triggers one early read, at most once in this many seconds per container, so a flood of
+ * forged tokens cannot become a flood of Secrets Manager calls.
+ */
+export const HS256_KEY_REFRESH_MIN_INTERVAL_SECONDS = 30;
+
 /**
  * Time the send function keeps back from its Lambda timeout for stale-row cleanup and its reply:
  * no post attempt starts unless it would end before `timeout - SEND_FINISH_MARGIN_MS`.
@@ -93,12 +109,19 @@ export const SETTINGS = {
     min: 100,
     max: 20_000,
   },
-  /** Slack allowed on a token's `exp` and `nbf`. */
+  /** Slack allowed on a token's `exp`, `nbf` and `iat`. */
   jwtClockToleranceSeconds: {
     env: 'JWT_CLOCK_TOLERANCE_SECONDS',
     default: 5,
     min: 0,
     max: 300,
+  },
+  /** The longest token lifetime (`exp − iat`) accepted: a minute to a week, a day by default. */
+  jwtMaxLifetimeSeconds: {
+    env: 'JWT_MAX_LIFETIME_SECONDS',
+    default: 24 * 60 * 60,
+    min: 60,
+    max: 7 * 24 * 60 * 60,
   },
 } as const satisfies Record<string, IntegerRange>;
 
@@ -137,7 +160,7 @@ export const DEPLOYMENT = {
 
 /**
  * Whether a JWKS URL may be deployed: https only, so keys cannot be swapped in transit. (The
- * authorizer itself also accepts http, for JWKS servers in tests.)
+ * authorizer itself also accepts http on a loopback address, for JWKS servers in tests.)
  *
  * @example
  * isHttpsUrl('https://issuer.example/.well-known/jwks.json'); // true

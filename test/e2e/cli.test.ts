@@ -24,6 +24,11 @@ function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
     'STAGE',
     'JWT_SECRET',
     'JWT_SECRET_ARN',
+    'JWT_AUDIENCE',
+    'JWT_ISSUER',
+    'JWT_MAX_LIFETIME_SECONDS',
+    'JWKS_URL',
+    'MAX_CONNECTIONS_PER_USER',
     'IDLE_TIMEOUT_MS',
     'MAX_CONNECTION_DURATION_MS',
     'POWERTOOLS_LOG_LEVEL',
@@ -181,6 +186,7 @@ describe('npm run --silent token', () => {
     );
     expect(protectedHeader.alg).toBe('HS256');
     expect(payload.sub).toBe('42');
+    expect(payload.aud).toBe('tripsync-realtime');
     expect((payload.exp ?? 0) - (payload.iat ?? 0)).toBe(4 * 60 * 60);
   });
 
@@ -196,6 +202,21 @@ describe('npm run --silent token', () => {
     const token = cli.stdout().trim();
     await expect(jwtVerify(token, new TextEncoder().encode(secret))).resolves.toBeTruthy();
     expect(decodeJwt(token).sub).toBe('anna');
+  });
+
+  test('signs the audience and first issuer the authorizer reads, within its lifetime bound', async () => {
+    // Act
+    const cli = run('npm', ['run', '--silent', 'token', '--', '7'], {
+      JWT_AUDIENCE: 'tripsync-staging',
+      JWT_ISSUER: 'tripsync-backend,https://idp.example.com',
+      JWT_MAX_LIFETIME_SECONDS: '600',
+    });
+    await cli.exited;
+
+    // Assess
+    const claims = decodeJwt(cli.stdout().trim());
+    expect(claims).toMatchObject({ sub: '7', aud: 'tripsync-staging', iss: 'tripsync-backend' });
+    expect((claims.exp ?? 0) - (claims.iat ?? 0)).toBe(600);
   });
 
   test('without a user id: usage on stderr, nothing on stdout, exit 2', async () => {

@@ -97,6 +97,16 @@ describe('authorizer handler', () => {
     expect(output.text()).not.toContain(token.split('.')[2]);
   });
 
+  it('refuses a token not bound to this API (no aud), logging why', async () => {
+    const event = loadEvent('authorizer-request');
+    event.queryStringParameters = { token: await hs256Token({ aud: undefined }) };
+    await expect(authorizer.handler(event)).rejects.toThrow(/^Unauthorized$/);
+    expect(output.lines().find((line) => line.message === 'token rejected')).toMatchObject({
+      reason: 'wrong_audience',
+      detail: 'token rejected (wrong_audience): missing required "aud" claim',
+    });
+  });
+
   it('refuses a handshake without a token', async () => {
     const event = loadEvent('authorizer-request');
     await expect(authorizer.handler(event)).rejects.toThrow(/^Unauthorized$/);

@@ -79,15 +79,37 @@ describe('readSendConfig', () => {
 });
 
 describe('readAuthConfig', () => {
-  it('reads an inline HS256 secret', () => {
+  const RULES = {
+    audience: 'tripsync-realtime',
+    maxLifetimeSeconds: 86400,
+    clockToleranceSeconds: 5,
+  };
+
+  it('reads an inline HS256 secret, with the default claim rules', () => {
     expect(readAuthConfig({ JWT_SECRET: SECRET })).toEqual({
       hs256: { kind: 'inline', secret: SECRET },
       jwks: undefined,
+      claims: RULES,
+    });
+  });
+
+  it('reads an audience, issuers and a lifetime for HS256 alone', () => {
+    expect(
+      readAuthConfig({
+        JWT_SECRET: SECRET,
+        JWT_AUDIENCE: 'tripsync-web',
+        JWT_ISSUER: 'tripsync-backend, https://idp.example.com',
+        JWT_MAX_LIFETIME_SECONDS: '3600',
+      }).claims,
+    ).toEqual({
+      audience: 'tripsync-web',
+      issuers: ['tripsync-backend', 'https://idp.example.com'],
+      maxLifetimeSeconds: 3600,
       clockToleranceSeconds: 5,
     });
   });
 
-  it('reads a Secrets Manager secret and a JWKS together', () => {
+  it('reads a Secrets Manager secret and a JWKS together, one audience for both', () => {
     const config = readAuthConfig({
       JWT_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:jwt-AbCdEf',
       JWKS_URL: 'https://idp.example.com/.well-known/jwks.json',
@@ -98,11 +120,21 @@ describe('readAuthConfig', () => {
       kind: 'secretsManager',
       secretId: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:jwt-AbCdEf',
     });
-    expect(config.jwks).toEqual({
-      url: 'https://idp.example.com/.well-known/jwks.json',
-      issuer: 'https://idp.example.com',
+    expect(config.jwks).toEqual({ url: 'https://idp.example.com/.well-known/jwks.json' });
+    expect(config.claims).toEqual({
+      ...RULES,
       audience: 'tripsync',
+      issuers: ['https://idp.example.com'],
     });
+  });
+
+  it.each([
+    'http://127.0.0.1:8080/jwks.json',
+    'http://127.1.2.3/jwks.json',
+    'http://localhost:9000/.well-known/jwks.json',
+    'http://[::1]:9000/jwks.json',
+  ])('accepts a plain http JWKS on a loopback address (%s)', (url) => {
+    expect(readAuthConfig({ JWKS_URL: url, JWT_ISSUER: 'https://idp.test' }).jwks).toEqual({ url });
   });
 
   it.each([
@@ -114,11 +146,31 @@ describe('readAuthConfig', () => {
     ],
     [{ JWT_SECRET: SECRET, JWT_SECRET_ARN: 'arn:x' }, 'JWT_SECRET', /not both/],
     [
-      { JWKS_URL: 'https://idp.example.com/jwks.json', JWT_ISSUER: 'https://idp.example.com' },
-      'JWT_AUDIENCE',
-      /^JWT_AUDIENCE: is required with JWKS_URL, JWT_ISSUER$/,
+      { JWKS_URL: 'https://idp.example.com/jwks.json', JWT_AUDIENCE: 'a' },
+      'JWT_ISSUER',
+      /^JWT_ISSUER: is required with JWKS_URL$/,
     ],
-    [{ JWT_AUDIENCE: 'a' }, 'JWKS_URL', /^JWKS_URL: is required with JWT_AUDIENCE$/],
+    [
+      { JWKS_URL: 'http://idp.example.com/jwks.json', JWT_ISSUER: 'https://idp.example.com' },
+      'JWKS_URL',
+      /^JWKS_URL: must be an https URL \(http only on a loopback address\), got "http:\/\/idp\.example\.com\/jwks\.json"$/,
+    ],
+    [
+      { JWKS_URL: 'http://127.0.0.1.evil.test/jwks.json', JWT_ISSUER: 'https://idp.test' },
+      'JWKS_URL',
+      /must be an https URL/,
+    ],
+    [
+      { JWKS_URL: 'http://10.0.0.1/jwks.json', JWT_ISSUER: 'https://idp.test' },
+      'JWKS_URL',
+      /must be an https URL/,
+    ],
+    [{ JWT_SECRET: SECRET, JWT_ISSUER: 'a,,b' }, 'JWT_ISSUER', /none empty, got "a,,b"$/],
+    [
+      { JWT_SECRET: SECRET, JWT_MAX_LIFETIME_SECONDS: '0' },
+      'JWT_MAX_LIFETIME_SECONDS',
+      /^JWT_MAX_LIFETIME_SECONDS: must be an integer from 60 to 604800, got "0"$/,
+    ],
     [
       { JWT_SECRET: SECRET, JWT_CLOCK_TOLERANCE_SECONDS: '-1' },
       'JWT_CLOCK_TOLERANCE_SECONDS',
