@@ -86,11 +86,15 @@ export const SEND_FINISH_MARGIN_MS = 1000;
  * CDK construct under the same name and an environment variable of the functions that read it.
  */
 export const SETTINGS = {
-  /** Lifetime of a connection row; API Gateway's maximum connection duration by default. */
+  /**
+   * Lifetime of a connection row: never below API Gateway's maximum connection duration (the
+   * default), since a row is never refreshed while its socket is open and `send` skips expired
+   * rows.
+   */
   connectionTtlSeconds: {
     env: 'CONNECTION_TTL_SECONDS',
     default: AWS_LIMITS.maxConnectionDurationMs / 1000,
-    min: 60,
+    min: AWS_LIMITS.maxConnectionDurationMs / 1000,
     max: 7 * 24 * 60 * 60,
   },
   /** Posts `send` makes at once; 50 is also the SDK's default socket pool. */

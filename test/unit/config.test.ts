@@ -40,12 +40,31 @@ describe('readStoreConfig', () => {
     [
       { TABLE_NAME: 'T', CONNECTION_TTL_SECONDS: '2h' },
       'CONNECTION_TTL_SECONDS',
-      'CONNECTION_TTL_SECONDS: must be an integer from 60 to 604800, got "2h"',
+      'CONNECTION_TTL_SECONDS: must be an integer from 7200 to 604800, got "2h"',
+    ],
+    [
+      { TABLE_NAME: 'T', CONNECTION_TTL_SECONDS: '7199' },
+      'CONNECTION_TTL_SECONDS',
+      `CONNECTION_TTL_SECONDS: must be at least 7200 (API Gateway's maximum connection duration: rows are never refreshed, so a shorter TTL stops delivery to sockets still open), got "7199"`,
+    ],
+    [
+      { TABLE_NAME: 'T', CONNECTION_TTL_SECONDS: '604801' },
+      'CONNECTION_TTL_SECONDS',
+      'CONNECTION_TTL_SECONDS: must be an integer from 7200 to 604800, got "604801"',
     ],
   ])('rejects %j naming %s', (env, variable, message) => {
     const error = configError(() => readStoreConfig(env));
     expect(error.variable).toBe(variable);
     expect(error.message).toBe(message);
+  });
+
+  it('accepts a TTL of exactly the maximum connection duration, and longer', () => {
+    expect(readStoreConfig({ TABLE_NAME: 'T', CONNECTION_TTL_SECONDS: '7200' })).toMatchObject({
+      connectionTtlSeconds: 7200,
+    });
+    expect(readStoreConfig({ TABLE_NAME: 'T', CONNECTION_TTL_SECONDS: '86400' })).toMatchObject({
+      connectionTtlSeconds: 86400,
+    });
   });
 });
 
