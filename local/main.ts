@@ -79,6 +79,7 @@ TripSync Realtime: local stack (the handler modules in lambdas/, as CDK deploys 
   Table          ${stack.tableName}
   JWT secret     ${secret}
   Timeouts       idle ${options.idleTimeoutMs / 1000} s, maximum ${options.maxConnectionDurationMs / 1000} s
+  Per user       at most ${options.maxConnectionsPerUser} live connections (MAX_CONNECTIONS_PER_USER)
 
 Try it (a token for user 42, valid 4 hours; more with: npm run --silent token -- <userId>):
 

@@ -97,6 +97,29 @@ export class ConfigError extends Error {
   }
 }
 
+/**
+ * The user already holds `limit` live connections: `$connect` refuses the next handshake with
+ * 429 and removes the row it had written.
+ *
+ * @example
+ * throw new ConnectionLimitExceededError('42', 21, 20);
+ * // "user 42 holds 21 live connections with this one; at most 20 are allowed"
+ */
+export class ConnectionLimitExceededError extends Error {
+  override readonly name = 'ConnectionLimitExceededError';
+
+  constructor(
+    readonly userId: string,
+    /** Live rows counted, the refused connection's own included. */
+    readonly live: number,
+    readonly limit: number,
+  ) {
+    super(
+      `user ${userId} holds ${live} live connections with this one; at most ${limit} are allowed`,
+    );
+  }
+}
+
 /** The connection no longer exists on API Gateway (HTTP 410 `GoneException`). */
 export class ConnectionGoneError extends Error {
   override readonly name = 'ConnectionGoneError';

@@ -26,6 +26,12 @@ export interface ConnectionStore {
    * `$connect` has returned is always included. Rows past `expiresAt` are left out.
    */
   listConnectionIds(userId: string, nowEpochSeconds: number): Promise<string[]>;
+  /**
+   * How many live rows the user has: one strongly consistent Query (more only past 1 MB of
+   * rows), counting rows whose `expiresAt` is after `nowEpochSeconds`. A row whose put has
+   * been acknowledged is always counted.
+   */
+  countLiveConnections(userId: string, nowEpochSeconds: number): Promise<number>;
   /** The owner of a connection, through the `byConnectionId` index (eventually consistent). */
   findUserId(connectionId: string): Promise<string | undefined>;
 }

@@ -120,6 +120,16 @@ export const SETTINGS = {
     min: 0,
     max: 300,
   },
+  /**
+   * Live connections one user may hold: a few phones, tabs and tablets, while a client stuck in
+   * a reconnect loop cannot multiply every fan-out to its user. 0 would refuse everyone.
+   */
+  maxConnectionsPerUser: {
+    env: 'MAX_CONNECTIONS_PER_USER',
+    default: 20,
+    min: 1,
+    max: 100_000,
+  },
   /** The longest token lifetime (`exp − iat`) accepted: a minute to a week, a day by default. */
   jwtMaxLifetimeSeconds: {
     env: 'JWT_MAX_LIFETIME_SECONDS',

@@ -96,7 +96,7 @@ describe('npm run bench -- --quick', () => {
 
   it('counts DynamoDB requests on the handlers’ own clients, the wire agreeing', () => {
     // Assess: counts are facts, not timings, so they hold on any machine.
-    expect(byId('dynamodb.connect')?.value).toBe(1);
+    expect(byId('dynamodb.connect')?.value).toBe(2);
     expect(byId('dynamodb.sendToConnection')?.value).toBe(0);
     const counts = results.details.dynamodbRequests as Record<
       string,

@@ -54,6 +54,8 @@ const tally = {
   errorReplies: 0,
   closes: 0,
   refusedHandshakes: 0,
+  /** Handshakes over a user's connection cap, refused with 429 and the reason logged. */
+  refusedOverConnectionCap: 0,
   /** A handler that failed with anything but the expected error, or an HTTP error. */
   crashes: 0,
   rowsWrittenByBadInput: 0,
@@ -856,6 +858,47 @@ describe('tokens: the handshake refused with 401 for the reason logged, nothing 
       .map((line) => line.reason);
     expect(logged).toEqual(reason ? [reason] : []);
     await expectNoRowWritten(before);
+  });
+});
+
+describe('the connection cap: the 21st live connection of one user refused with 429', () => {
+  it('refuses it for the reason logged, writes nothing, then admits one once a slot frees', async () => {
+    tally.tokens++;
+    const user = 'capped-user';
+    const held: TestClient[] = [];
+    for (let i = 0; i < 20; i++) held.push(await t.connect(user));
+    const mine = async () => (await rowKeys()).filter((k) => k.startsWith(`${user}|`));
+    expect(await mine()).toHaveLength(20);
+    const before = await rowKeys();
+    const mark = output.mark();
+
+    const status = await refusedWith(`${t.stack.url}?token=${await t.token(user)}`);
+
+    expect(status).toBe(429);
+    const connectOutcome = t.invocations.of('connect').at(-1)?.outcome;
+    if (!connectOutcome?.ok) tally.crashes++;
+    expect(connectOutcome).toMatchObject({ ok: true, result: { statusCode: 429 } });
+    expect(
+      output
+        .lines(mark)
+        .filter((line) => line.message === 'connection refused: too many live connections'),
+    ).toMatchObject([{ level: 'WARN', userId: user, live: 21, limit: 20 }]);
+    expect(t.lines.some((line) => /refused\s+429 Too Many Requests/.test(line))).toBe(true);
+    await expectNoRowWritten(before);
+    await expectNothingSent();
+    tally.refusedHandshakes++;
+    tally.refusedOverConnectionCap++;
+
+    // A closed connection frees its slot: the next handshake is admitted.
+    const leaving = held.pop() as TestClient;
+    const { connectionId } = await leaving.whoami();
+    leaving.ws.close();
+    await t.invocations.disconnectOf(connectionId);
+    held.push(await t.connect(user));
+    expect(await mine()).toHaveLength(20);
+    tally.acceptedAsSpecified++;
+    for (const client of held) client.ws.close();
+    await eventually(async () => (await mine()).length === 0);
   });
 });
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { readAuthConfig } from '../../lambdas/config/auth';
+import { readConnectConfig } from '../../lambdas/config/connect';
 import { readSendConfig } from '../../lambdas/config/send';
 import { readStoreConfig } from '../../lambdas/config/store';
 import { ConfigError } from '../../lambdas/core/errors';
@@ -65,6 +66,23 @@ describe('readStoreConfig', () => {
     expect(readStoreConfig({ TABLE_NAME: 'T', CONNECTION_TTL_SECONDS: '86400' })).toMatchObject({
       connectionTtlSeconds: 86400,
     });
+  });
+});
+
+describe('readConnectConfig', () => {
+  it('caps live connections per user at 20 by default', () => {
+    expect(readConnectConfig({})).toEqual({ maxConnectionsPerUser: 20 });
+    expect(readConnectConfig({ MAX_CONNECTIONS_PER_USER: '1' })).toEqual({
+      maxConnectionsPerUser: 1,
+    });
+  });
+
+  it.each(['0', '-1', '2.5', 'many', '100001'])('refuses MAX_CONNECTIONS_PER_USER=%s', (raw) => {
+    const error = configError(() => readConnectConfig({ MAX_CONNECTIONS_PER_USER: raw }));
+    expect(error.variable).toBe('MAX_CONNECTIONS_PER_USER');
+    expect(error.message).toBe(
+      `MAX_CONNECTIONS_PER_USER: must be an integer from 1 to 100000, got ${JSON.stringify(raw)}`,
+    );
   });
 });
 
