@@ -1,3 +1,4 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbConnectionStore } from '../../lambdas/adapters/dynamodb-connection-store';
@@ -5,7 +6,7 @@ import { registerConnection } from '../../lambdas/core/connections';
 import { ConnectionLimitExceededError, StoreUnavailableError } from '../../lambdas/core/errors';
 import type { ConnectionStore } from '../../lambdas/core/ports';
 import { captureLog } from '../support/capture-log';
-import { startDynamoDb, type TestDynamoDb } from '../support/dynamodb';
+import { LOCAL_CREDENTIALS, startDynamoDb, type TestDynamoDb } from '../support/dynamodb';
 
 // The per-user cap of `$connect` against a real DynamoDB API (dynalite): write the row, count the
 // user's live rows with one strongly consistent Query, and over the cap delete the row again.
@@ -95,6 +96,42 @@ describe('the connection cap', () => {
       expect(admitted.length + more).toBe(CAP);
     }
     expect(admittedInAll).toBeGreaterThan(0);
+  });
+
+  it('costs two requests per admitted connect, three per refused one; the count reads strongly', async () => {
+    // The requests as the SDK sends them, seen by middleware on a client of our own.
+    const client = new DynamoDBClient({
+      endpoint: db.endpoint,
+      region: 'us-east-1',
+      credentials: LOCAL_CREDENTIALS,
+    });
+    const sent: Array<{ command: string; input: Record<string, unknown> }> = [];
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        sent.push({
+          command: String(context.commandName),
+          input: args.input as Record<string, unknown>,
+        });
+        return next(args);
+      },
+      { step: 'initialize', name: 'capRequestLog' },
+    );
+    const observed = new DynamoDbConnectionStore(DynamoDBDocumentClient.from(client), db.tableName);
+    try {
+      expect((await connect('cap-cost', 1, observed)).result).toBe('admitted');
+      const admitted = sent.splice(0);
+      expect((await connect('cap-cost', 1, observed)).result).toBe('refused');
+
+      expect(admitted.map((r) => r.command)).toEqual(['PutItemCommand', 'QueryCommand']);
+      expect(sent.map((r) => r.command)).toEqual([
+        'PutItemCommand',
+        'QueryCommand',
+        'DeleteItemCommand',
+      ]);
+      expect(admitted[1]?.input).toMatchObject({ Select: 'COUNT', ConsistentRead: true });
+    } finally {
+      client.destroy();
+    }
   });
 
   it('refuses and removes its row when the count fails, and says so', async () => {
