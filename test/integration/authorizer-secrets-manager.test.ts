@@ -1,5 +1,9 @@
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { promisify } from 'node:util';
+import { decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { readAuthConfig } from '../../lambdas/config/auth';
 import {
@@ -62,6 +66,7 @@ const store = {
 };
 const requests: Array<{ target: string | undefined; body: Record<string, unknown> }> = [];
 let server: Server;
+let endpoint: string;
 
 beforeAll(async () => {
   server = createServer(async (request: IncomingMessage, response) => {
@@ -101,7 +106,8 @@ beforeAll(async () => {
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  process.env.AWS_ENDPOINT_URL_SECRETS_MANAGER = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  process.env.AWS_ENDPOINT_URL_SECRETS_MANAGER = endpoint;
 });
 afterAll(async () => {
   delete process.env.AWS_ENDPOINT_URL_SECRETS_MANAGER;
@@ -302,5 +308,52 @@ describe('HS256 key from Secrets Manager', () => {
         },
       },
     ]);
+  });
+});
+
+/** The Python snippet of docs/security.md, as the TripSync backend would paste it. */
+function pythonSnippet(): string {
+  const doc = readFileSync(new URL('../../docs/security.md', import.meta.url), 'utf8');
+  const section = doc.slice(doc.indexOf('## Minting a connection token'));
+  const code = /```python\n([\s\S]*?)```/.exec(section)?.[1];
+  if (!code)
+    throw new Error('docs/security.md has no Python snippet under "Minting a connection token"');
+  return code;
+}
+
+describe('a token the TripSync backend mints (PyJWT and boto3, docs/security.md)', () => {
+  // Debian's python3 with python3-jwt and python3-boto3 (botocore 1.29 predates the
+  // AWS_ENDPOINT_URL_* variables: the endpoint is given to the client).
+  const mint = async (userId: string) => {
+    const driver = [
+      pythonSnippet(),
+      'import sys',
+      'client = boto3.client("secretsmanager", endpoint_url=sys.argv[1], region_name="us-east-1",',
+      '                      aws_access_key_id="local", aws_secret_access_key="local")',
+      'print(mint_connection_token(sys.argv[2], sys.argv[3], client, now=int(sys.argv[4])))',
+    ].join('\n');
+    const { stdout } = await promisify(execFile)('/usr/bin/python3', [
+      '-c',
+      driver,
+      endpoint,
+      userId,
+      SECRET_ARN,
+      String(Math.floor(clock / 1000)),
+    ]);
+    return stdout.trim();
+  };
+
+  it('is accepted, its kid naming the version that signed it, before and after a rotation', async () => {
+    const versionA = store.put({ secretString: KEY_A }, clock);
+    const first = await mint('anna');
+    expect(decodeProtectedHeader(first)).toEqual({ alg: 'HS256', typ: 'JWT', kid: versionA });
+    expect(await outcome(first)).toBe('accepted anna');
+
+    clock += REFRESH_MS;
+    const versionB = store.put({ secretString: KEY_B }, clock);
+    const second = await mint('42');
+    expect(decodeProtectedHeader(second).kid).toBe(versionB);
+    expect(await outcome(second)).toBe('accepted 42');
+    expect(await outcome(first)).toBe('accepted anna');
   });
 });
