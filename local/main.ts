@@ -1,7 +1,12 @@
 /**
  * `npm start`: the local stack as a command. Reads the environment once (see `local/config.ts`),
  * starts the stack, prints a banner with ready-to-paste examples, and stops cleanly on
- * Ctrl-C / SIGTERM: every socket closed with 1001, `$disconnect` run for each, exit code 0.
+ * Ctrl-C / SIGINT / SIGTERM: every socket closed with 1001, `$disconnect` run for each, exit 0.
+ *
+ * `npm start` runs `exec node --import tsx local/main.ts`: the shell npm starts the script with
+ * is replaced by this process (without `exec`, dash would stay in between and die of the
+ * signal npm passes on, orphaning us), and tsx is a loader in it rather than a parent process
+ * relaying signals. npm passes SIGINT and SIGTERM on to us and exits with our exit code.
  */
 import { readClaimRules } from '../lambdas/config/auth';
 import { ConfigError } from '../lambdas/core/errors';
@@ -27,7 +32,8 @@ async function main(): Promise<void> {
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) {
-      // npm, tsx and the terminal may each deliver the same Ctrl-C: one stop is enough.
+      // Ctrl-C reaches us twice, from the terminal (to the whole group) and from npm passing
+      // it on: one stop is enough.
       return;
     }
     stopping = true;
