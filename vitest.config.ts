@@ -21,6 +21,8 @@ const localAws = {
 
 export default defineConfig({
   test: {
+    // A private temp folder for the run; the run fails if a test leaves anything in it.
+    globalSetup: ['test/temp-folder.ts'],
     projects: [
       { test: { ...shared, name: 'unit', include: ['test/unit/**/*.test.ts'] } },
       {
