@@ -1,14 +1,11 @@
 import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LambdaHandler } from '../../local/lambda-runtime';
+import { type FakeManagementApi, startFakeManagementApi } from '../support/fake-management-api';
 import { HandshakeRefused, refusedWith, type TestClient } from '../support/local-clients';
 import { startTestStack, type TestStack } from '../support/local-stack';
 import { captureOutput } from '../support/stdout';
 import { recordFigures } from './report';
-import {
-  type FaultyManagementApi,
-  startFaultyManagementApi,
-} from './support/faulty-management-api';
 import { type RestartableDynamoDb, startRestartableDynamoDb } from './support/restartable-dynamodb';
 
 // Faults injected for real, through the local stack's entry points:
@@ -28,7 +25,7 @@ let a: TestStack;
 let db: RestartableDynamoDb;
 /** Stack B: `send` posts through the faulty API; short Lambda timeouts. */
 let b: TestStack;
-let api: FaultyManagementApi;
+let api: FakeManagementApi;
 let faultySend: { handler: LambdaHandler } | undefined;
 let slowConnects = 0;
 
@@ -70,7 +67,7 @@ beforeAll(async () => {
       return handler;
     },
   });
-  api = await startFaultyManagementApi(b.stack.endpoint);
+  api = await startFakeManagementApi({ upstream: b.stack.endpoint });
   // A second copy of the deployed send module, configured as the CDK construct would but
   // pointed at the faulty API: imported after stack B set the table's environment.
   Object.assign(process.env, {
@@ -483,7 +480,7 @@ describe('handlers past their Lambda timeout', () => {
       const record = b.invocations.of('send')[runs];
       expect(record?.outcome).toMatchObject({ ok: true });
       expect(record?.durationMs).toBeLessThan(3000);
-      for (const c of conns) api.script(c.connectionId, 'forward');
+      for (const c of conns) api.script(c.connectionId, 'ok');
       await nextIsMarker(
         b,
         conns.map((c) => c.client),
