@@ -45,7 +45,7 @@ export async function startLocalBench(
   const stack = await startStackProcess(
     options.maxConnectionsPerUser === undefined
       ? {}
-      : { MAX_CONNECTIONS_PER_USER: String(options.maxConnectionsPerUser) },
+      : { maxConnectionsPerUser: options.maxConnectionsPerUser },
   );
   const { info } = stack;
   const common = { region: info.region, credentials: CREDENTIALS, maxAttempts: 1 };

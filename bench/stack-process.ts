@@ -1,8 +1,9 @@
 /**
- * The local stack in a process of its own, for the benchmark: the clients and the producer run
- * in the parent, so the two processes share the machine's cores the way a client fleet and the
- * backend would not share one event loop. Controlled over the IPC channel (see
- * `bench/stack-control.ts`); never started by hand.
+ * The local stack in a process of its own, for the benchmark and the reliability load test:
+ * the clients and the producer run in the parent, so the two processes share the machine's
+ * cores the way a client fleet and the backend would not share one event loop, and the
+ * stack's memory and CPU are its own. Controlled over the IPC channel (see
+ * `bench/stack-control.ts`); never started by hand. Exits when its parent goes away.
  *
  * Besides the stack it measures what only this process can see:
  * - Management API posts in flight (`http.server.request.start` / `response.finish`
@@ -21,7 +22,9 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { WebSocket, WebSocketServer } from 'ws';
 import { readSendConfig } from '../lambdas/config/send';
 import { startLocalStack } from '../local/stack';
-import type { StackRequest, StackResponse } from './stack-protocol';
+import type { StackProcessOptions, StackRequest, StackResponse } from './stack-protocol';
+
+const options: StackProcessOptions = JSON.parse(process.argv[2] ?? '{}');
 
 const profiler = new Session();
 profiler.connect();
@@ -102,12 +105,13 @@ subscribe('http.client.response.finish', (message) => {
 const stack = await startLocalStack({
   port: 0,
   dynamoDbPort: 0,
-  // Raised by the parent to what the run opens for one user (the check itself still runs).
-  ...(process.env.MAX_CONNECTIONS_PER_USER && {
-    maxConnectionsPerUser: Number(process.env.MAX_CONNECTIONS_PER_USER),
+  ...(options.maxConnectionsPerUser !== undefined && {
+    maxConnectionsPerUser: options.maxConnectionsPerUser,
   }),
-  log: false,
-  handlerLogLevel: 'SILENT',
+  log: options.log === true ? undefined : false,
+  handlerLogLevel: options.handlerLogLevel ?? 'SILENT',
+  ...(options.jwtSecret !== undefined && { jwtSecret: options.jwtSecret }),
+  ...(options.idleTimeoutMs !== undefined && { idleTimeoutMs: options.idleTimeoutMs }),
   onInvoke: (record) => {
     invocations[record.functionName] = (invocations[record.functionName] ?? 0) + 1;
   },
@@ -118,10 +122,16 @@ await new Promise<void>((resolve) => raw.once('listening', () => resolve()));
 const rawAddress = raw.address();
 const rawPort = typeof rawAddress === 'object' && rawAddress !== null ? rawAddress.port : 0;
 
-function memory() {
-  globalThis.gc?.();
+function memory(gc = true) {
+  // Started with --expose-gc: with gc, the heap that is still referenced, garbage left out.
+  if (gc) globalThis.gc?.();
   const usage = process.memoryUsage();
-  return { rss: usage.rss, heapUsed: usage.heapUsed, external: usage.external };
+  return {
+    rss: usage.rss,
+    heapUsed: usage.heapUsed,
+    external: usage.external,
+    peakRss: process.resourceUsage().maxRSS * 1024,
+  };
 }
 
 function handle(request: StackRequest): unknown {
@@ -151,7 +161,7 @@ function handle(request: StackRequest): unknown {
         rawConnections: raw.clients.size,
       };
     case 'memory':
-      return memory();
+      return memory(request.gc);
     case 'rawBroadcast': {
       const data = Buffer.from(request.message);
       for (const client of raw.clients) {
@@ -175,7 +185,7 @@ function handle(request: StackRequest): unknown {
         for (const client of raw.clients) client.terminate();
         raw.close();
         await stack.stop();
-        return null;
+        return memory(false);
       })();
   }
 }
@@ -197,6 +207,9 @@ process.on('message', (message: { id: number; request: StackRequest }) => {
         }),
     );
 });
+
+// The parent went away without stopping us: do not linger.
+process.on('disconnect', () => process.exit(0));
 
 process.send?.({
   id: 0,
