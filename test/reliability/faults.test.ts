@@ -154,7 +154,9 @@ describe('DynamoDB stopped', () => {
       try {
         sync = await a.invokeSend({ userIds: ['o-send', 'o-send-2'], message: { type: 'lost?' } });
         event = await a.invokeSend({ userId: 'o-send', message: { type: 'lost?' } }, 'Event');
-        await eventuallyRuns(a, 'send', sendRuns + 2);
+        await expect
+          .poll(() => a.invocations.of('send').length, { timeout: 10_000 })
+          .toBeGreaterThanOrEqual(sendRuns + 2);
       } finally {
         await db.start();
       }
@@ -235,15 +237,6 @@ describe('DynamoDB stopped', () => {
     });
   });
 });
-
-async function eventuallyRuns(stack: TestStack, name: string, runs: number) {
-  const deadline = Date.now() + 10_000;
-  while (stack.invocations.of(name).length < runs) {
-    if (Date.now() > deadline)
-      throw new Error(`${name} ran ${stack.invocations.of(name).length} times, not ${runs}`);
-    await sleep(20);
-  }
-}
 
 /** Opens `n` connections of one user on stack B and returns them with their connection ids. */
 async function openMany(userId: string, n: number) {
@@ -440,11 +433,11 @@ describe('handlers past their Lambda timeout', () => {
       const lateEvent = timedOut?.event as { requestContext: { connectionId: string } };
       const lateId = lateEvent.requestContext.connectionId;
       // The handler ran on and wrote its row after the handshake had been refused.
-      const deadline = Date.now() + 5000;
-      while (!(await b.rows()).some((r) => r.connectionId === lateId)) {
-        if (Date.now() > deadline) throw new Error('the late $connect never wrote its row');
-        await sleep(50);
-      }
+      await expect
+        .poll(async () => (await b.rows()).map((r) => r.connectionId), {
+          message: 'the late $connect wrote its row',
+        })
+        .toContain(lateId);
       const client = await b.connectWith(token);
       const { connectionId } = await client.whoami();
 
