@@ -8,7 +8,7 @@ import { signLocalToken } from '../../local/tokens';
 import { startDynamoDb } from '../support/dynamodb';
 import { openClient, refusedWith } from '../support/local-clients';
 import { E2E_CREDENTIALS } from '../support/local-stack';
-import { type Command, type Exit, startCommand } from '../support/processes';
+import { type Command, startCommand } from '../support/processes';
 
 // The commands as a developer runs them, as child processes on free ports: `npm start`, the
 // program it runs (`node --import tsx local/main.ts`) and `npm run --silent token`. Each runs
@@ -70,12 +70,6 @@ function run(command: string, args: string[], env: Record<string, string> = {}):
   const cli = startCommand(command, args, { cwd: root, env: cleanEnv(env) });
   onTestFinished(() => cli.kill());
   return cli;
-}
-
-/** The command's exit, once its outputs are complete. */
-async function ended(cli: Command): Promise<Exit> {
-  const [exit] = await Promise.all([cli.exited, cli.outputEnded]);
-  return exit;
 }
 
 /** `promise`, or a rejection naming `what` if it has not settled within `ms`. */
@@ -259,7 +253,7 @@ describe('npm start', () => {
 
       // Act
       const cli = localMain(env);
-      const exit = await ended(cli).finally(() => blocker.server.close());
+      const exit = await cli.finished.finally(() => blocker.server.close());
 
       // Assess
       expect(exit.code).toBe(1);
@@ -272,7 +266,7 @@ describe('npm start', () => {
   test('an invalid variable: a one-line error naming it and the value received, exit 1', async () => {
     // Act
     const cli = localMain({ PORT: 'http' });
-    const exit = await ended(cli);
+    const exit = await cli.finished;
 
     // Assess
     expect(exit.code).toBe(1);
@@ -286,7 +280,7 @@ describe('npm run --silent token', () => {
   test('prints exactly one JWT line for the user, valid four hours, signed with the local default', async () => {
     // Act
     const cli = run('npm', ['run', '--silent', 'token', '--', '42']);
-    const exit = await ended(cli);
+    const exit = await cli.finished;
 
     // Assess
     expect(exit.code).toBe(0);
@@ -311,7 +305,7 @@ describe('npm run --silent token', () => {
 
     // Act
     const cli = run('npm', ['run', '--silent', 'token', '--', 'anna'], { JWT_SECRET: secret });
-    await ended(cli);
+    await cli.finished;
 
     // Assess
     const token = cli.stdout().trim();
@@ -337,7 +331,7 @@ describe('npm run --silent token', () => {
   test('without a user id: usage on stderr, nothing on stdout, exit 2', async () => {
     // Act
     const cli = run('npm', ['run', '--silent', 'token']);
-    const exit = await ended(cli);
+    const exit = await cli.finished;
 
     // Assess
     expect(exit.code).toBe(2);

@@ -20,6 +20,8 @@ export interface Command {
   exited: Promise<Exit>;
   /** Every holder of its stdout and stderr has closed them: the outputs are complete. */
   outputEnded: Promise<void>;
+  /** The command's exit, once its outputs are complete too. */
+  finished: Promise<Exit>;
   /** Resolves once stdout contains `text`; rejects, with both outputs, on exit or timeout. */
   waitForOutput(text: string, timeoutMs?: number): Promise<void>;
   /** Sends `signal` to the command's process, or with `group` to every process of its group. */
@@ -62,6 +64,7 @@ export function startCommand(
     child.on('exit', (code, signal) => resolve({ code, signal })),
   );
   const outputEnded = new Promise<void>((resolve) => child.on('close', () => resolve()));
+  const finished = Promise.all([exited, outputEnded]).then(([exit]) => exit);
   const groupAlive = () => {
     try {
       // Signal 0 checks that the group still has a member, and sends nothing.
@@ -78,6 +81,7 @@ export function startCommand(
     stderr: () => err,
     exited,
     outputEnded,
+    finished,
     waitForOutput(text, timeoutMs = 20_000) {
       return new Promise((resolve, reject) => {
         const check = () => {
@@ -129,7 +133,7 @@ export async function runCommand(
     const exit = await run.exited;
     // The command has ended; anything it left behind in its group goes too.
     run.kill();
-    await run.outputEnded;
+    await run.finished;
     return { ...exit, stdout: run.stdout(), stderr: run.stderr() };
   } finally {
     clearTimeout(timer);
