@@ -1,12 +1,13 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /**
- * What may stay in the run's temp folder: tsx's transform cache (`tsx-<uid>`), which the
- * commands the tests spawn with tsx write there. It is a cache, not something a test made.
+ * tsx's transform cache, which the commands the tests spawn with tsx keep in the temp folder.
+ * It is a cache, not something a test made: in the run's folder it is a link to the machine's,
+ * so a run does not start with a cold cache.
  */
-const TOOL_CACHES = /^tsx-\d+$/;
+const TSX_CACHE = `tsx-${process.geteuid?.() ?? 'user'}`;
 
 /**
  * Vitest global setup: the test run gets a temp folder of its own, and fails if anything a test
@@ -16,12 +17,16 @@ const TOOL_CACHES = /^tsx-\d+$/;
  */
 export default function setup(): () => void {
   const previous = process.env.TMPDIR;
-  const runTmp = mkdtempSync(join(tmpdir(), 'tripsync-test-run-'));
+  const machineTmp = tmpdir();
+  const runTmp = mkdtempSync(join(machineTmp, 'tripsync-test-run-'));
+  mkdirSync(join(machineTmp, TSX_CACHE), { recursive: true });
+  symlinkSync(join(machineTmp, TSX_CACHE), join(runTmp, TSX_CACHE));
   process.env.TMPDIR = runTmp;
   return () => {
     if (previous === undefined) delete process.env.TMPDIR;
     else process.env.TMPDIR = previous;
-    const left = readdirSync(runTmp).filter((name) => !TOOL_CACHES.test(name));
+    const left = readdirSync(runTmp).filter((name) => name !== TSX_CACHE);
+    // Removes the link to tsx's cache, not the cache.
     rmSync(runTmp, { recursive: true, force: true });
     if (left.length > 0) {
       // A throw here would only be logged: Vitest's exit code is already decided.
