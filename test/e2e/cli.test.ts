@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { decodeJwt, jwtVerify, SignJWT } from 'jose';
-import { describe, expect, onTestFinished, test } from 'vitest';
+import { describe, test } from 'vitest';
 import { LOCAL_JWT_SECRET } from '../../local/config';
 import { signLocalToken } from '../../local/tokens';
 import { startDynamoDb } from '../support/dynamodb';
@@ -48,12 +48,6 @@ async function occupiedPort(): Promise<{ port: number; server: Server }> {
   return { port: (server.address() as { port: number }).port, server };
 }
 
-async function freePort(): Promise<number> {
-  const { port, server } = await occupiedPort();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 /** True when a new server can listen on the port: nothing holds it any more. */
 async function canListen(port: number): Promise<boolean> {
   const server = createServer();
@@ -65,10 +59,21 @@ async function canListen(port: number): Promise<boolean> {
   return listening;
 }
 
-/** Starts a command of the project with a clean environment; it is killed when the test ends. */
-function run(command: string, args: string[], env: Record<string, string> = {}): Command {
+/** Registers cleanup for the running test (a concurrent test must pass its context's own). */
+type OnFinished = (cleanup: () => void) => void;
+
+/**
+ * Starts a command of the project with a clean environment; it is killed, with its whole
+ * process group, when the test ends.
+ */
+function run(
+  onFinished: OnFinished,
+  command: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Command {
   const cli = startCommand(command, args, { cwd: root, env: cleanEnv(env) });
-  onTestFinished(() => cli.kill());
+  onFinished(() => cli.kill());
   return cli;
 }
 
@@ -122,30 +127,33 @@ function disconnectLine(connectionId: string, userId: string): RegExp {
   return new RegExp(`disconnect\\s+${id}\\s+user ${userId}\\s+1001 Going away → 200`);
 }
 
-/** `npm start` as a user runs it, on the given ports; killed whole when the test ends. */
-const npmStart = (env: Record<string, string>) => run('npm', ['start'], env);
+/** `npm start` as a user runs it, with `env` added; killed whole when the test ends. */
+const npmStart = (onFinished: OnFinished, env: Record<string, string>) =>
+  run(onFinished, 'npm', ['start'], env);
 /** The program `npm start` runs, without npm (for the one-line errors on stderr). */
-const localMain = (env: Record<string, string>) =>
-  run(process.execPath, ['--import', 'tsx', 'local/main.ts'], env);
+const localMain = (onFinished: OnFinished, env: Record<string, string>) =>
+  run(onFinished, process.execPath, ['--import', 'tsx', 'local/main.ts'], env);
 
 /** How long a stop may take, from the signal to both ports free (issue: "within 5 s"). */
 const STOP_WITHIN_MS = 5000;
 
-describe('npm start', () => {
+// Every test runs concurrently with the others (each command is a process of its own, on ports
+// the system picks), so each uses its own context's expect and onTestFinished.
+describe.concurrent('npm start', () => {
   // The README's stop instructions, exactly as a user gives them. `npm start` runs one
   // process under npm; npm passes SIGINT and SIGTERM on to it, so the signal may reach the
   // npm process alone (kill <pid>) or every process of the group (Ctrl-C in the terminal).
-  test.each([
+  test.for([
     ['Ctrl-C in its terminal (SIGINT to the process group)', 'SIGINT', true],
     ['kill -INT <pid of npm start>', 'SIGINT', false],
     ['kill -TERM <pid of npm start>', 'SIGTERM', false],
     ['kill -TERM -- -<pid of npm start> (the process group)', 'SIGTERM', true],
   ] as const)(
     '%s: every socket closed with 1001, every disconnect handler run, both ports free, exit 0',
-    async (_how, signal, group) => {
+    async ([, signal, group], { expect, onTestFinished }) => {
       // Prepare: ports the system picks (0), read from the banner; no other process can take
       // them between a check and the stack's listen.
-      const cli = npmStart({ PORT: '0', DYNAMODB_PORT: '0' });
+      const cli = npmStart(onTestFinished, { PORT: '0', DYNAMODB_PORT: '0' });
       await cli.waitForOutput('Ctrl-C stops');
       const { port, dynamoDbPort } = bannerPorts(cli);
       const { clients, identities } = await connectTwo(cli, port);
@@ -180,11 +188,14 @@ describe('npm start', () => {
     },
   );
 
-  test('SIGTERM with DYNAMODB_ENDPOINT: the stop removes every row from the external table', async () => {
+  test('SIGTERM with DYNAMODB_ENDPOINT: the stop removes every row from the external table', async ({
+    expect,
+    onTestFinished,
+  }) => {
     // Prepare
     const db = await startDynamoDb();
     onTestFinished(() => db.stop());
-    const cli = npmStart({ PORT: '0', DYNAMODB_ENDPOINT: db.endpoint });
+    const cli = npmStart(onTestFinished, { PORT: '0', DYNAMODB_ENDPOINT: db.endpoint });
     await cli.waitForOutput('Ctrl-C stops');
     const { identities } = await connectTwo(cli, bannerPorts(cli).port);
     const rowsBefore = await connectionIdsIn(db.endpoint);
@@ -199,18 +210,20 @@ describe('npm start', () => {
     expect(await connectionIdsIn(db.endpoint)).toEqual([]);
   });
 
-  test('reads the audience and the connection cap from the environment; logs each refusal', async () => {
+  test('reads the audience and the connection cap from the environment; logs each refusal', async ({
+    expect,
+    onTestFinished,
+  }) => {
     // Prepare
-    const [port, dynamoDbPort] = [await freePort(), await freePort()];
-    const cli = localMain({
-      PORT: String(port),
-      DYNAMODB_PORT: String(dynamoDbPort),
+    const cli = localMain(onTestFinished, {
+      PORT: '0',
+      DYNAMODB_PORT: '0',
       JWT_AUDIENCE: 'tripsync-staging',
       MAX_CONNECTIONS_PER_USER: '1',
     });
     await cli.waitForOutput('Ctrl-C stops');
     const token = /wscat -c 'ws:\/\/127\.0\.0\.1:\d+\?token=([^']+)'/.exec(cli.stdout())?.[1];
-    const url = `ws://127.0.0.1:${port}`;
+    const url = `ws://127.0.0.1:${bannerPorts(cli).port}`;
     const now = Math.floor(Date.now() / 1000);
     const withoutAudience = await new SignJWT({ sub: '42', iat: now, exp: now + 600 })
       .setProtectedHeader({ alg: 'HS256' })
@@ -243,16 +256,15 @@ describe('npm start', () => {
     first.ws.close();
   });
 
-  test.each(['PORT', 'DYNAMODB_PORT'])(
+  test.for(['PORT', 'DYNAMODB_PORT'])(
     '%s in use: a one-line error naming the port and the variable, exit 1',
-    async (variable) => {
-      // Prepare
+    async (variable, { expect, onTestFinished }) => {
+      // Prepare: the other port is one the system picks.
       const blocker = await occupiedPort();
-      const env = { PORT: String(await freePort()), DYNAMODB_PORT: String(await freePort()) };
-      env[variable as keyof typeof env] = String(blocker.port);
+      const env = { PORT: '0', DYNAMODB_PORT: '0', [variable]: String(blocker.port) };
 
       // Act
-      const cli = localMain(env);
+      const cli = localMain(onTestFinished, env);
       const exit = await cli.finished.finally(() => blocker.server.close());
 
       // Assess
@@ -263,9 +275,12 @@ describe('npm start', () => {
     },
   );
 
-  test('an invalid variable: a one-line error naming it and the value received, exit 1', async () => {
+  test('an invalid variable: a one-line error naming it and the value received, exit 1', async ({
+    expect,
+    onTestFinished,
+  }) => {
     // Act
-    const cli = localMain({ PORT: 'http' });
+    const cli = localMain(onTestFinished, { PORT: 'http' });
     const exit = await cli.finished;
 
     // Assess
@@ -276,10 +291,13 @@ describe('npm start', () => {
   });
 });
 
-describe('npm run --silent token', () => {
-  test('prints exactly one JWT line for the user, valid four hours, signed with the local default', async () => {
+describe.concurrent('npm run --silent token', () => {
+  test('prints exactly one JWT line for the user, valid four hours, signed with the local default', async ({
+    expect,
+    onTestFinished,
+  }) => {
     // Act
-    const cli = run('npm', ['run', '--silent', 'token', '--', '42']);
+    const cli = run(onTestFinished, 'npm', ['run', '--silent', 'token', '--', '42']);
     const exit = await cli.finished;
 
     // Assess
@@ -299,12 +317,14 @@ describe('npm run --silent token', () => {
     expect((payload.exp ?? 0) - (payload.iat ?? 0)).toBe(4 * 60 * 60);
   });
 
-  test('signs with JWT_SECRET when it is set', async () => {
+  test('signs with JWT_SECRET when it is set', async ({ expect, onTestFinished }) => {
     // Prepare
     const secret = 'another-secret-of-at-least-32-bytes!!';
 
     // Act
-    const cli = run('npm', ['run', '--silent', 'token', '--', 'anna'], { JWT_SECRET: secret });
+    const cli = run(onTestFinished, 'npm', ['run', '--silent', 'token', '--', 'anna'], {
+      JWT_SECRET: secret,
+    });
     await cli.finished;
 
     // Assess
@@ -313,9 +333,12 @@ describe('npm run --silent token', () => {
     expect(decodeJwt(token).sub).toBe('anna');
   });
 
-  test('signs the audience and first issuer the authorizer reads, within its lifetime bound', async () => {
+  test('signs the audience and first issuer the authorizer reads, within its lifetime bound', async ({
+    expect,
+    onTestFinished,
+  }) => {
     // Act
-    const cli = run('npm', ['run', '--silent', 'token', '--', '7'], {
+    const cli = run(onTestFinished, 'npm', ['run', '--silent', 'token', '--', '7'], {
       JWT_AUDIENCE: 'tripsync-staging',
       JWT_ISSUER: 'tripsync-backend,https://idp.example.com',
       JWT_MAX_LIFETIME_SECONDS: '600',
@@ -328,9 +351,12 @@ describe('npm run --silent token', () => {
     expect((claims.exp ?? 0) - (claims.iat ?? 0)).toBe(600);
   });
 
-  test('without a user id: usage on stderr, nothing on stdout, exit 2', async () => {
+  test('without a user id: usage on stderr, nothing on stdout, exit 2', async ({
+    expect,
+    onTestFinished,
+  }) => {
     // Act
-    const cli = run('npm', ['run', '--silent', 'token']);
+    const cli = run(onTestFinished, 'npm', ['run', '--silent', 'token']);
     const exit = await cli.finished;
 
     // Assess
