@@ -21,42 +21,54 @@ const STOP_TIMEOUT_MS = 10_000;
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 async function main(): Promise<void> {
-  const options = readLocalStackEnv(process.env);
-  const { jwtSecretIsDefault: _, dynamoDbEndpoint, ...common } = options;
-  const stack = await startLocalStack({
-    ...common,
-    ...(dynamoDbEndpoint !== undefined && { dynamoDbEndpoint }),
-  });
-  process.stdout.write(await banner(stack, options));
-
-  let stopping = false;
-  const stop = (signal: NodeJS.Signals) => {
-    if (stopping) {
+  // Listening from the start: a signal while the stack starts stops it once it is up, and one
+  // sent as soon as the banner shows cannot meet Node's default handler (which ends the
+  // process without closing a socket or running a $disconnect).
+  let stack: LocalStack | undefined;
+  let stopSignal: NodeJS.Signals | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopSignal !== undefined) {
       // Ctrl-C reaches us twice, from the terminal (to the whole group) and from npm passing
       // it on: one stop is enough.
       return;
     }
-    stopping = true;
-    process.stdout.write(`\n${signal}: stopping (${stack.connectionCount()} open connection(s))\n`);
-    setTimeout(() => {
-      process.stderr.write(
-        `error: stopping took longer than ${STOP_TIMEOUT_MS / 1000} s; exiting\n`,
-      );
-      process.exit(1);
-    }, STOP_TIMEOUT_MS).unref();
-    stack.stop().then(
-      () => {
-        process.stdout.write('stopped\n');
-        process.exit(0);
-      },
-      (error: unknown) => {
-        process.stderr.write(`error: stopping failed: ${describe(error)}\n`);
-        process.exit(1);
-      },
-    );
+    stopSignal = signal;
+    if (stack !== undefined) stop(stack, signal);
   };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const options = readLocalStackEnv(process.env);
+  const { jwtSecretIsDefault: _, dynamoDbEndpoint, ...common } = options;
+  stack = await startLocalStack({
+    ...common,
+    ...(dynamoDbEndpoint !== undefined && { dynamoDbEndpoint }),
+  });
+  if (stopSignal !== undefined) {
+    stop(stack, stopSignal);
+    return;
+  }
+  const text = await banner(stack, options);
+  if (stopSignal === undefined) process.stdout.write(text);
+}
+
+/** Closes every socket with 1001, runs each `$disconnect`, then exits 0 (1 if that fails). */
+function stop(stack: LocalStack, signal: NodeJS.Signals): void {
+  process.stdout.write(`\n${signal}: stopping (${stack.connectionCount()} open connection(s))\n`);
+  setTimeout(() => {
+    process.stderr.write(`error: stopping took longer than ${STOP_TIMEOUT_MS / 1000} s; exiting\n`);
+    process.exit(1);
+  }, STOP_TIMEOUT_MS).unref();
+  stack.stop().then(
+    () => {
+      process.stdout.write('stopped\n');
+      process.exit(0);
+    },
+    (error: unknown) => {
+      process.stderr.write(`error: stopping failed: ${describe(error)}\n`);
+      process.exit(1);
+    },
+  );
 }
 
 async function banner(stack: LocalStack, options: LocalStackEnvOptions): Promise<string> {

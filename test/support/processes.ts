@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 
 /** How a process ended: its exit code, or the signal that ended it. */
 export interface Exit {
@@ -26,8 +27,11 @@ export interface Command {
   waitForOutput(text: string, timeoutMs?: number): Promise<void>;
   /** Sends `signal` to the command's process, or with `group` to every process of its group. */
   signal(signal: NodeJS.Signals, options?: { group?: boolean }): void;
-  /** True while any process of the group is alive, the command's own or one it started. */
-  groupAlive(): boolean;
+  /**
+   * True while a process of the group runs, the command's own or one it started. A process
+   * that has ended but not yet been collected by its parent (a zombie) does not count.
+   */
+  groupRunning(): boolean;
   /** SIGKILL to every process of the group still alive. Safe to call at any time. */
   kill(): void;
 }
@@ -65,9 +69,9 @@ export function startCommand(
   );
   const outputEnded = new Promise<void>((resolve) => child.on('close', () => resolve()));
   const finished = Promise.all([exited, outputEnded]).then(([exit]) => exit);
-  const groupAlive = () => {
+  const groupHasMember = () => {
     try {
-      // Signal 0 checks that the group still has a member, and sends nothing.
+      // Signal 0 checks that the group still has a member (zombies included), and sends nothing.
       process.kill(-pid, 0);
       return true;
     } catch {
@@ -107,11 +111,39 @@ export function startCommand(
     signal(signal, { group = false } = {}) {
       process.kill(group ? -pid : pid, signal);
     },
-    groupAlive,
+    groupRunning: () => groupRunning(pid),
     kill() {
-      if (groupAlive()) process.kill(-pid, 'SIGKILL');
+      if (groupHasMember()) process.kill(-pid, 'SIGKILL');
     },
   };
+}
+
+/**
+ * Whether a process of group `pgid` runs, from /proc (Linux): `/proc/<pid>/stat` holds the state
+ * and the group after the command name. Elsewhere, whether the group has any member at all.
+ */
+function groupRunning(pgid: number): boolean {
+  if (!existsSync('/proc/self/stat')) {
+    try {
+      process.kill(-pgid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // ended meanwhile
+    }
+    // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
+    const [state, , group] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(group) === pgid && state !== 'Z') return true;
+  }
+  return false;
 }
 
 /**
