@@ -64,11 +64,16 @@ export function startCommand(
   child.stderr?.on('data', (chunk: Buffer) => {
     err += chunk.toString('utf8');
   });
-  const exited = new Promise<Exit>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal })),
-  );
+  // 'error': the command could not be started (e.g. not found); 'close' still follows.
+  const exited = new Promise<Exit>((resolve, reject) => {
+    child.on('exit', (code, signal) => resolve({ code, signal }));
+    child.on('error', reject);
+  });
   const outputEnded = new Promise<void>((resolve) => child.on('close', () => resolve()));
   const finished = Promise.all([exited, outputEnded]).then(([exit]) => exit);
+  // Whoever awaits them sees a failure to start; a test that does not is not failed by it twice.
+  exited.catch(() => {});
+  finished.catch(() => {});
   const groupHasMember = () => {
     try {
       // Signal 0 checks that the group still has a member (zombies included), and sends nothing.
