@@ -38,6 +38,15 @@ export const DEFAULTS = {
   sendTimeoutMs: 30_000,
   /** `POWERTOOLS_LOG_LEVEL` for the handlers' JSON logs: warnings and errors only. */
   handlerLogLevel: 'WARN',
+  /**
+   * `FUNCTION_CONCURRENCY`: workers per function, each running one invocation at a time, as a
+   * Lambda execution environment does; more invocations wait for one. Lambda would start a
+   * container for each of 2,000 `$disconnect`s at once; here every worker costs a cold start
+   * and tens of MB, and on a small machine a few per function keep up with what it can serve.
+   */
+  functionConcurrency: 8,
+  /** An idle function worker stops after this long; the next invocation starts a new one. */
+  functionIdleTimeoutMs: 5 * 60 * 1000,
 } as const;
 
 /** API Gateway and Lambda limits the local stack enforces. Not configurable: AWS's are not. */
@@ -75,9 +84,12 @@ export interface LocalStackEnvOptions {
   idleTimeoutMs: number;
   maxConnectionDurationMs: number;
   handlerLogLevel: string;
+  functionConcurrency: number;
 }
 
 const MAX_DURATION_MS = 24 * 60 * 60 * 1000;
+/** Workers per function at most: each one is a thread with its own heap. */
+export const MAX_FUNCTION_CONCURRENCY = 256;
 const STAGE_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
 const TABLE_NAME_PATTERN = /^[A-Za-z0-9_.-]{3,255}$/;
 const LOG_LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR', 'CRITICAL', 'SILENT'];
@@ -124,6 +136,13 @@ export function readLocalStackEnv(env: Env): LocalStackEnvOptions {
       MAX_DURATION_MS,
     ),
     handlerLogLevel: logLevel(env, 'POWERTOOLS_LOG_LEVEL', DEFAULTS.handlerLogLevel),
+    functionConcurrency: integerInRange(
+      env,
+      'FUNCTION_CONCURRENCY',
+      DEFAULTS.functionConcurrency,
+      1,
+      MAX_FUNCTION_CONCURRENCY,
+    ),
   };
 }
 

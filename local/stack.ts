@@ -11,17 +11,22 @@ import {
   checkStage,
   DEFAULTS,
   LOCAL_JWT_SECRET,
+  MAX_FUNCTION_CONCURRENCY,
 } from './config';
 import { GATEWAY_CLOSES } from './connection';
 import { displayHost, startLocalDynamoDb } from './dynamodb';
+import { FunctionWorkers } from './function-workers';
 import { sendJson } from './http';
 import { handleInvokeRequest, invokedFunctionName } from './lambda-api';
 import {
   type FunctionName,
+  HANDLER_MODULES,
+  handlerModuleUrl,
+  InProcessHandler,
   type InvocationRecord,
-  importHandlers,
   type LambdaHandler,
   LocalFunction,
+  workerHandler,
 } from './lambda-runtime';
 import { listen } from './listen';
 import { type LogSink, StackLog } from './log';
@@ -59,13 +64,26 @@ export interface LocalStackOptions {
   sendTimeoutMs?: number;
   /** `POWERTOOLS_LOG_LEVEL` for the handlers' JSON logs. @default 'WARN' */
   handlerLogLevel?: string;
+  /** Workers per function, each running one invocation at a time. @default 8 */
+  functionConcurrency?: number;
+  /** An idle function worker stops after this long. @default 300000 */
+  functionIdleTimeoutMs?: number;
+  /**
+   * Modules (file URLs) each function worker imports before its handler module: instrumentation
+   * such as the benchmark's request counters, as a Lambda layer's wrapper script would load.
+   */
+  functionPreload?: string[];
   /** Where readable log lines go; `false` for none. @default stdout */
   log?: LogSink | false;
   /** Called after every invocation with the event the handler received and its outcome. */
   onInvoke?: (record: InvocationRecord) => void;
-  /** Replaces or wraps a deployed handler (tests: a Deny authorizer, a `$connect` subprotocol). */
+  /**
+   * Replaces or wraps a deployed handler (tests: a Deny authorizer, a `$connect` subprotocol).
+   * `handler` runs the deployed module in the function's workers; a replacement that is not
+   * `handler` itself runs on the stack's thread, sharing the test's state.
+   */
   wrapHandler?: (name: FunctionName, handler: LambdaHandler) => LambdaHandler;
-  /** Custom routes by route key, selected by `$request.body.action`. */
+  /** Custom routes by route key, selected by `$request.body.action`; run on the stack's thread. */
   routes?: Record<string, LambdaHandler>;
 }
 
@@ -95,14 +113,15 @@ export interface LocalStack {
 /** How long stop() waits for clients to answer the close frame before dropping them. */
 const SHUTDOWN_GRACE_MS = 1000;
 
-let instances = 0;
-
 /**
  * Starts the whole backend in this process: the WebSocket gateway, the Management API and the
  * Lambda Invoke API on one origin, and DynamoDB (embedded dynalite unless `dynamoDbEndpoint`),
- * running the handler modules CDK deploys. Sets the handlers' environment (`TABLE_NAME`,
+ * running the handler modules CDK deploys, each function in worker threads of its own. Every
+ * worker gets this process's environment plus the function's own (`TABLE_NAME`,
  * `DYNAMODB_ENDPOINT`, `CONNECTIONS_ENDPOINT`, `JWT_SECRET`, `AWS_REGION`, dummy credentials)
- * in `process.env` before importing them.
+ * as its `process.env`; this process's `process.env` is left as it was, so stacks started
+ * side by side cannot read each other's endpoints. One worker per function starts with the
+ * stack: a handler module that cannot load (a configuration error) fails the start.
  *
  * @example
  * const stack = await startLocalStack({ port: 0, dynamoDbPort: 0, idleTimeoutMs: 500, log: false });
@@ -176,8 +195,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   };
 
   let db: Awaited<ReturnType<typeof startLocalDynamoDb>>;
+  const credentials = localCredentials(config.dynamoDbEndpoint);
   try {
-    const credentials = applyCredentials(config.dynamoDbEndpoint);
     db = await startLocalDynamoDb({
       host: config.host,
       port: config.dynamoDbPort,
@@ -192,34 +211,65 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     throw error;
   }
 
+  // Every worker the stack starts, for stop() and for a start that fails half-way.
+  const workers = new Map<FunctionName, FunctionWorkers>();
+  const stopWorkers = () => Promise.all([...workers.values()].map((runner) => runner.stop()));
   try {
-    Object.assign(process.env, {
+    const functionEnv: Record<string, string> = {
+      ...definedEntries(process.env),
+      ...(credentials && {
+        AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+      }),
+      // Every AWS SDK client on Node 20 warns that Lambda runs a newer Node; noise here.
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       TABLE_NAME: config.tableName,
       DYNAMODB_ENDPOINT: db.endpoint,
       CONNECTIONS_ENDPOINT: endpoint,
       JWT_SECRET: config.jwtSecret,
       AWS_REGION: config.region,
       POWERTOOLS_LOG_LEVEL: config.handlerLogLevel,
-    });
-    const handlers = await importHandlers(++instances);
-    const fn = (name: FunctionName, timeoutMs = config.handlerTimeoutMs) =>
-      new LocalFunction(name, options.wrapHandler?.(name, handlers[name]) ?? handlers[name], {
-        region: api.region,
-        accountId: api.accountId,
-        timeoutMs,
-        ...(options.onInvoke && { onInvoke: options.onInvoke }),
-      });
-    const routes = new Map<string, LocalFunction>([['$default', fn('default')]]);
-    for (const [routeKey, handler] of Object.entries(options.routes ?? {})) {
-      routes.set(
-        routeKey,
-        new LocalFunction(routeKey, handler, {
-          region: api.region,
-          accountId: api.accountId,
-          timeoutMs: config.handlerTimeoutMs,
-          ...(options.onInvoke && { onInvoke: options.onInvoke }),
+    };
+    if (credentials) delete functionEnv.AWS_SESSION_TOKEN;
+    const identity = { region: api.region, accountId: api.accountId };
+    for (const name of Object.keys(HANDLER_MODULES) as FunctionName[]) {
+      workers.set(
+        name,
+        new FunctionWorkers({
+          ...identity,
+          functionName: name,
+          handlerModule: handlerModuleUrl(name),
+          env: functionEnv,
+          maxWorkers: config.functionConcurrency,
+          idleTimeoutMs: config.functionIdleTimeoutMs,
+          preload: options.functionPreload ?? [],
+          log,
         }),
       );
+    }
+    const onInvoke = options.onInvoke && { onInvoke: options.onInvoke };
+    const inProcess = (name: string, handler: LambdaHandler, timeoutMs: number) =>
+      new LocalFunction(
+        name,
+        new InProcessHandler(
+          { ...identity, functionName: name },
+          handler,
+          config.functionConcurrency,
+        ),
+        { timeoutMs, ...onInvoke },
+      );
+    const fn = (name: FunctionName, timeoutMs = config.handlerTimeoutMs) => {
+      const runner = workers.get(name) as FunctionWorkers;
+      const deployed = workerHandler(runner);
+      const replacement = options.wrapHandler?.(name, deployed) ?? deployed;
+      return replacement === deployed
+        ? new LocalFunction(name, runner, { timeoutMs, ...onInvoke })
+        : inProcess(name, replacement, timeoutMs);
+    };
+    await Promise.all([...workers.values()].map((runner) => runner.warm()));
+    const routes = new Map<string, LocalFunction>([['$default', fn('default')]]);
+    for (const [routeKey, handler] of Object.entries(options.routes ?? {})) {
+      routes.set(routeKey, inProcess(routeKey, handler, config.handlerTimeoutMs));
     }
     const connectionDeps = {
       api,
@@ -261,6 +311,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     });
   } catch (error) {
     markFailed(error);
+    await stopWorkers();
     await closeServer();
     await db.stop();
     throw error;
@@ -280,6 +331,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       await registry.drained();
       clearTimeout(force);
       await Promise.allSettled([...background]);
+      await stopWorkers();
       await closeServer();
       await db.stop();
     })();
@@ -383,23 +435,37 @@ function resolveOptions(options: LocalStackOptions) {
       'handlerLogLevel',
       options.handlerLogLevel ?? DEFAULTS.handlerLogLevel,
     ),
+    functionConcurrency: checkInteger(
+      'functionConcurrency',
+      options.functionConcurrency ?? DEFAULTS.functionConcurrency,
+      1,
+      MAX_FUNCTION_CONCURRENCY,
+    ),
+    functionIdleTimeoutMs: checkInteger(
+      'functionIdleTimeoutMs',
+      options.functionIdleTimeoutMs ?? DEFAULTS.functionIdleTimeoutMs,
+      1,
+      duration,
+    ),
   };
 }
 
 /**
- * The SDK needs credentials to sign, even for dynalite. Dummy ones are set in this process,
- * except when an external non-loopback DynamoDB endpoint is used with credentials already
- * configured (a real table needs real credentials).
+ * The SDK needs credentials to sign, even for dynalite: dummy ones, for the stack's own client
+ * and the functions, except when an external non-loopback DynamoDB endpoint is used with
+ * credentials already configured (a real table needs real credentials).
  */
-function applyCredentials(dynamoDbEndpoint: string | undefined) {
+function localCredentials(dynamoDbEndpoint: string | undefined) {
   const external =
     dynamoDbEndpoint !== undefined &&
     !['127.0.0.1', 'localhost', '[::1]', '::1'].includes(new URL(dynamoDbEndpoint).hostname);
   const configured = Boolean(process.env.AWS_ACCESS_KEY_ID || process.env.AWS_PROFILE);
   if (external && configured) return undefined;
-  const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
-  process.env.AWS_ACCESS_KEY_ID = credentials.accessKeyId;
-  process.env.AWS_SECRET_ACCESS_KEY = credentials.secretAccessKey;
-  delete process.env.AWS_SESSION_TOKEN;
-  return credentials;
+  return { accessKeyId: 'local', secretAccessKey: 'local' };
+}
+
+function definedEntries(env: NodeJS.ProcessEnv): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined),
+  );
 }

@@ -1,6 +1,7 @@
 import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LambdaHandler } from '../../local/lambda-runtime';
+import { startDynamoDb, type TestDynamoDb } from '../support/dynamodb';
 import { HandshakeRefused, refusedWith, type TestClient } from '../support/local-clients';
 import { startTestStack, type TestStack } from '../support/local-stack';
 import { captureOutput } from '../support/stdout';
@@ -10,12 +11,13 @@ import {
   startFaultyManagementApi,
 } from './support/faulty-management-api';
 import { type RestartableDynamoDb, startRestartableDynamoDb } from './support/restartable-dynamodb';
+import { type SlowDynamoDb, startSlowDynamoDb } from './support/slow-dynamodb';
 
 // Faults injected for real, through the local stack's entry points:
 // - DynamoDB stopped (its server closed, connections refused) and started again with its data;
 // - a misbehaving API Gateway in front of the real @connections: 429, 500, hangs, resets, and
 //   410 from connections that are really gone;
-// - handlers that run past their Lambda timeout.
+// - handlers that run past their Lambda timeout (a DynamoDB that answers a write late).
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const POST_TIMEOUT_MS = 400;
@@ -30,7 +32,9 @@ let db: RestartableDynamoDb;
 let b: TestStack;
 let api: FaultyManagementApi;
 let faultySend: { handler: LambdaHandler } | undefined;
-let slowConnects = 0;
+/** Stack B's table, behind a proxy that can answer a write late. */
+let bTable: TestDynamoDb;
+let slowTable: SlowDynamoDb;
 
 const figures: Record<string, number> = { faultsInjected: 0, faultsSurvived: 0 };
 const count = (name: string, by = 1) => {
@@ -47,7 +51,10 @@ beforeAll(async () => {
   output = captureOutput({ quiet: true });
   db = await startRestartableDynamoDb();
   a = await startTestStack({ dynamoDbEndpoint: db.endpoint, handlerLogLevel: 'INFO' });
+  bTable = await startDynamoDb();
+  slowTable = await startSlowDynamoDb(bTable.endpoint);
   b = await startTestStack({
+    dynamoDbEndpoint: slowTable.endpoint,
     handlerLogLevel: 'INFO',
     handlerTimeoutMs: 1000,
     sendTimeoutMs: 3000,
@@ -56,22 +63,15 @@ beforeAll(async () => {
         return (event, context) =>
           (faultySend as { handler: LambdaHandler }).handler(event, context);
       }
-      if (name === 'connect') {
-        return async (event, context) => {
-          if (slowConnects > 0) {
-            slowConnects--;
-            await sleep(1500); // DynamoDB slow for this one: past the 1 s Lambda timeout
-          }
-          return handler(event, context);
-        };
-      }
       return handler;
     },
   });
   api = await startFaultyManagementApi(b.stack.endpoint);
   // A second copy of the deployed send module, configured as the CDK construct would but
-  // pointed at the faulty API: imported after stack B set the table's environment.
+  // pointed at the faulty API, with stack B's table; it runs in this thread.
   Object.assign(process.env, {
+    TABLE_NAME: b.stack.tableName,
+    DYNAMODB_ENDPOINT: b.stack.dynamoDbEndpoint,
     CONNECTIONS_ENDPOINT: api.endpoint,
     SEND_CONCURRENCY: String(SEND_CONCURRENCY),
     POST_TIMEOUT_MS: String(POST_TIMEOUT_MS),
@@ -89,6 +89,8 @@ afterAll(async () => {
   await Promise.all([a?.stop(), b?.stop()]);
   await api?.stop();
   await db?.dispose();
+  await slowTable?.stop();
+  await bTable?.stop();
   output?.stop();
 });
 
@@ -136,7 +138,7 @@ describe('DynamoDB stopped', () => {
       count('handshakesRefusedWhileDynamoDbDown', statuses.length);
       figures.msUntilClientGotInAfterOutage = msUntilIn;
       figures.outageMsBeforeRestart = restartAfterMs;
-      client.ws.close();
+      await closeAndWait(a, [client]);
     });
   });
 
@@ -184,7 +186,8 @@ describe('DynamoDB stopped', () => {
       }
       await nextIsMarker(a, clients, ['o-send', 'o-send-2']);
       count('messagesDeliveredWhileDynamoDbDown', 0);
-      for (const client of clients) client.ws.close();
+      // Every $disconnect done before the next scenario stops DynamoDB again.
+      await closeAndWait(a, clients);
     });
   });
 
@@ -236,6 +239,13 @@ describe('DynamoDB stopped', () => {
     });
   });
 });
+
+/** Closes the clients and waits until their `$disconnect`s have run. */
+async function closeAndWait(stack: TestStack, clients: TestClient[]) {
+  const runs = stack.invocations.of('disconnect').length;
+  for (const client of clients) client.ws.close();
+  await eventuallyRuns(stack, 'disconnect', runs + clients.length);
+}
 
 async function eventuallyRuns(stack: TestStack, name: string, runs: number) {
   const deadline = Date.now() + 10_000;
@@ -432,7 +442,7 @@ describe('handlers past their Lambda timeout', () => {
       api.reset();
       const token = await b.token('f-slow');
       const connects = b.invocations.of('connect').length;
-      slowConnects = 1;
+      slowTable.delayNextPutItem(1500); // past the 1 s Lambda timeout
 
       expect(await refusedWith(`${b.stack.url}?token=${token}`)).toBe(500);
 
@@ -440,7 +450,7 @@ describe('handlers past their Lambda timeout', () => {
       expect(timedOut?.outcome).toMatchObject({ ok: false, timedOut: true });
       const lateEvent = timedOut?.event as { requestContext: { connectionId: string } };
       const lateId = lateEvent.requestContext.connectionId;
-      // The handler ran on and wrote its row after the handshake had been refused.
+      // DynamoDB wrote the row; its answer came after the function had timed out.
       const deadline = Date.now() + 5000;
       while (!(await b.rows()).some((r) => r.connectionId === lateId)) {
         if (Date.now() > deadline) throw new Error('the late $connect never wrote its row');

@@ -156,6 +156,7 @@ describe('readLocalStackEnv', () => {
       idleTimeoutMs: 600_000,
       maxConnectionDurationMs: 7_200_000,
       handlerLogLevel: 'WARN',
+      functionConcurrency: DEFAULTS.functionConcurrency,
     });
   });
 
@@ -173,6 +174,7 @@ describe('readLocalStackEnv', () => {
     ],
     [{ STAGE: 'a/b' }, 'STAGE', '"a/b"'],
     [{ POWERTOOLS_LOG_LEVEL: 'loud' }, 'POWERTOOLS_LOG_LEVEL', '"loud"'],
+    [{ FUNCTION_CONCURRENCY: '0' }, 'FUNCTION_CONCURRENCY', 'from 1 to 256, got "0"'],
   ])('%j is refused, naming %s and what it received', (env, variable, text) => {
     // Act
     let error: unknown;
