@@ -37,7 +37,8 @@ export async function handler(event: unknown, context?: InvocationContext): Prom
   try {
     return await sendNotification(event, {
       store,
-      gateway,
+      // The posts of this invocation replay one request: its trace headers are this invocation's.
+      gateway: gateway.forSend(),
       log,
       options: sendConfig.fanOut,
       finishBy,

@@ -50,7 +50,7 @@ function deps(options: Partial<FanOutOptions> = {}) {
   const config = { connectionsEndpoint: api.endpoint, fanOut: { ...fanOut, ...options } };
   const dependencies: SendDependencies = {
     store,
-    gateway: createConnectionGateway(config),
+    gateway: createConnectionGateway(config).forSend(),
     log,
     options: config.fanOut,
   };
@@ -300,7 +300,7 @@ describe('failures of API Gateway', () => {
         { userId: 'many', message: { i: 1 } },
         {
           store,
-          gateway: createConnectionGateway(config),
+          gateway: createConnectionGateway(config).forSend(),
           log: captureLog().log,
           options: config.fanOut,
         },

@@ -17,6 +17,10 @@ export interface ReceivedPost {
   connectionId: string;
   body: string;
   at: number;
+  /** The request line's path, as sent (URL-encoded). */
+  path: string;
+  /** Header names and values in the order and case they arrived. */
+  rawHeaders: string[];
 }
 
 /**
@@ -97,6 +101,8 @@ export async function startConnectionsServer(
         connectionId,
         body: Buffer.concat(chunks).toString('utf8'),
         at: Date.now(),
+        path: request.url ?? '',
+        rawHeaders: request.rawHeaders,
       });
       response.writeHead(200, { 'content-type': 'application/json' }).end();
     } finally {
