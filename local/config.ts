@@ -40,11 +40,13 @@ export const DEFAULTS = {
   handlerLogLevel: 'WARN',
   /**
    * `FUNCTION_CONCURRENCY`: workers per function, each running one invocation at a time, as a
-   * Lambda execution environment does; more invocations wait for one. Lambda would start a
-   * container for each of 2,000 `$disconnect`s at once; here every worker costs a cold start
-   * and tens of MB, and on a small machine a few per function keep up with what it can serve.
+   * Lambda execution environment does; more invocations wait for one. Lambda would start an
+   * environment for each of 2,000 `$disconnect`s at once; here every worker costs a cold start
+   * and its own heap on the machine's few cores, while the gateway and dynalite share one
+   * thread that the functions' replies all go through: past two per function, a burst of
+   * connections spends more on cold starts than it gains (`npm run bench` measures the rate).
    */
-  functionConcurrency: 8,
+  functionConcurrency: 2,
   /** An idle function worker stops after this long; the next invocation starts a new one. */
   functionIdleTimeoutMs: 5 * 60 * 1000,
 } as const;

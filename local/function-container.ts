@@ -1,11 +1,13 @@
 /**
- * Runs inside a function worker (started by `local/function-worker.mjs`): the local stand-in for
+ * Runs inside a function worker (started by `local/function-worker.cjs`): the local stand-in for
  * one Lambda execution environment. It imports the handler module once (its own module state,
  * its own `process.env`, its own SDK clients), then runs one invocation at a time as the main
  * thread sends them. Like the Node.js runtime it reports an uncaught exception or an unhandled
  * rejection as the failure of the invocation in progress and then exits, so the next
  * invocation gets a fresh environment.
  */
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { parentPort, workerData } from 'node:worker_threads';
 import { errorPayload, lambdaContext } from './invocation';
 import type { LambdaHandler } from './lambda-runtime';
@@ -43,12 +45,13 @@ process.on('unhandledRejection', (reason) =>
   }),
 );
 
-async function load(): Promise<LambdaHandler> {
-  for (const module of data.preload) await import(module);
-  const module = (await import(data.handlerModule)) as { handler?: unknown };
-  if (typeof module.handler !== 'function') {
-    throw new Error(`${new URL(data.handlerModule).pathname} exports no handler function`);
-  }
+/** Loads the preloaded modules and the handler module through tsx's require() hooks. */
+function load(): LambdaHandler {
+  const load = createRequire(data.handlerModule);
+  for (const module of data.preload) load(fileURLToPath(module));
+  const path = fileURLToPath(data.handlerModule);
+  const module = load(path) as { handler?: unknown };
+  if (typeof module.handler !== 'function') throw new Error(`${path} exports no handler function`);
   return module.handler as LambdaHandler;
 }
 
@@ -64,14 +67,17 @@ async function run(handler: LambdaHandler, message: InvokeMessage): Promise<void
   }
 }
 
-let handler: LambdaHandler;
+let handler: LambdaHandler | undefined;
 try {
-  handler = await load();
+  handler = load();
 } catch (error) {
   post({ type: 'init-failed', error: errorPayload(error) });
   process.exit(1);
 }
-port.on('message', (message: InvokeMessage) => {
-  if (message.type === 'invoke') void run(handler, message);
-});
-post({ type: 'ready' });
+if (handler) {
+  const loaded = handler;
+  port.on('message', (message: InvokeMessage) => {
+    if (message.type === 'invoke') void run(loaded, message);
+  });
+  post({ type: 'ready' });
+}

@@ -10,7 +10,7 @@ import type { FunctionRunner, RunResult } from './lambda-runtime';
 import type { StackLog } from './log';
 import type { ContainerData, ContainerMessage, InvokeMessage } from './worker-protocol';
 
-const BOOTSTRAP = new URL('./function-worker.mjs', import.meta.url);
+const BOOTSTRAP = new URL('./function-worker.cjs', import.meta.url);
 
 /** How one function's workers are started, reused and reaped. */
 export interface FunctionWorkersOptions extends FunctionIdentity {

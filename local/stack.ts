@@ -64,7 +64,7 @@ export interface LocalStackOptions {
   sendTimeoutMs?: number;
   /** `POWERTOOLS_LOG_LEVEL` for the handlers' JSON logs. @default 'WARN' */
   handlerLogLevel?: string;
-  /** Workers per function, each running one invocation at a time. @default 8 */
+  /** Workers per function, each running one invocation at a time. @default 2 */
   functionConcurrency?: number;
   /** An idle function worker stops after this long. @default 300000 */
   functionIdleTimeoutMs?: number;
