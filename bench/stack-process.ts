@@ -86,6 +86,10 @@ const stack = await startLocalStack({
   log: false,
   handlerLogLevel: 'SILENT',
   functionPreload: [new URL('./function-instrumentation.ts', import.meta.url).href],
+  // As `npm start` reads it, so a run can compare settings.
+  ...(process.env.FUNCTION_CONCURRENCY && {
+    functionConcurrency: Number(process.env.FUNCTION_CONCURRENCY),
+  }),
   onInvoke: (record) => {
     invocations[record.functionName] = (invocations[record.functionName] ?? 0) + 1;
   },

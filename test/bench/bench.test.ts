@@ -60,6 +60,10 @@ const EXPECTED = [
   'capacity.connectRate',
   'capacity.heldRss',
   'capacity.perConnection',
+  'peer.fanOut.median',
+  'peer.connectRate',
+  'scale.fanOut.median',
+  'send.cpuPerPost',
 ];
 
 describe('npm run bench -- --quick', () => {
