@@ -107,7 +107,9 @@ export class FunctionWorkers implements FunctionRunner {
 
   private pump(): void {
     while (this.queue.length > 0 && this.idle.length > 0) {
-      this.dispatch(this.idle.pop() as FunctionWorker, this.queue.shift() as Job);
+      const worker = this.idle.pop() as FunctionWorker;
+      // One that crashed while idle (a stray timer's exception) is removed once its thread exits.
+      if (worker.alive) this.dispatch(worker, this.queue.shift() as Job);
     }
     // Start a worker for each invocation that no starting worker will take, within the limit.
     while (this.queue.length > this.starting && this.workers.size < this.options.maxWorkers) {

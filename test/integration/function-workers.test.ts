@@ -167,6 +167,27 @@ describe('a function worker', () => {
     expect(next.outcome.ok).toBe(true);
   });
 
+  it('replaces a worker that crashed while idle: the next invocation runs on a new one', async () => {
+    // Prepare
+    const lines: string[] = [];
+    const workers = probe({ log: new StackLog((line) => lines.push(line)) });
+    const returned = await run(workers, { action: 'strayTimer' });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+
+    // Act
+    const next = await run(workers, { action: 'state' }, 2000);
+
+    // Assess
+    expect(returned.outcome.ok).toBe(true);
+    expect(next.outcome.ok).toBe(true);
+    expect(next.initDurationMs).toBeGreaterThan(0);
+    expect(
+      lines.some((line) =>
+        line.includes('crashed: TypeError: thrown after the invocation returned'),
+      ),
+    ).toBe(true);
+  });
+
   it.each([
     [
       'an unhandled rejection',

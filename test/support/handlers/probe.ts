@@ -10,7 +10,16 @@ let invocations = 0;
 const loadedAt = Date.now();
 
 interface ProbeEvent {
-  action: 'state' | 'sleep' | 'hang' | 'throw' | 'throwLater' | 'rejectLater' | 'exit' | 'log';
+  action:
+    | 'state'
+    | 'sleep'
+    | 'hang'
+    | 'throw'
+    | 'throwLater'
+    | 'rejectLater'
+    | 'strayTimer'
+    | 'exit'
+    | 'log';
   ms?: number;
   text?: string;
 }
@@ -42,6 +51,12 @@ export async function handler(
         throw new TypeError('thrown outside the handler');
       }, 5);
       return new Promise(() => {});
+    case 'strayTimer':
+      // Returns, and leaves a timer that throws once the worker is idle again.
+      setTimeout(() => {
+        throw new TypeError('thrown after the invocation returned');
+      }, 50);
+      return { threadId };
     case 'rejectLater':
       void Promise.reject(new Error('nobody awaits this'));
       return new Promise(() => {});
