@@ -10,7 +10,7 @@ import {
   functionsTriggeredBy,
   routeKeyOf,
 } from '../lambdas/manifest';
-import { AWS_LIMITS } from '../lambdas/shared/limits';
+import { AWS_LIMITS, SETTINGS } from '../lambdas/shared/limits';
 import {
   checkInteger,
   checkLogLevel,
@@ -49,6 +49,10 @@ export interface LocalStackOptions {
   dynamoDbEndpoint?: string;
   /** @default 'Connections' */
   tableName?: string;
+  /** The message log table. @default 'MessageLog' */
+  messageTableName?: string;
+  /** `MESSAGE_RETENTION_SECONDS` of the functions: how long a logged message is replayed. @default 86400 */
+  messageRetentionSeconds?: number;
   /** @default 'local' */
   stage?: string;
   /** @default 'us-east-1' */
@@ -88,6 +92,7 @@ export interface LocalStack {
   /** True when dynalite runs in this process. */
   dynamoDbEmbedded: boolean;
   tableName: string;
+  messageTableName: string;
   stage: string;
   region: string;
   jwtSecret: string;
@@ -194,6 +199,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       port: config.dynamoDbPort,
       ...(config.dynamoDbEndpoint !== undefined && { endpoint: config.dynamoDbEndpoint }),
       tableName: config.tableName,
+      messageTableName: config.messageTableName,
       region: config.region,
       ...(credentials && { credentials }),
     });
@@ -206,6 +212,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   try {
     Object.assign(process.env, {
       TABLE_NAME: config.tableName,
+      MESSAGE_TABLE_NAME: config.messageTableName,
+      [SETTINGS.messageRetentionSeconds.env]: String(config.messageRetentionSeconds),
       DYNAMODB_ENDPOINT: db.endpoint,
       CONNECTIONS_ENDPOINT: endpoint,
       JWT_SECRET: config.jwtSecret,
@@ -327,6 +335,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     dynamoDbEndpoint: db.endpoint,
     dynamoDbEmbedded: db.embedded,
     tableName: config.tableName,
+    messageTableName: config.messageTableName,
     stage: config.stage,
     region: config.region,
     jwtSecret: config.jwtSecret,
@@ -381,6 +390,13 @@ function resolveOptions(options: LocalStackOptions) {
     ),
     dynamoDbEndpoint: options.dynamoDbEndpoint,
     tableName: options.tableName ?? DEFAULTS.tableName,
+    messageTableName: options.messageTableName ?? DEFAULTS.messageTableName,
+    messageRetentionSeconds: checkInteger(
+      'messageRetentionSeconds',
+      options.messageRetentionSeconds ?? DEFAULTS.messageRetentionSeconds,
+      SETTINGS.messageRetentionSeconds.min,
+      SETTINGS.messageRetentionSeconds.max,
+    ),
     stage: checkStage('stage', options.stage ?? DEFAULTS.stage),
     region: options.region ?? DEFAULTS.region,
     jwtSecret: checkSecret('jwtSecret', options.jwtSecret ?? LOCAL_JWT_SECRET),

@@ -1,6 +1,6 @@
 import { MissingIdentityError } from './errors';
 import { type AuthorizerContext, authorizedUserId } from './identity';
-import type { ConnectionRecord, ConnectionStore, Log } from './ports';
+import type { ClientProtocol, ConnectionRecord, ConnectionStore, Log } from './ports';
 
 /** What `$connect` and `$disconnect` know about the connection (from `requestContext`). */
 export interface ConnectionEvent {
@@ -8,6 +8,8 @@ export interface ConnectionEvent {
   /** Epoch milliseconds, set by API Gateway when the handshake arrived. */
   connectedAt?: number;
   authorizer?: AuthorizerContext;
+  /** On `$connect`: the protocol answered to the client (`chosenProtocol`). Absent: v1. */
+  protocol?: ClientProtocol;
 }
 
 export interface ConnectionDependencies {
@@ -19,7 +21,8 @@ export interface ConnectionDependencies {
 }
 
 /**
- * `$connect`: stores the mapping from the authorized user to this connection, one write.
+ * `$connect`: stores the mapping from the authorized user to this connection, with the
+ * protocol it speaks, one write.
  * Throws `MissingIdentityError` without an authorizer context and `StoreUnavailableError` if
  * DynamoDB fails; either way nothing was written and the handshake must be refused.
  *
@@ -38,9 +41,10 @@ export async function registerConnection(
     connectionId: event.connectionId,
     connectedAt,
     expiresAt: Math.floor(connectedAt / 1000) + ttlSeconds,
+    protocol: event.protocol ?? 'v1',
   };
   await store.putConnection(record);
-  log.info('connected', { userId, connectionId: event.connectionId });
+  log.info('connected', { userId, connectionId: event.connectionId, protocol: record.protocol });
   return record;
 }
 
