@@ -21,6 +21,7 @@ import {
   MAX_LOCAL_DURATION_MS,
 } from './config';
 import { GATEWAY_CLOSES } from './connection';
+import { serveDemo } from './demo';
 import { displayHost, startLocalDynamoDb } from './dynamodb';
 import { sendJson } from './http';
 import { handleInvokeRequest, invokedFunctionName } from './lambda-api';
@@ -300,6 +301,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       },
       stage: api.stage,
       url: `ws://${displayHost(config.host)}:${port}`,
+      jwtSecret: config.jwtSecret,
     });
   } catch (error) {
     markFailed(error);
@@ -350,6 +352,7 @@ interface Deps {
   invoke: Parameters<typeof handleInvokeRequest>[4];
   stage: string;
   url: string;
+  jwtSecret: string;
 }
 
 async function dispatch(req: IncomingMessage, res: ServerResponse, deps: Deps): Promise<void> {
@@ -361,6 +364,7 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, deps: Deps): 
   const functionName = invokedFunctionName(url.pathname);
   if (functionName !== undefined)
     return handleInvokeRequest(req, res, functionName, url, deps.invoke);
+  if (await serveDemo(req, res, url, deps)) return;
   req.resume();
   if (url.pathname === '/' || url.pathname === `/${deps.stage}`) {
     return sendJson(res, 426, {
