@@ -175,7 +175,7 @@ async function replay(
       head.last,
       PROTOCOL_V2.replayPageSize,
     )) {
-      if (gone || replayed >= PROTOCOL_V2.replayPageSize) break;
+      if (gone) break;
       const retained = stored.expiresAt > now && stored.epoch === head.epoch;
       if (first === undefined) {
         // Expired history comes first (expiry follows seq order): skip to what is retained.
@@ -191,6 +191,8 @@ async function replay(
       outcomes.push(
         post(messageFrame(stored.messageJson, { seq: stored.seq, epoch: stored.epoch })),
       );
+      // A full page: stop before the iterator asks DynamoDB for more.
+      if (replayed >= PROTOCOL_V2.replayPageSize) break;
     }
   } catch (error) {
     if (!(error instanceof StoreUnavailableError)) throw error;
