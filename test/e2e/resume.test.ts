@@ -351,6 +351,24 @@ describe('protocol v1 clients of the same user', () => {
   });
 });
 
+describe('a message too large for the v2 envelope', () => {
+  it('reaches v1 connections verbatim, is not logged, and counts failed on v2 ones', async () => {
+    // Prepare: a v1 and a v2 connection of one user; a message of exactly 128 KiB.
+    const v1 = await t.connect('e2e-large');
+    const v2 = await t.connect('e2e-large', { protocols: ['tripsync.v2'] });
+    const message = `{"pad":"${'q'.repeat(128 * 1024 - 10)}"}`;
+
+    // Act
+    const { body } = await t.invokeSend(`{"userId":"e2e-large","message":${message}}`);
+
+    // Assess
+    expect(body).toEqual({ delivered: 1, stale: 0, failed: 1 });
+    expect(await v1.next()).toBe(message);
+    expect(await headOf('e2e-large')).toBeUndefined();
+    await expect(v2.next(300)).rejects.toThrow('no message within 300 ms');
+  });
+});
+
 describe('bad resume frames', () => {
   let socket: TestClient;
   const user = 'e2e-bad';
