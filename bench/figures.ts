@@ -345,7 +345,7 @@ export function requestFigures(c: RequestCounts): Figure[] {
     };
   };
   return [
-    row('connect', 'per connect', 1),
+    row('connect', 'per connect', 2, 'PutItem, then the Query that counts the live rows (the cap)'),
     row('disconnect', 'per disconnect', 1),
     row('sendToUser', 'per send to a user (persist: false)', 1),
     row('sendToUsers', 'per user in a send to n users (persist: false)', 1),

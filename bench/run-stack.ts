@@ -29,6 +29,21 @@ import { eventually } from './wait';
 
 /** Handshakes in flight when opening many connections from the one client process. */
 const IN_FLIGHT = 50;
+/** Connections of each user the capacity section adds. */
+const CAPACITY_CONNECTIONS_PER_USER = 100;
+/** Connections the warm-up opens for its one user. */
+const WARM_UP_CONNECTIONS = 10;
+
+/** The most connections the run holds for one user: the stack's cap is raised to it. */
+function connectionsPerUser(mode: BenchMode): number {
+  return Math.max(
+    mode.fanOutConnections,
+    mode.sequentialConnects,
+    mode.requestCountSample,
+    CAPACITY_CONNECTIONS_PER_USER,
+    WARM_UP_CONNECTIONS,
+  );
+}
 
 /**
  * Sections 3 to 6 against the local stack in its own process, driven from this one: fan-out
@@ -39,7 +54,7 @@ const IN_FLIGHT = 50;
  */
 export async function runStackSections(mode: BenchMode, output: Output): Promise<void> {
   progress('starting the local stack in its own process…');
-  const bench = await startLocalBench();
+  const bench = await startLocalBench({ maxConnectionsPerUser: connectionsPerUser(mode) });
   try {
     const idle = await warmUp(bench);
     const fanOut = await runFanOut(bench, mode, output);
@@ -73,11 +88,11 @@ export async function runStackSections(mode: BenchMode, output: Output): Promise
 
 /** Every handler cold-starts and builds its clients; returns the idle stack's memory. */
 async function warmUp(bench: LocalBench): Promise<StackMemory> {
-  await bench.connectUser('bench-warmup', 10, 10);
+  await bench.connectUser('bench-warmup', WARM_UP_CONNECTIONS, WARM_UP_CONNECTIONS);
   for (let i = 0; i < 3; i++) {
     await bench.invokeSend({ userId: 'bench-warmup', message: fanOutMessage(i) });
   }
-  await closeAndWait(bench, 10);
+  await closeAndWait(bench, WARM_UP_CONNECTIONS);
   return bench.stack.memory();
 }
 
@@ -157,7 +172,7 @@ async function runCapacity(
   const more = Math.max(0, mode.capacityConnections - (await bench.stack.stats()).connections);
   const before = await bench.stack.memory();
   progress(`capacity: opening ${more} more connections (${mode.capacityConnections} in all)…`);
-  const perUser = 100;
+  const perUser = CAPACITY_CONNECTIONS_PER_USER;
   for (let i = 0; i * perUser < more; i++) {
     const count = Math.min(perUser, more - i * perUser);
     opens.push(await bench.connectUser(`bench-capacity-${i}`, count, IN_FLIGHT));

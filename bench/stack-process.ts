@@ -102,6 +102,10 @@ subscribe('http.client.response.finish', (message) => {
 const stack = await startLocalStack({
   port: 0,
   dynamoDbPort: 0,
+  // Raised by the parent to what the run opens for one user (the check itself still runs).
+  ...(process.env.MAX_CONNECTIONS_PER_USER && {
+    maxConnectionsPerUser: Number(process.env.MAX_CONNECTIONS_PER_USER),
+  }),
   log: false,
   handlerLogLevel: 'SILENT',
   onInvoke: (record) => {

@@ -108,7 +108,16 @@ export const FUNCTIONS = {
     trigger: { kind: 'route', routeKey: '$connect' },
     timeout: 'handlerTimeoutSeconds',
     needs: {
-      connectionTable: [{ sid: 'RecordConnection', actions: ['dynamodb:PutItem'], on: ['table'] }],
+      connectionTable: [
+        { sid: 'RecordConnection', actions: ['dynamodb:PutItem'], on: ['table'] },
+        // MAX_CONNECTIONS_PER_USER: count the user's live rows (a strongly consistent Query),
+        // and delete the row of a connect refused over the cap.
+        {
+          sid: 'CapConnectionsPerUser',
+          actions: ['dynamodb:Query', 'dynamodb:DeleteItem'],
+          on: ['table'],
+        },
+      ],
       settings: ['connectionTtlSeconds'],
     },
   },

@@ -1,4 +1,10 @@
-import { type Env, integerInRange, optionalString, optionalUrl } from '../lambdas/config/env';
+import {
+  type Env,
+  integerInRange,
+  integerSetting,
+  optionalString,
+  optionalUrl,
+} from '../lambdas/config/env';
 import { ConfigError } from '../lambdas/core/errors';
 import { AWS_LIMITS, DEPLOYMENT, MIN_HS256_SECRET_BYTES, SETTINGS } from '../lambdas/shared/limits';
 
@@ -35,6 +41,11 @@ export const DEFAULTS = {
   idleTimeoutMs: AWS_LIMITS.idleTimeoutMs,
   /** `MAX_CONNECTION_DURATION_MS`: API Gateway closes every connection at 2 hours. */
   maxConnectionDurationMs: AWS_LIMITS.maxConnectionDurationMs,
+  /**
+   * `MAX_CONNECTIONS_PER_USER`: live connections one user may hold, as deployed; the next
+   * handshake gets 429. Load tests that open thousands of sockets for one user raise it.
+   */
+  maxConnectionsPerUser: SETTINGS.maxConnectionsPerUser.default,
   /** API Gateway's integration timeout for WebSocket routes (29 s). */
   integrationTimeoutMs: AWS_LIMITS.integrationTimeoutSeconds * 1000,
   /** Lambda timeout of the authorizer and route functions (the CDK construct's default, 10 s). */
@@ -67,6 +78,7 @@ export interface LocalStackEnvOptions {
   jwtSecretIsDefault: boolean;
   idleTimeoutMs: number;
   maxConnectionDurationMs: number;
+  maxConnectionsPerUser: number;
   handlerLogLevel: string;
 }
 
@@ -130,6 +142,7 @@ export function readLocalStackEnv(env: Env): LocalStackEnvOptions {
       1,
       MAX_LOCAL_DURATION_MS,
     ),
+    maxConnectionsPerUser: integerSetting(env, SETTINGS.maxConnectionsPerUser),
     handlerLogLevel: logLevel(env, 'POWERTOOLS_LOG_LEVEL', DEFAULTS.handlerLogLevel),
   };
 }

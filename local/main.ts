@@ -3,11 +3,12 @@
  * starts the stack, prints a banner with ready-to-paste examples, and stops cleanly on
  * Ctrl-C / SIGTERM: every socket closed with 1001, `$disconnect` run for each, exit code 0.
  */
+import { readClaimRules } from '../lambdas/config/auth';
 import { ConfigError } from '../lambdas/core/errors';
 import { type LocalStackEnvOptions, readLocalStackEnv } from './config';
 import { PortInUseError } from './listen';
 import { type LocalStack, startLocalStack } from './stack';
-import { signLocalToken } from './tokens';
+import { LOCAL_TOKEN_TTL_SECONDS, signLocalToken } from './tokens';
 
 /** A stop that takes longer than this (a hung `$disconnect`) exits with 1. */
 const STOP_TIMEOUT_MS = 10_000;
@@ -53,7 +54,14 @@ async function main(): Promise<void> {
 }
 
 async function banner(stack: LocalStack, options: LocalStackEnvOptions): Promise<string> {
-  const token = await signLocalToken('42', { secret: stack.jwtSecret });
+  // Signed as `npm run token` signs: the claims the authorizer reads from the same environment.
+  const claims = readClaimRules(process.env);
+  const token = await signLocalToken('42', {
+    secret: stack.jwtSecret,
+    ttlSeconds: Math.min(LOCAL_TOKEN_TTL_SECONDS, claims.maxLifetimeSeconds),
+    audience: claims.audience,
+    ...(claims.issuers && { issuer: claims.issuers[0] }),
+  });
   const database = stack.dynamoDbEmbedded
     ? `${stack.dynamoDbEndpoint}  (dynalite in this process, in memory)`
     : `${stack.dynamoDbEndpoint}  (external)`;
@@ -72,6 +80,7 @@ TripSync Realtime: local stack (the handler modules in lambdas/, as CDK deploys 
   Tables         ${stack.tableName}, ${stack.messageTableName} (messages kept ${options.messageRetentionSeconds} s)
   JWT secret     ${secret}
   Timeouts       idle ${options.idleTimeoutMs / 1000} s, maximum ${options.maxConnectionDurationMs / 1000} s
+  Per user       at most ${options.maxConnectionsPerUser} live connections (MAX_CONNECTIONS_PER_USER)
 
 Try it (a token for user 42, valid 4 hours; more with: npm run --silent token -- <userId>):
 

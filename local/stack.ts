@@ -64,6 +64,8 @@ export interface LocalStackOptions {
   idleTimeoutMs?: number;
   /** Closes every connection at this age (1001). @default 7200000 */
   maxConnectionDurationMs?: number;
+  /** `MAX_CONNECTIONS_PER_USER` of `$connect`: the next handshake gets 429. @default 20 */
+  maxConnectionsPerUser?: number;
   /** A route invocation slower than this answers "Endpoint request timed out". @default 29000 */
   integrationTimeoutMs?: number;
   /** Lambda timeout of the authorizer, `$connect`, `$disconnect` and route functions. @default 10000 */
@@ -118,7 +120,8 @@ let instances = 0;
  * Starts the whole backend in this process: the WebSocket gateway, the Management API and the
  * Lambda Invoke API on one origin, and DynamoDB (embedded dynalite unless `dynamoDbEndpoint`),
  * running the handler modules CDK deploys. Sets the handlers' environment (`TABLE_NAME`,
- * `DYNAMODB_ENDPOINT`, `CONNECTIONS_ENDPOINT`, `JWT_SECRET`, `AWS_REGION`, dummy credentials)
+ * `DYNAMODB_ENDPOINT`, `CONNECTIONS_ENDPOINT`, `JWT_SECRET`, `MAX_CONNECTIONS_PER_USER`,
+ * `AWS_REGION`, dummy credentials)
  * in `process.env` before importing them.
  *
  * @example
@@ -218,6 +221,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       DYNAMODB_ENDPOINT: db.endpoint,
       CONNECTIONS_ENDPOINT: endpoint,
       JWT_SECRET: config.jwtSecret,
+      MAX_CONNECTIONS_PER_USER: String(config.maxConnectionsPerUser),
       AWS_REGION: config.region,
       POWERTOOLS_LOG_LEVEL: config.handlerLogLevel,
     });
@@ -415,6 +419,12 @@ function resolveOptions(options: LocalStackOptions) {
       options.maxConnectionDurationMs ?? DEFAULTS.maxConnectionDurationMs,
       1,
       duration,
+    ),
+    maxConnectionsPerUser: checkInteger(
+      'maxConnectionsPerUser',
+      options.maxConnectionsPerUser ?? DEFAULTS.maxConnectionsPerUser,
+      SETTINGS.maxConnectionsPerUser.min,
+      SETTINGS.maxConnectionsPerUser.max,
     ),
     integrationTimeoutMs: checkInteger(
       'integrationTimeoutMs',

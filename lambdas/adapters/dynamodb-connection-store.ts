@@ -163,6 +163,30 @@ export class DynamoDbConnectionStore implements ConnectionStore {
     return row.Item ? { kind: 'rateLimited' } : { kind: 'unknownConnection' };
   }
 
+  async countLiveConnections(userId: string, nowEpochSeconds: number): Promise<number> {
+    let count = 0;
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.run('Query', () =>
+        this.client.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            KeyConditionExpression: 'userId = :userId',
+            // Expired rows linger until TTL deletes them (within days): count the live ones only.
+            FilterExpression: 'attribute_not_exists(expiresAt) OR expiresAt > :now',
+            ExpressionAttributeValues: { ':userId': userId, ':now': nowEpochSeconds },
+            Select: 'COUNT',
+            ConsistentRead: true,
+            ExclusiveStartKey: startKey,
+          }),
+        ),
+      );
+      count += page.Count ?? 0;
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return count;
+  }
+
   async findUserId(connectionId: string): Promise<string | undefined> {
     return (await this.findConnection(connectionId))?.userId;
   }

@@ -60,6 +60,12 @@ export interface ConnectionStore {
     nowMs: number,
     bucket: { burst: number; refillMs: number },
   ): Promise<ResumeClaim>;
+  /**
+   * How many live rows the user has: one strongly consistent Query (more only past 1 MB of
+   * rows), counting rows whose `expiresAt` is after `nowEpochSeconds`. A row whose put has
+   * been acknowledged is always counted.
+   */
+  countLiveConnections(userId: string, nowEpochSeconds: number): Promise<number>;
   /** The owner of a connection, through the `byConnectionId` index (eventually consistent). */
   findUserId(connectionId: string): Promise<string | undefined>;
   /** The owner and protocol of a connection: the same one read as `findUserId`. */

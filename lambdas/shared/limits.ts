@@ -59,6 +59,22 @@ export const AWS_LIMITS = {
 /** RFC 7518 §3.2: an HS256 key must be at least as long as the hash output (32 bytes). */
 export const MIN_HS256_SECRET_BYTES = 32;
 
+/** The `aud` every token must carry when `JWT_AUDIENCE` is unset: this API's name. */
+export const DEFAULT_JWT_AUDIENCE = 'tripsync-realtime';
+
+/**
+ * How long the authorizer keeps HS256 keys read from Secrets Manager before reading them again:
+ * the longest a warm container goes on trusting a key an operator has rotated out.
+ */
+export const HS256_KEY_CACHE_SECONDS = 5 * 60;
+
+/**
+ * A token that fails every cached HS256 key may mean the key was rotated since the last read;
+ * it triggers one early read, at most once in this many seconds per container, so a flood of
+ * forged tokens cannot become a flood of Secrets Manager calls.
+ */
+export const HS256_KEY_REFRESH_MIN_INTERVAL_SECONDS = 30;
+
 /**
  * Time the send function keeps back from its Lambda timeout for stale-row cleanup and its reply:
  * no post attempt starts unless it would end before `timeout - SEND_FINISH_MARGIN_MS`.
@@ -96,11 +112,15 @@ export const PROTOCOL_V2 = {
  * CDK construct under the same name and an environment variable of the functions that read it.
  */
 export const SETTINGS = {
-  /** Lifetime of a connection row; API Gateway's maximum connection duration by default. */
+  /**
+   * Lifetime of a connection row: never below API Gateway's maximum connection duration (the
+   * default), since a row is never refreshed while its socket is open and `send` skips expired
+   * rows.
+   */
   connectionTtlSeconds: {
     env: 'CONNECTION_TTL_SECONDS',
     default: AWS_LIMITS.maxConnectionDurationMs / 1000,
-    min: 60,
+    min: AWS_LIMITS.maxConnectionDurationMs / 1000,
     max: 7 * 24 * 60 * 60,
   },
   /** Posts `send` makes at once; 50 is also the SDK's default socket pool. */
@@ -134,12 +154,29 @@ export const SETTINGS = {
    * one in flight they may arrive slightly out of order (each frame carries its seq).
    */
   replayConcurrency: { env: 'REPLAY_CONCURRENCY', default: 8, min: 1, max: 100 },
-  /** Slack allowed on a token's `exp` and `nbf`. */
+  /** Slack allowed on a token's `exp`, `nbf` and `iat`. */
   jwtClockToleranceSeconds: {
     env: 'JWT_CLOCK_TOLERANCE_SECONDS',
     default: 5,
     min: 0,
     max: 300,
+  },
+  /**
+   * Live connections one user may hold: a few phones, tabs and tablets, while a client stuck in
+   * a reconnect loop cannot multiply every fan-out to its user. 0 would refuse everyone.
+   */
+  maxConnectionsPerUser: {
+    env: 'MAX_CONNECTIONS_PER_USER',
+    default: 20,
+    min: 1,
+    max: 100_000,
+  },
+  /** The longest token lifetime (`exp − iat`) accepted: a minute to a week, a day by default. */
+  jwtMaxLifetimeSeconds: {
+    env: 'JWT_MAX_LIFETIME_SECONDS',
+    default: 24 * 60 * 60,
+    min: 60,
+    max: 7 * 24 * 60 * 60,
   },
 } as const satisfies Record<string, IntegerRange>;
 
@@ -179,7 +216,7 @@ export const DEPLOYMENT = {
 
 /**
  * Whether a JWKS URL may be deployed: https only, so keys cannot be swapped in transit. (The
- * authorizer itself also accepts http, for JWKS servers in tests.)
+ * authorizer itself also accepts http on a loopback address, for JWKS servers in tests.)
  *
  * @example
  * isHttpsUrl('https://issuer.example/.well-known/jwks.json'); // true

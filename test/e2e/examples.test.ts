@@ -172,6 +172,7 @@ describe('examples/python/mint_token.py (PyJWT)', () => {
     const token = result.stdout.trim();
     const claims = decodeJwt(token);
     expect(claims.sub).toBe('42');
+    expect(claims.aud).toBe('tripsync-realtime');
     expect((claims.exp ?? 0) - (claims.iat ?? 0)).toBe(4 * 60 * 60);
     const client = await openClient(token);
     client.socket.send(JSON.stringify({ action: 'whoami' }));

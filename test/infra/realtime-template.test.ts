@@ -407,7 +407,11 @@ describe('IAM', () => {
   it('grants each function exactly the table actions it uses', () => {
     const table = JSON.stringify(tableArn());
     const index = JSON.stringify(indexArn());
-    expect(tableActions('connect')).toEqual({ 'dynamodb:PutItem': [table] });
+    expect(tableActions('connect')).toEqual({
+      'dynamodb:PutItem': [table],
+      'dynamodb:Query': [table],
+      'dynamodb:DeleteItem': [table],
+    });
     expect(tableActions('disconnect')).toEqual({
       'dynamodb:DeleteItem': [table],
       'dynamodb:Query': [index],

@@ -49,6 +49,8 @@ beforeAll(async () => {
   a = await startTestStack({ dynamoDbEndpoint: db.endpoint, handlerLogLevel: 'INFO' });
   b = await startTestStack({
     handlerLogLevel: 'INFO',
+    // The fan-out scenarios hold up to 40 connections of one user.
+    maxConnectionsPerUser: 40,
     handlerTimeoutMs: 1000,
     sendTimeoutMs: 3000,
     wrapHandler: (name, handler): LambdaHandler => {

@@ -168,7 +168,12 @@ describe.each(Object.keys(CONFIGURATIONS))('%s', (name) => {
     const fns = realtime.functions;
     const role = (fn: keyof typeof fns) => fns[fn].role as iam.IRole;
 
-    expect(grants(role('connect'))).toEqual({ 'dynamodb:PutItem': [json(table)] });
+    // PutItem the row; Query (count) and DeleteItem (a refused row) for the per-user cap.
+    expect(grants(role('connect'))).toEqual({
+      'dynamodb:PutItem': [json(table)],
+      'dynamodb:Query': [json(table)],
+      'dynamodb:DeleteItem': [json(table)],
+    });
     expect(grants(role('disconnect'))).toEqual({
       'dynamodb:DeleteItem': [json(table)],
       'dynamodb:Query': [json(index)],

@@ -155,8 +155,12 @@ describe('readLocalStackEnv', () => {
       jwtSecretIsDefault: true,
       idleTimeoutMs: 600_000,
       maxConnectionDurationMs: 7_200_000,
+      maxConnectionsPerUser: 20,
       handlerLogLevel: 'WARN',
     });
+    expect(readLocalStackEnv({ MAX_CONNECTIONS_PER_USER: '2000' }).maxConnectionsPerUser).toBe(
+      2000,
+    );
   });
 
   test.each([
@@ -173,6 +177,7 @@ describe('readLocalStackEnv', () => {
     ],
     [{ STAGE: 'a/b' }, 'STAGE', '"a/b"'],
     [{ POWERTOOLS_LOG_LEVEL: 'loud' }, 'POWERTOOLS_LOG_LEVEL', '"loud"'],
+    [{ MAX_CONNECTIONS_PER_USER: '0' }, 'MAX_CONNECTIONS_PER_USER', 'from 1 to 100000, got "0"'],
   ])('%j is refused, naming %s and what it received', (env, variable, text) => {
     // Act
     let error: unknown;
