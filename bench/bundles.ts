@@ -4,22 +4,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { App, type CfnElement, Stack } from 'aws-cdk-lib';
 import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
-import { HANDLER_BUNDLING } from '../lib/tripsync-realtime';
+import { FUNCTION_NAMES, type FunctionName, functionSpec } from '../lambdas/manifest';
+import { HANDLER_BUNDLING } from '../lib/realtime-function';
 import { TripSyncRealtimeStack } from '../lib/tripsync-realtime-stack';
-
-/**
- * The five handlers, by the construct's names for them, and the authorizer a second time as a
- * JWKS-only deployment builds it (`authorizerJwks`: no HS256 secret, so no Secrets Manager).
- */
-export const HANDLER_NAMES = [
-  'authorizer',
-  'authorizerJwks',
-  'connect',
-  'disconnect',
-  'default',
-  'send',
-] as const;
-export type HandlerName = (typeof HANDLER_NAMES)[number];
 
 /** The JWKS settings of the JWKS-only variant (any valid values: only the bundle is read). */
 const JWKS_ONLY = {
@@ -41,22 +28,83 @@ export const BASELINES = {
 } as const;
 export type BaselineName = keyof typeof BASELINES;
 
+/** One bundle the benchmark measures: a function of `lambdas/manifest.ts`, as one deployment builds it. */
+export interface BenchedHandler {
+  /** `send`, or `authorizerJwks` for a token verifier deployed with JWKS only. */
+  name: string;
+  function: FunctionName;
+  /** Built by a JWKS-only deployment (no HS256 secret, so no Secrets Manager client). */
+  jwksOnly: boolean;
+  /** How the tables name it. */
+  label: string;
+  /** Verifies tokens (its bundle target differs: no SDK client at all without a secret). */
+  verifiesTokens: boolean;
+  /** The SDK clients its needs call for, and so the baseline its cold start is compared with. */
+  clients: string[];
+  baseline: BaselineName;
+}
+
 /**
- * The SDK clients each handler uses, and so the baseline its cold start is compared with. The
- * authorizer uses Secrets Manager only when `JWT_SECRET_ARN` is set (the default deployment),
- * once per container.
+ * The SDK clients a function's needs call for: the tables through DynamoDB, posts through the
+ * Management API, the HS256 secret through Secrets Manager (read once per container, when
+ * `JWT_SECRET_ARN` is set, as in the default deployment).
  */
-export const HANDLER_CLIENTS: Record<HandlerName, { clients: string[]; baseline: BaselineName }> = {
-  authorizer: { clients: ['client-secrets-manager'], baseline: 'secretsManager' },
-  authorizerJwks: { clients: [], baseline: 'empty' },
-  connect: { clients: ['client-dynamodb'], baseline: 'dynamodb' },
-  disconnect: { clients: ['client-dynamodb'], baseline: 'dynamodb' },
-  default: { clients: [], baseline: 'empty' },
-  send: {
-    clients: ['client-dynamodb', 'client-apigatewaymanagementapi'],
-    baseline: 'dynamodbManagementApi',
-  },
-};
+function clientsFor(name: FunctionName, jwksOnly: boolean): string[] {
+  const { needs } = functionSpec(name);
+  return [
+    ...(needs.connectionTable || needs.messageLog ? ['client-dynamodb'] : []),
+    ...(needs.managementApi ? ['client-apigatewaymanagementapi'] : []),
+    ...(needs.jwtSecret && !jwksOnly ? ['client-secrets-manager'] : []),
+  ];
+}
+
+/** The baseline bundling exactly these clients. */
+function baselineFor(clients: string[]): BaselineName {
+  const key = [...clients].sort().join('+');
+  const byClients: Record<string, BaselineName> = {
+    '': 'empty',
+    'client-dynamodb': 'dynamodb',
+    'client-apigatewaymanagementapi+client-dynamodb': 'dynamodbManagementApi',
+    'client-secrets-manager': 'secretsManager',
+  };
+  const baseline = byClients[key];
+  if (baseline === undefined) {
+    throw new Error(`no baseline bundles exactly ${key}: add one to bench/baselines and BASELINES`);
+  }
+  return baseline;
+}
+
+/**
+ * Every function of the manifest, and each token verifier a second time as a JWKS-only
+ * deployment builds it (`authorizerJwks`).
+ */
+export const BENCHED_HANDLERS: BenchedHandler[] = FUNCTION_NAMES.flatMap((name) => {
+  const verifiesTokens = functionSpec(name).needs.jwtSecret === true;
+  const variants = verifiesTokens ? [false, true] : [false];
+  return variants.map((jwksOnly) => {
+    const clients = clientsFor(name, jwksOnly);
+    return {
+      name: jwksOnly ? `${name}Jwks` : name,
+      function: name,
+      jwksOnly,
+      label: verifiesTokens ? `${name} (${jwksOnly ? 'JWKS only' : 'HS256 secret'})` : name,
+      verifiesTokens,
+      clients,
+      baseline: baselineFor(clients),
+    };
+  });
+});
+
+/** The bundles' names: `authorizer`, `authorizerJwks`, `connect`, … */
+export const HANDLER_NAMES = BENCHED_HANDLERS.map((h) => h.name);
+export type HandlerName = string;
+
+/** A benched bundle by name. */
+export function benchedHandler(name: HandlerName): BenchedHandler {
+  const handler = BENCHED_HANDLERS.find((h) => h.name === name);
+  if (!handler) throw new Error(`no benched handler ${name}`);
+  return handler;
+}
 
 /** One bundle as CDK built it: `index.mjs` and what its esbuild metafile says about it. */
 export interface BundleInfo {
@@ -86,8 +134,8 @@ const LOCK_FILE = join(REPO_ROOT, 'package-lock.json');
 const BASELINES_DIR = join(REPO_ROOT, 'bench', 'baselines');
 
 /**
- * Synthesizes the deployable stack into a temporary cloud assembly, which bundles the five
- * handlers exactly as `cdk deploy` would (NodejsFunction, local esbuild, the construct's own
+ * Synthesizes the deployable stack into a temporary cloud assembly, which bundles every
+ * handler of the manifest exactly as `cdk deploy` would (NodejsFunction, local esbuild, the construct's own
  * options), and a second stack of baseline functions with the same runtime, architecture and
  * bundling options. Reads each asset's `index.mjs` and `index.meta.json`.
  *
@@ -133,11 +181,9 @@ export function synthesizeBundles(): Bundles {
       return readBundle(name, join(outdir, `asset.${key.replace(/\.zip$/, '')}`));
     };
     const handlers = Object.fromEntries(
-      HANDLER_NAMES.map((name) => [
-        name,
-        name === 'authorizerJwks'
-          ? read(jwksOnly.realtime.functions.authorizer, name)
-          : read(product.realtime.functions[name], name),
+      BENCHED_HANDLERS.map((h) => [
+        h.name,
+        read((h.jwksOnly ? jwksOnly : product).realtime.functions[h.function], h.name),
       ]),
     ) as Record<HandlerName, BundleInfo>;
     const baselines = Object.fromEntries(

@@ -3,7 +3,7 @@ import {
   type BaselineName,
   type BundleInfo,
   type Bundles,
-  HANDLER_CLIENTS,
+  benchedHandler,
   HANDLER_NAMES,
   type HandlerName,
 } from './bundles';
@@ -14,19 +14,11 @@ import { type ArchitectResult, PEER_METHOD, type PeerMethodRun } from './peer';
 import type { PostCpuResult } from './post-cpu';
 import type { Figure } from './report';
 import type { RequestCount, RequestCounts } from './requests';
+import type { ReplayResult } from './resume';
 import { ratio, type Summary } from './stats';
 
 const KIB = 1024;
 
-/** How the table names each bundle. */
-export const HANDLER_LABELS: Record<HandlerName, string> = {
-  authorizer: 'authorizer (HS256 secret)',
-  authorizerJwks: 'authorizer (JWKS only)',
-  connect: 'connect',
-  disconnect: 'disconnect',
-  default: 'default',
-  send: 'send',
-};
 const MIB = 1024 * 1024;
 const kib = (bytes: number) => Math.round((bytes / KIB) * 10) / 10;
 const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
@@ -43,15 +35,14 @@ const judged = (applies: boolean, met: boolean) => (applies ? met : null);
  */
 export function bundleFigures(bundles: Bundles): Figure[] {
   const figures: Figure[] = HANDLER_NAMES.map((name) => {
-    const bundle = bundles.handlers[name];
-    const { baseline } = HANDLER_CLIENTS[name];
+    const bundle = bundleOf(bundles, name);
+    const { baseline, label, verifiesTokens: isAuthorizer } = benchedHandler(name);
     const base = bundles.baselines[baseline];
-    const isAuthorizer = name.startsWith('authorizer');
     const limitKib = isAuthorizer && bundle.sdkClients.length === 0 ? 100 : 400;
     return {
       id: `bundle.${name}.bytes`,
       section: '1. Bundles',
-      label: `${HANDLER_LABELS[name]} bundle`,
+      label: `${label} bundle`,
       value: kib(bundle.bytes),
       unit: 'KB',
       // Against an empty module a ratio means nothing: only SDK baselines get one.
@@ -72,8 +63,8 @@ export function bundleFigures(bundles: Bundles): Figure[] {
     };
   });
   const unused = HANDLER_NAMES.flatMap((name) =>
-    bundles.handlers[name].sdkClients
-      .filter((c) => !HANDLER_CLIENTS[name].clients.includes(c.name))
+    bundleOf(bundles, name)
+      .sdkClients.filter((c) => !benchedHandler(name).clients.includes(c.name))
       .map((c) => `${name}: ${c.name}`),
   );
   figures.push({
@@ -89,13 +80,19 @@ export function bundleFigures(bundles: Bundles): Figure[] {
         : `carried: ${HANDLER_NAMES.map(
             (name) =>
               `${name}: ${
-                bundles.handlers[name].sdkClients
-                  .map((c) => `${c.name}${c.dynamicImport ? ' (dynamic import)' : ''}`)
+                bundleOf(bundles, name)
+                  .sdkClients.map((c) => `${c.name}${c.dynamicImport ? ' (dynamic import)' : ''}`)
                   .join(' + ') || 'none'
               }`,
           ).join('; ')}`,
   });
   return figures;
+}
+
+function bundleOf(bundles: Bundles, name: HandlerName): BundleInfo {
+  const bundle = bundles.handlers[name];
+  if (!bundle) throw new Error(`no bundle was built for ${name}`);
+  return bundle;
 }
 
 function largest(bundle: BundleInfo): string {
@@ -113,7 +110,7 @@ function largest(bundle: BundleInfo): string {
  * figures.push(...coldStartFigures(coldStarts));
  */
 export function coldStartFigures(
-  results: Record<HandlerName | BaselineName, ColdStartResult>,
+  results: Record<HandlerName, ColdStartResult> & Record<BaselineName, ColdStartResult>,
 ): Figure[] {
   const empty = results.empty.ready;
   const figures: Figure[] = [
@@ -131,13 +128,14 @@ export function coldStartFigures(
   }
   for (const name of HANDLER_NAMES) {
     const own = results[name];
-    const { baseline } = HANDLER_CLIENTS[name];
+    if (!own) throw new Error(`no cold starts measured for ${name}`);
+    const { baseline, label } = benchedHandler(name);
     const base = results[baseline].ready;
     const r = ratio(own.ready.median, base.median);
     figures.push({
       id: `coldStart.${name}.vsBaseline`,
       section: '2. Cold start',
-      label: `${HANDLER_LABELS[name]}: import + clients built`,
+      label: `${label}: import + clients built`,
       value: round(own.ready.median),
       unit: 'ms',
       baseline: { label: BASELINES[baseline].label, value: round(base.median) },
@@ -152,12 +150,7 @@ export function coldStartFigures(
       }`,
     });
     figures.push(
-      vsEmpty(
-        `coldStart.${name}.vsEmpty`,
-        `${HANDLER_LABELS[name]} over the empty module`,
-        own,
-        empty,
-      ),
+      vsEmpty(`coldStart.${name}.vsEmpty`, `${label} over the empty module`, own, empty),
     );
   }
   return figures;
@@ -200,8 +193,11 @@ export function latencyFigures(latency: LatencyResult): Figure[] {
 export interface FanOutResults {
   connections: number;
   concurrency: number;
+  /** Logged sends (the default) and the same with `persist: false`. */
   oneUser: FanOutRun;
+  oneUserUnlogged: FanOutRun;
   manyUsers: FanOutRun;
+  manyUsersUnlogged: FanOutRun;
   sequential: FanOutRun;
   sharedClient: FanOutRun;
   raw: RawBaseline;
@@ -290,6 +286,26 @@ export function fanOutFigures(f: FanOutResults, full: boolean): Figure[] {
       note: `p99 ${round(f.manyUsers.ms.p99)} ms over ${f.manyUsers.ms.n} rounds; ${phases(f.manyUsers)}`,
     },
     {
+      id: 'fanOut.oneUser.logCost',
+      section: '4. Fan-out',
+      label: `logged send to 1 user with ${n} connections vs persist: false, p50`,
+      value: round(f.oneUser.ms.median),
+      unit: 'ms',
+      baseline: { label: 'persist: false, same run', value: round(f.oneUserUnlogged.ms.median) },
+      ratio: ratio(f.oneUser.ms.median, f.oneUserUnlogged.ms.median),
+      note: `the log adds ${round(f.oneUser.ms.median - f.oneUserUnlogged.ms.median)} ms: one append (3 requests) before the posts`,
+    },
+    {
+      id: 'fanOut.manyUsers.logCost',
+      section: '4. Fan-out',
+      label: `logged send to ${n} users vs persist: false, p50`,
+      value: round(f.manyUsers.ms.median),
+      unit: 'ms',
+      baseline: { label: 'persist: false, same run', value: round(f.manyUsersUnlogged.ms.median) },
+      ratio: ratio(f.manyUsers.ms.median, f.manyUsersUnlogged.ms.median),
+      note: `the log adds ${round(f.manyUsers.ms.median - f.manyUsersUnlogged.ms.median)} ms: ${n} appends, SEND_CONCURRENCY at a time, before the posts`,
+    },
+    {
       id: 'fanOut.peakInFlight',
       section: '4. Fan-out',
       label: 'peak posts in flight (send function)',
@@ -331,18 +347,64 @@ export function requestFigures(c: RequestCounts): Figure[] {
     };
   };
   return [
-    row('connect', 'per connect', 1),
+    row('connect', 'per connect', 2, 'PutItem, then the Query that counts the live rows (the cap)'),
     row('disconnect', 'per disconnect', 1),
-    row('sendToUser', 'per send to a user', 1),
-    row('sendToUsers', 'per user in a send to n users', 1),
-    row('sendToConnection', 'per send to a connectionId', 0),
+    row('sendToUser', 'per send to a user (persist: false)', 1),
+    row('sendToUsers', 'per user in a send to n users (persist: false)', 1),
+    row(
+      'sendToConnection',
+      'per send to a connectionId',
+      1,
+      "the connection's protocol (v1 or v2 frame) from the byConnectionId index",
+    ),
+    row(
+      'loggedMessage',
+      'message log, per logged message per user',
+      3,
+      "read the head, put the message, move the head: 1 read + 2 writes, on top of the user's connection Query",
+    ),
     row('staleCleanupByUser', 'per stale row, userId send', 1),
     row(
       'staleCleanupByConnection',
       'per stale row, connectionId send',
-      1,
-      'the key is (userId, connectionId) and only the connection id is known: a Query on byConnectionId finds the owner, then DeleteItem',
+      2,
+      'the key is (userId, connectionId) and only the connection id is known: the Query on byConnectionId that finds the protocol also finds the owner, then DeleteItem',
     ),
+  ];
+}
+
+/**
+ * Section 7: a resume replaying one page (1,000 missed messages) to a protocol v2 connection,
+ * and the DynamoDB requests of one resume.
+ *
+ * @example
+ * figures.push(...resumeFigures(replay));
+ */
+export function resumeFigures(replay: ReplayResult): Figure[] {
+  const n = replay.messages.toLocaleString('en-US');
+  const { requests } = replay;
+  return [
+    {
+      id: 'resume.replay.median',
+      section: '7. Resume',
+      label: `replay of ${n} missed messages, resume to resumed, p50`,
+      value: round(replay.ms.median),
+      unit: 'ms',
+      note: `p99 ${round(replay.ms.p99)} ms over ${replay.ms.n} resumes; ${round((replay.ms.median / replay.messages) * 1000, 0)} µs per message`,
+    },
+    {
+      id: 'resume.requests',
+      section: '7. Resume',
+      label: 'DynamoDB requests per resume (one page)',
+      value: requests.perOperation,
+      unit: 'req',
+      target: { text: '1 Query per page, plus the head', met: (requests.sdk.Query ?? 0) === 1 },
+      note: `${describe(requests.sdk)}: the connection's row (its protocol and resume rate limit), the head, the page${
+        sameCounts(requests.sdk, requests.wire)
+          ? '; dynalite saw the same'
+          : `; dynalite saw ${describe(requests.wire)}`
+      }`,
+    },
   ];
 }
 

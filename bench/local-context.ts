@@ -32,16 +32,23 @@ export interface LocalBench {
 }
 
 /**
- * Starts the stack process and the clients the benchmark drives it with.
+ * Starts the stack process and the clients the benchmark drives it with. `maxConnectionsPerUser`
+ * raises the stack's per-user cap (`MAX_CONNECTIONS_PER_USER`) to what the run opens for one user.
  *
  * @example
- * const bench = await startLocalBench();
+ * const bench = await startLocalBench({ maxConnectionsPerUser: 1000 });
  * await bench.connectUser('42', 10, 10);
  * await bench.invokeSend({ userId: '42', message: { type: 'hi' } });
  * await bench.stop();
  */
-export async function startLocalBench(): Promise<LocalBench> {
-  const stack = await startStackProcess();
+export async function startLocalBench(
+  options: { maxConnectionsPerUser?: number } = {},
+): Promise<LocalBench> {
+  const stack = await startStackProcess(
+    options.maxConnectionsPerUser === undefined
+      ? {}
+      : { MAX_CONNECTIONS_PER_USER: String(options.maxConnectionsPerUser) },
+  );
   const { info } = stack;
   const common = { region: info.region, credentials: CREDENTIALS, maxAttempts: 1 };
   const lambda = new LambdaClient({ ...common, endpoint: info.endpoint });

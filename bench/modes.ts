@@ -27,6 +27,9 @@ export interface BenchMode {
   /** Posts per round and rounds per design of the CPU-per-post figure. */
   postCpuPosts: number;
   postCpuRounds: number;
+  /** Missed messages one resume replays (a page), and timed resumes (after one untimed). */
+  replayMessages: number;
+  replayRounds: number;
 }
 
 /** The two modes. The targets are judged in full mode only (they are stated for 1,000 connections). */
@@ -47,6 +50,8 @@ export const MODES: Record<BenchMode['name'], BenchMode> = {
     peerRounds: 5,
     postCpuPosts: 3000,
     postCpuRounds: 7,
+    replayMessages: 1000,
+    replayRounds: 10,
   },
   quick: {
     name: 'quick',
@@ -64,5 +69,7 @@ export const MODES: Record<BenchMode['name'], BenchMode> = {
     peerRounds: 3,
     postCpuPosts: 500,
     postCpuRounds: 3,
+    replayMessages: 1000,
+    replayRounds: 3,
   },
 };

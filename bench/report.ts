@@ -53,8 +53,14 @@ function withUnit(value: number, unit: string | undefined): string {
   return `${formatNumber(value, unit === 'ms' && value < 10 ? 2 : 1)} ${unit}`;
 }
 
-/** Value, baseline, ratio, target and whether it was met (`missed` when not), as both tables show them. */
-function figureCells(figure: Figure, missed: string): string[] {
+/**
+ * Value, baseline, ratio, target and whether it was met (`missed` when not), as every table of
+ * the figures shows them (the printed one, the Markdown one, docs/performance.md).
+ *
+ * @example
+ * figureCells(results.figures[0], '**no**'); // ['359.4 KB', '296.1 KB bare Secrets Manager client', '1.21×', '≤ 400 KB', 'yes']
+ */
+export function figureCells(figure: Figure, missed: string): string[] {
   const met =
     figure.target === undefined
       ? ''

@@ -23,7 +23,11 @@ export async function runBundleSections(mode: BenchMode, output: Output): Promis
     };
     progress(`cold starts: ${mode.coldStartRuns} fresh processes per bundle, interleaved…`);
     const files: Record<string, string> = {};
-    for (const name of HANDLER_NAMES) files[name] = bundles.handlers[name].file;
+    for (const name of HANDLER_NAMES) {
+      const bundle = bundles.handlers[name];
+      if (!bundle) throw new Error(`no bundle was built for ${name}`);
+      files[name] = bundle.file;
+    }
     for (const name of Object.keys(BASELINES) as (keyof typeof BASELINES)[]) {
       files[name] = bundles.baselines[name].file;
     }

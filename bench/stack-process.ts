@@ -83,6 +83,10 @@ subscribe('http.server.response.finish', (message) => {
 const stack = await startLocalStack({
   port: 0,
   dynamoDbPort: 0,
+  // Raised by the parent to what the run opens for one user (the check itself still runs).
+  ...(process.env.MAX_CONNECTIONS_PER_USER && {
+    maxConnectionsPerUser: Number(process.env.MAX_CONNECTIONS_PER_USER),
+  }),
   log: false,
   handlerLogLevel: 'SILENT',
   functionPreload: [new URL('./function-instrumentation.ts', import.meta.url).href],
@@ -189,6 +193,7 @@ process.send?.({
     endpoint: stack.endpoint,
     dynamoDbEndpoint: stack.dynamoDbEndpoint,
     tableName: stack.tableName,
+    messageTableName: stack.messageTableName,
     region: stack.region,
     jwtSecret: stack.jwtSecret,
     rawUrl: `ws://127.0.0.1:${rawPort}`,

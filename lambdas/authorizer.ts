@@ -6,7 +6,7 @@ import { createLogger } from './runtime/logger';
 import { createVerifier } from './runtime/token-verifier';
 
 const log = createLogger('authorizer');
-const verify = createVerifier(readAuthConfig(process.env));
+const verify = createVerifier(readAuthConfig(process.env), { log });
 
 /**
  * REQUEST authorizer on `$connect`, identity source `route.request.querystring.token`.

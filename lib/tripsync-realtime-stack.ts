@@ -3,11 +3,9 @@ import { CfnAccount } from 'aws-cdk-lib/aws-apigateway';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
-import {
-  TripSyncRealtime,
-  type TripSyncRealtimeProps,
-  TripSyncRealtimePropsError,
-} from './tripsync-realtime';
+import { TripSyncRealtimePropsError } from './errors';
+import type { TripSyncRealtimeProps } from './props';
+import { TripSyncRealtime } from './tripsync-realtime';
 
 /** Properties of {@link TripSyncRealtimeStack}: the stack's own, the backend's, and two more. */
 export interface TripSyncRealtimeStackProps extends StackProps, TripSyncRealtimeProps {
@@ -53,6 +51,13 @@ export class TripSyncRealtimeStack extends Stack {
       throw new TripSyncRealtimePropsError(
         'jwtSecretArn',
         'must not be given together with jwtSecret: pass the existing secret one way',
+      );
+    }
+    if (props.jwtSecretArn !== undefined && props.createJwtSecret === true) {
+      throw new TripSyncRealtimePropsError(
+        'createJwtSecret',
+        'must not be true when jwtSecretArn is given: use the existing secret or create one, not both',
+        'jwtSecretArn',
       );
     }
     if (props.jwtSecretArn !== undefined && !Token.isUnresolved(props.jwtSecretArn)) {
@@ -115,6 +120,10 @@ export class TripSyncRealtimeStack extends Stack {
     new CfnOutput(this, 'ConnectionTableName', {
       description: 'DynamoDB table of open connections',
       value: this.realtime.table.tableName,
+    });
+    new CfnOutput(this, 'MessageLogTableName', {
+      description: "DynamoDB table of each user's logged messages (protocol v2 resume)",
+      value: this.realtime.messageLogTable.tableName,
     });
     if (this.realtime.jwtSecret) {
       new CfnOutput(this, 'JwtSecretArn', {

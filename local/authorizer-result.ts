@@ -1,4 +1,4 @@
-import { AWS_LIMITS } from './config';
+import { AWS_LIMITS } from '../lambdas/shared/limits';
 
 /** What API Gateway makes of a Lambda authorizer's response. */
 export type AuthorizerDecision =

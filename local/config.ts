@@ -1,10 +1,17 @@
-import { MIN_HS256_SECRET_BYTES } from '../lambdas/config/auth';
-import { type Env, integerInRange, optionalString, optionalUrl } from '../lambdas/config/env';
+import {
+  type Env,
+  integerInRange,
+  integerSetting,
+  optionalString,
+  optionalUrl,
+} from '../lambdas/config/env';
 import { ConfigError } from '../lambdas/core/errors';
+import { AWS_LIMITS, DEPLOYMENT, MIN_HS256_SECRET_BYTES, SETTINGS } from '../lambdas/shared/limits';
 
 /**
  * Named defaults of the local stack. Every option of `startLocalStack` falls back to one of these,
- * and `npm start` reads the environment variables named beside each.
+ * and `npm start` reads the environment variables named beside each. Those that mirror AWS or the
+ * deployed stack come from `lambdas/shared/limits.ts`.
  */
 export const DEFAULTS = {
   /**
@@ -18,6 +25,10 @@ export const DEFAULTS = {
   dynamoDbPort: 8000,
   /** `TABLE_NAME`. */
   tableName: 'Connections',
+  /** `MESSAGE_TABLE_NAME`: each user's message log. */
+  messageTableName: 'MessageLog',
+  /** `MESSAGE_RETENTION_SECONDS`: how long a logged message is replayed (a day). */
+  messageRetentionSeconds: SETTINGS.messageRetentionSeconds.default,
   /** `STAGE`: the API stage in events and ARNs; `ws://host:port/{stage}` is also accepted. */
   stage: 'local',
   /** Shown as `apiId` and in `methodArn`; real ids are 10 lowercase characters. */
@@ -27,15 +38,20 @@ export const DEFAULTS = {
   /** The account in ARNs (LocalStack's convention for "no account"). */
   accountId: '000000000000',
   /** `IDLE_TIMEOUT_MS`: API Gateway closes a connection without data frames for 10 minutes. */
-  idleTimeoutMs: 10 * 60 * 1000,
+  idleTimeoutMs: AWS_LIMITS.idleTimeoutMs,
   /** `MAX_CONNECTION_DURATION_MS`: API Gateway closes every connection at 2 hours. */
-  maxConnectionDurationMs: 2 * 60 * 60 * 1000,
+  maxConnectionDurationMs: AWS_LIMITS.maxConnectionDurationMs,
+  /**
+   * `MAX_CONNECTIONS_PER_USER`: live connections one user may hold, as deployed; the next
+   * handshake gets 429. Load tests that open thousands of sockets for one user raise it.
+   */
+  maxConnectionsPerUser: SETTINGS.maxConnectionsPerUser.default,
   /** API Gateway's integration timeout for WebSocket routes (29 s). */
-  integrationTimeoutMs: 29_000,
+  integrationTimeoutMs: AWS_LIMITS.integrationTimeoutSeconds * 1000,
   /** Lambda timeout of the authorizer and route functions (the CDK construct's default, 10 s). */
-  handlerTimeoutMs: 10_000,
+  handlerTimeoutMs: DEPLOYMENT.handlerTimeoutSeconds.default * 1000,
   /** Lambda timeout of `send` (the CDK construct's default, 30 s). */
-  sendTimeoutMs: 30_000,
+  sendTimeoutMs: DEPLOYMENT.sendTimeoutSeconds.default * 1000,
   /** `POWERTOOLS_LOG_LEVEL` for the handlers' JSON logs: warnings and errors only. */
   handlerLogLevel: 'WARN',
   /**
@@ -51,20 +67,6 @@ export const DEFAULTS = {
   functionIdleTimeoutMs: 5 * 60 * 1000,
 } as const;
 
-/** API Gateway and Lambda limits the local stack enforces. Not configurable: AWS's are not. */
-export const AWS_LIMITS = {
-  /** WebSocket message payload, client frames and `@connections` POST alike (128 KiB). */
-  maxMessageBytes: 128 * 1024,
-  /** WebSocket frame; a larger frame closes the connection with 1009 (32 KiB). */
-  maxFrameBytes: 32 * 1024,
-  /** Lambda `Invoke` request payload, `RequestResponse` (6 MB). */
-  maxSyncInvokeBytes: 6 * 1024 * 1024,
-  /** Lambda `Invoke` request payload, `Event` (1 MB). */
-  maxAsyncInvokeBytes: 1024 * 1024,
-  /** A Lambda authorizer's response (8 KB). */
-  maxAuthorizerResultBytes: 8 * 1024,
-} as const;
-
 /**
  * The HS256 secret `npm start` and `npm run token` share when `JWT_SECRET` is unset. It exists
  * only here: the deployed stack reads its secret from Secrets Manager and never sees this file.
@@ -78,6 +80,8 @@ export interface LocalStackEnvOptions {
   dynamoDbPort: number;
   dynamoDbEndpoint: string | undefined;
   tableName: string;
+  messageTableName: string;
+  messageRetentionSeconds: number;
   stage: string;
   region: string;
   jwtSecret: string;
@@ -85,15 +89,17 @@ export interface LocalStackEnvOptions {
   jwtSecretIsDefault: boolean;
   idleTimeoutMs: number;
   maxConnectionDurationMs: number;
+  maxConnectionsPerUser: number;
   handlerLogLevel: string;
   functionConcurrency: number;
 }
 
-const MAX_DURATION_MS = 24 * 60 * 60 * 1000;
+/** Longest idle timeout or connection duration the local stack accepts (a day). */
+export const MAX_LOCAL_DURATION_MS = 24 * 60 * 60 * 1000;
 /** Workers per function at most: each one is a thread with its own heap. */
 export const MAX_FUNCTION_CONCURRENCY = 256;
-const STAGE_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
-const TABLE_NAME_PATTERN = /^[A-Za-z0-9_.-]{3,255}$/;
+const STAGE_PATTERN = AWS_LIMITS.stageNamePattern;
+const TABLE_NAME_PATTERN = AWS_LIMITS.tableNamePattern;
 const LOG_LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR', 'CRITICAL', 'SILENT'];
 
 /**
@@ -119,6 +125,19 @@ export function readLocalStackEnv(env: Env): LocalStackEnvOptions {
     dynamoDbPort: integerInRange(env, 'DYNAMODB_PORT', DEFAULTS.dynamoDbPort, 0, 65535),
     dynamoDbEndpoint,
     tableName: matching(env, 'TABLE_NAME', DEFAULTS.tableName, TABLE_NAME_PATTERN),
+    messageTableName: matching(
+      env,
+      'MESSAGE_TABLE_NAME',
+      DEFAULTS.messageTableName,
+      TABLE_NAME_PATTERN,
+    ),
+    messageRetentionSeconds: integerInRange(
+      env,
+      SETTINGS.messageRetentionSeconds.env,
+      DEFAULTS.messageRetentionSeconds,
+      SETTINGS.messageRetentionSeconds.min,
+      SETTINGS.messageRetentionSeconds.max,
+    ),
     stage: matching(env, 'STAGE', DEFAULTS.stage, STAGE_PATTERN),
     region: optionalString(env, 'AWS_REGION') ?? DEFAULTS.region,
     jwtSecret: checkSecret('JWT_SECRET', secret ?? LOCAL_JWT_SECRET),
@@ -128,15 +147,16 @@ export function readLocalStackEnv(env: Env): LocalStackEnvOptions {
       'IDLE_TIMEOUT_MS',
       DEFAULTS.idleTimeoutMs,
       1,
-      MAX_DURATION_MS,
+      MAX_LOCAL_DURATION_MS,
     ),
     maxConnectionDurationMs: integerInRange(
       env,
       'MAX_CONNECTION_DURATION_MS',
       DEFAULTS.maxConnectionDurationMs,
       1,
-      MAX_DURATION_MS,
+      MAX_LOCAL_DURATION_MS,
     ),
+    maxConnectionsPerUser: integerSetting(env, SETTINGS.maxConnectionsPerUser),
     handlerLogLevel: logLevel(env, 'POWERTOOLS_LOG_LEVEL', DEFAULTS.handlerLogLevel),
     functionConcurrency: integerInRange(
       env,

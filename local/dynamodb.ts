@@ -5,29 +5,9 @@ import {
   DynamoDBClient,
   ResourceNotFoundException,
 } from '@aws-sdk/client-dynamodb';
-import { AbstractIterator } from 'abstract-level';
 import dynalite from 'dynalite';
-import { createConnectionTable } from './connection-table';
+import { createConnectionTable, createMessageLogTable } from './connection-table';
 import { listen } from './listen';
-
-/**
- * dynalite 4 ends the stream of every Query and Scan by calling `iterator.return()`, which the
- * iterators of its storage (abstract-level 3) do not have. So none was ever closed, and each
- * stayed referenced by its database for good: about 750 bytes of heap per read, 49 MiB over a
- * soak of 100,000 messages. Giving them `return()` lets dynalite close them.
- */
-function letDynaliteCloseItsIterators(): void {
-  const common = Object.getPrototypeOf(AbstractIterator.prototype) as {
-    return?: () => Promise<void>;
-    close(): Promise<void>;
-  };
-  if (typeof common.return !== 'function') {
-    common.return = function (this: { close(): Promise<void> }) {
-      return this.close();
-    };
-  }
-}
-letDynaliteCloseItsIterators();
 
 /** The DynamoDB API the handlers use: embedded dynalite, or an external endpoint. */
 export interface LocalDynamoDb {
@@ -44,6 +24,8 @@ export interface LocalDynamoDbOptions {
   /** An external DynamoDB API (DynamoDB Local, or AWS); nothing is embedded then. */
   endpoint?: string;
   tableName: string;
+  /** The message log table. */
+  messageTableName: string;
   region: string;
   /** Signing credentials for the embedded server (which accepts any). */
   credentials?: { accessKeyId: string; secretAccessKey: string };
@@ -51,8 +33,10 @@ export interface LocalDynamoDbOptions {
 
 /**
  * Starts dynalite in memory (or uses the external endpoint) and makes sure the connection
- * table exists, with the same keys and index as the deployed one. An existing table is left
- * alone, so an external table needs only `DescribeTable`.
+ * table and the message log exist, with the same keys and index as the deployed ones. An existing table is left
+ * alone, so an external table needs only `DescribeTable`. dynalite 4 as released never closes
+ * the storage iterator of a Query or Scan; `patches/dynalite+4.0.0.patch` (applied by
+ * `patch-package` on install) makes it close each one.
  *
  * @example
  * const db = await startLocalDynamoDb({ host: '127.0.0.1', port: 8000, tableName: 'Connections', region: 'us-east-1' });
@@ -93,17 +77,29 @@ async function ensureTable(endpoint: string, options: LocalDynamoDbOptions): Pro
     ...(options.credentials && { credentials: options.credentials }),
   });
   try {
-    await client.send(new DescribeTableCommand({ TableName: options.tableName }));
+    await ensure(client, endpoint, options.tableName, createConnectionTable);
+    await ensure(client, endpoint, options.messageTableName, createMessageLogTable);
+  } finally {
+    client.destroy();
+  }
+}
+
+async function ensure(
+  client: DynamoDBClient,
+  endpoint: string,
+  tableName: string,
+  create: (client: DynamoDBClient, tableName: string) => Promise<void>,
+): Promise<void> {
+  try {
+    await client.send(new DescribeTableCommand({ TableName: tableName }));
   } catch (error) {
     if (!(error instanceof ResourceNotFoundException)) {
       throw new Error(
-        `DynamoDB at ${endpoint} did not answer DescribeTable ${options.tableName}: ${(error as Error).message}`,
+        `DynamoDB at ${endpoint} did not answer DescribeTable ${tableName}: ${(error as Error).message}`,
         { cause: error },
       );
     }
-    await createConnectionTable(client, options.tableName);
-  } finally {
-    client.destroy();
+    await create(client, tableName);
   }
 }
 

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { AWS_LIMITS } from './config';
+import { AWS_LIMITS } from '../lambdas/shared/limits';
 import { decodedPathParameter, readBody, sendAwsError, sendEmpty, sendJson } from './http';
 import { lambdaRequestId } from './ids';
 import type { InvocationOutcome, LocalFunction } from './lambda-runtime';

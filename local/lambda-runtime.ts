@@ -1,4 +1,5 @@
 import pLimit from 'p-limit';
+import { FUNCTION_NAMES, FUNCTIONS, type FunctionName } from '../lambdas/manifest';
 import { lambdaRequestId } from './ids';
 import {
   errorFromPayload,
@@ -11,16 +12,12 @@ import {
   timeoutPayload,
 } from './invocation';
 
-/** The handler modules CDK deploys, by function name. */
-export const HANDLER_MODULES = {
-  authorizer: '../lambdas/authorizer.ts',
-  connect: '../lambdas/connect.ts',
-  disconnect: '../lambdas/disconnect.ts',
-  default: '../lambdas/default.ts',
-  send: '../lambdas/send.ts',
-} as const;
+export type { FunctionName } from '../lambdas/manifest';
 
-export type FunctionName = keyof typeof HANDLER_MODULES;
+/** The handler modules CDK deploys, by function name (from `lambdas/manifest.ts`). */
+export const HANDLER_MODULES = Object.fromEntries(
+  FUNCTION_NAMES.map((name) => [name, `../lambdas/${FUNCTIONS[name].entry}`]),
+) as Record<FunctionName, string>;
 
 /**
  * A handler module's file URL.

@@ -3,11 +3,12 @@
  * starts the stack, prints a banner with ready-to-paste examples, and stops cleanly on
  * Ctrl-C / SIGTERM: every socket closed with 1001, `$disconnect` run for each, exit code 0.
  */
+import { readClaimRules } from '../lambdas/config/auth';
 import { ConfigError } from '../lambdas/core/errors';
 import { type LocalStackEnvOptions, readLocalStackEnv } from './config';
 import { PortInUseError } from './listen';
 import { type LocalStack, startLocalStack } from './stack';
-import { signLocalToken } from './tokens';
+import { LOCAL_TOKEN_TTL_SECONDS, signLocalToken } from './tokens';
 
 /** A stop that takes longer than this (a hung `$disconnect`) exits with 1. */
 const STOP_TIMEOUT_MS = 10_000;
@@ -53,12 +54,20 @@ async function main(): Promise<void> {
 }
 
 async function banner(stack: LocalStack, options: LocalStackEnvOptions): Promise<string> {
-  const token = await signLocalToken('42', { secret: stack.jwtSecret });
+  // Signed as `npm run token` signs: the claims the authorizer reads from the same environment.
+  const claims = readClaimRules(process.env);
+  const token = await signLocalToken('42', {
+    secret: stack.jwtSecret,
+    ttlSeconds: Math.min(LOCAL_TOKEN_TTL_SECONDS, claims.maxLifetimeSeconds),
+    audience: claims.audience,
+    ...(claims.issuers && { issuer: claims.issuers[0] }),
+  });
   const database = stack.dynamoDbEmbedded
     ? `${stack.dynamoDbEndpoint}  (dynalite in this process, in memory)`
     : `${stack.dynamoDbEndpoint}  (external)`;
+  // Stated in full: a token signed elsewhere (PyJWT, jose) needs it, and it guards nothing.
   const secret = options.jwtSecretIsDefault
-    ? 'local default (set JWT_SECRET to use your own; npm run token uses the same)'
+    ? `${JSON.stringify(stack.jwtSecret)}: the local default, npm run token's too (JWT_SECRET sets another)`
     : 'from JWT_SECRET';
   return `
 TripSync Realtime: local stack (the handler modules in lambdas/, as CDK deploys them)
@@ -66,10 +75,12 @@ TripSync Realtime: local stack (the handler modules in lambdas/, as CDK deploys 
   WebSocket      ${stack.url}?token=<JWT>        (also ${stack.url}/${stack.stage})
   @connections   ${stack.endpoint}/@connections/{connectionId}
   Lambda Invoke  ${stack.endpoint}  function "send"
+  Demo page      ${stack.endpoint}/?user=ann   (protocol v2: open it as two users, drop one, send)
   DynamoDB       ${database}
-  Table          ${stack.tableName}
+  Tables         ${stack.tableName}, ${stack.messageTableName} (messages kept ${options.messageRetentionSeconds} s)
   JWT secret     ${secret}
   Timeouts       idle ${options.idleTimeoutMs / 1000} s, maximum ${options.maxConnectionDurationMs / 1000} s
+  Per user       at most ${options.maxConnectionsPerUser} live connections (MAX_CONNECTIONS_PER_USER)
 
 Try it (a token for user 42, valid 4 hours; more with: npm run --silent token -- <userId>):
 
@@ -80,9 +91,13 @@ Try it (a token for user 42, valid 4 hours; more with: npm run --silent token --
   export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=${stack.region}
   aws lambda invoke --endpoint-url ${stack.endpoint} --function-name send \\
       --cli-binary-format raw-in-base64-out \\
-      --payload '{"userId":42,"message":{"type":"hello"}}' /dev/stdout
-      (AWS CLI v1: leave out --cli-binary-format raw-in-base64-out)
+      --payload '{"userId":"42","message":{"type":"hello"}}' out.json && cat out.json
+      (the function's answer goes to out.json, the CLI's own to stdout;
+       AWS CLI v1: leave out --cli-binary-format raw-in-base64-out)
   aws dynamodb scan --endpoint-url ${stack.dynamoDbEndpoint} --table-name ${stack.tableName}
+
+  # The same from TypeScript, Python (boto3, PyJWT, websockets) and a script: examples/
+  AWS_ENDPOINT_URL=${stack.endpoint} npx tsx examples/typescript/send.ts 42 '{"type":"hello"}'
 
 Ctrl-C stops: every socket is closed with 1001 and gets its $disconnect.
 

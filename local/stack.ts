@@ -4,7 +4,14 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { ConfigError } from '../lambdas/core/errors';
 import {
-  AWS_LIMITS,
+  FUNCTION_NAMES,
+  FUNCTIONS,
+  functionForRoute,
+  functionsTriggeredBy,
+  routeKeyOf,
+} from '../lambdas/manifest';
+import { AWS_LIMITS, SETTINGS } from '../lambdas/shared/limits';
+import {
   checkInteger,
   checkLogLevel,
   checkSecret,
@@ -12,8 +19,10 @@ import {
   DEFAULTS,
   LOCAL_JWT_SECRET,
   MAX_FUNCTION_CONCURRENCY,
+  MAX_LOCAL_DURATION_MS,
 } from './config';
 import { GATEWAY_CLOSES } from './connection';
+import { serveDemo } from './demo';
 import { displayHost, startLocalDynamoDb } from './dynamodb';
 import { FunctionWorkers } from './function-workers';
 import { sendJson } from './http';
@@ -46,6 +55,10 @@ export interface LocalStackOptions {
   dynamoDbEndpoint?: string;
   /** @default 'Connections' */
   tableName?: string;
+  /** The message log table. @default 'MessageLog' */
+  messageTableName?: string;
+  /** `MESSAGE_RETENTION_SECONDS` of the functions: how long a logged message is replayed. @default 86400 */
+  messageRetentionSeconds?: number;
   /** @default 'local' */
   stage?: string;
   /** @default 'us-east-1' */
@@ -56,6 +69,8 @@ export interface LocalStackOptions {
   idleTimeoutMs?: number;
   /** Closes every connection at this age (1001). @default 7200000 */
   maxConnectionDurationMs?: number;
+  /** `MAX_CONNECTIONS_PER_USER` of `$connect`: the next handshake gets 429. @default 20 */
+  maxConnectionsPerUser?: number;
   /** A route invocation slower than this answers "Endpoint request timed out". @default 29000 */
   integrationTimeoutMs?: number;
   /** Lambda timeout of the authorizer, `$connect`, `$disconnect` and route functions. @default 10000 */
@@ -98,6 +113,7 @@ export interface LocalStack {
   /** True when dynalite runs in this process. */
   dynamoDbEmbedded: boolean;
   tableName: string;
+  messageTableName: string;
   stage: string;
   region: string;
   jwtSecret: string;
@@ -110,6 +126,9 @@ export interface LocalStack {
   stop(): Promise<void>;
 }
 
+/** Routes the handshake and the close run; every other route key selects a message route. */
+const CONNECTION_ROUTE_KEYS: readonly string[] = ['$connect', '$disconnect'];
+
 /** How long stop() waits for clients to answer the close frame before dropping them. */
 const SHUTDOWN_GRACE_MS = 1000;
 
@@ -118,7 +137,8 @@ const SHUTDOWN_GRACE_MS = 1000;
  * Lambda Invoke API on one origin, and DynamoDB (embedded dynalite unless `dynamoDbEndpoint`),
  * running the handler modules CDK deploys, each function in worker threads of its own. Every
  * worker gets this process's environment plus the function's own (`TABLE_NAME`,
- * `DYNAMODB_ENDPOINT`, `CONNECTIONS_ENDPOINT`, `JWT_SECRET`, `AWS_REGION`, dummy credentials)
+ * `DYNAMODB_ENDPOINT`, `CONNECTIONS_ENDPOINT`, `JWT_SECRET`, `MAX_CONNECTIONS_PER_USER`,
+ * `AWS_REGION`, dummy credentials)
  * as its `process.env`; this process's `process.env` is left as it was, so stacks started
  * side by side cannot read each other's endpoints. One worker per function starts with the
  * stack: a handler module that cannot load (a configuration error) fails the start.
@@ -202,6 +222,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       port: config.dynamoDbPort,
       ...(config.dynamoDbEndpoint !== undefined && { endpoint: config.dynamoDbEndpoint }),
       tableName: config.tableName,
+      messageTableName: config.messageTableName,
       region: config.region,
       ...(credentials && { credentials }),
     });
@@ -224,9 +245,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       // Every AWS SDK client on Node 20 warns that Lambda runs a newer Node; noise here.
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       TABLE_NAME: config.tableName,
+      MESSAGE_TABLE_NAME: config.messageTableName,
+      [SETTINGS.messageRetentionSeconds.env]: String(config.messageRetentionSeconds),
       DYNAMODB_ENDPOINT: db.endpoint,
       CONNECTIONS_ENDPOINT: endpoint,
       JWT_SECRET: config.jwtSecret,
+      MAX_CONNECTIONS_PER_USER: String(config.maxConnectionsPerUser),
       AWS_REGION: config.region,
       POWERTOOLS_LOG_LEVEL: config.handlerLogLevel,
     };
@@ -258,23 +282,44 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         ),
         { timeoutMs, ...onInvoke },
       );
-    const fn = (name: FunctionName, timeoutMs = config.handlerTimeoutMs) => {
-      const runner = workers.get(name) as FunctionWorkers;
-      const deployed = workerHandler(runner);
-      const replacement = options.wrapHandler?.(name, deployed) ?? deployed;
-      return replacement === deployed
-        ? new LocalFunction(name, runner, { timeoutMs, ...onInvoke })
-        : inProcess(name, replacement, timeoutMs);
+    // Every function of lambdas/manifest.ts, with the Lambda timeout its manifest entry names.
+    const timeoutsMs = {
+      handlerTimeoutSeconds: config.handlerTimeoutMs,
+      sendTimeoutSeconds: config.sendTimeoutMs,
+    };
+    const functions = new Map(
+      FUNCTION_NAMES.map((name) => {
+        const timeoutMs = timeoutsMs[FUNCTIONS[name].timeout];
+        const runner = workers.get(name) as FunctionWorkers;
+        const deployed = workerHandler(runner);
+        const replacement = options.wrapHandler?.(name, deployed) ?? deployed;
+        const local =
+          replacement === deployed
+            ? new LocalFunction(name, runner, { timeoutMs, ...onInvoke })
+            : inProcess(name, replacement, timeoutMs);
+        return [name, local] as const;
+      }),
+    );
+    const fn = (name: FunctionName | undefined, role: string): LocalFunction => {
+      const found = name === undefined ? undefined : functions.get(name);
+      if (!found) throw new Error(`lambdas/manifest.ts names no ${role} function`);
+      return found;
     };
     await Promise.all([...workers.values()].map((runner) => runner.warm()));
-    const routes = new Map<string, LocalFunction>([['$default', fn('default')]]);
+    // Message routes: every route of the manifest but $connect and $disconnect, which the
+    // handshake and the close run; then the caller's own.
+    const routes = new Map<string, LocalFunction>();
+    for (const name of functionsTriggeredBy('route')) {
+      const routeKey = routeKeyOf(name) as string;
+      if (!CONNECTION_ROUTE_KEYS.includes(routeKey)) routes.set(routeKey, fn(name, routeKey));
+    }
     for (const [routeKey, handler] of Object.entries(options.routes ?? {})) {
       routes.set(routeKey, inProcess(routeKey, handler, config.handlerTimeoutMs));
     }
     const connectionDeps = {
       api,
       routes,
-      disconnect: fn('disconnect'),
+      disconnect: fn(functionForRoute('$disconnect'), '$disconnect'),
       registry,
       log,
       maxFrameBytes: AWS_LIMITS.maxFrameBytes,
@@ -285,8 +330,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     markReady({
       upgrade: {
         ...connectionDeps,
-        authorizer: fn('authorizer'),
-        connect: fn('connect'),
+        authorizer: fn(functionsTriggeredBy('authorizer')[0], '$connect authorizer'),
+        connect: fn(functionForRoute('$connect'), '$connect'),
         wss: new WebSocketServer({
           noServer: true,
           clientTracking: false,
@@ -300,7 +345,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       },
       registry,
       invoke: {
-        functions: new Map([['send', fn('send', config.sendTimeoutMs)]]),
+        // What producers may invoke through the Lambda Invoke API.
+        functions: new Map(
+          functionsTriggeredBy('invoke').map((name) => [name, fn(name, 'invoked')] as const),
+        ),
         region: api.region,
         accountId: api.accountId,
         log,
@@ -308,6 +356,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       },
       stage: api.stage,
       url: `ws://${displayHost(config.host)}:${port}`,
+      jwtSecret: config.jwtSecret,
     });
   } catch (error) {
     markFailed(error);
@@ -345,6 +394,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     dynamoDbEndpoint: db.endpoint,
     dynamoDbEmbedded: db.embedded,
     tableName: config.tableName,
+    messageTableName: config.messageTableName,
     stage: config.stage,
     region: config.region,
     jwtSecret: config.jwtSecret,
@@ -359,6 +409,7 @@ interface Deps {
   invoke: Parameters<typeof handleInvokeRequest>[4];
   stage: string;
   url: string;
+  jwtSecret: string;
 }
 
 async function dispatch(req: IncomingMessage, res: ServerResponse, deps: Deps): Promise<void> {
@@ -370,6 +421,7 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, deps: Deps): 
   const functionName = invokedFunctionName(url.pathname);
   if (functionName !== undefined)
     return handleInvokeRequest(req, res, functionName, url, deps.invoke);
+  if (await serveDemo(req, res, url, deps)) return;
   req.resume();
   if (url.pathname === '/' || url.pathname === `/${deps.stage}`) {
     return sendJson(res, 426, {
@@ -386,7 +438,8 @@ function resolveOptions(options: LocalStackOptions) {
       throw new ConfigError('routes', `cannot define a message route ${JSON.stringify(key)}`);
     }
   }
-  const duration = 24 * 60 * 60 * 1000;
+  const duration = MAX_LOCAL_DURATION_MS;
+  const lambdaTimeoutMs = AWS_LIMITS.maxLambdaTimeoutSeconds * 1000;
   return {
     host: options.host ?? DEFAULTS.host,
     port: checkInteger('port', options.port ?? DEFAULTS.port, 0, 65535),
@@ -398,6 +451,13 @@ function resolveOptions(options: LocalStackOptions) {
     ),
     dynamoDbEndpoint: options.dynamoDbEndpoint,
     tableName: options.tableName ?? DEFAULTS.tableName,
+    messageTableName: options.messageTableName ?? DEFAULTS.messageTableName,
+    messageRetentionSeconds: checkInteger(
+      'messageRetentionSeconds',
+      options.messageRetentionSeconds ?? DEFAULTS.messageRetentionSeconds,
+      SETTINGS.messageRetentionSeconds.min,
+      SETTINGS.messageRetentionSeconds.max,
+    ),
     stage: checkStage('stage', options.stage ?? DEFAULTS.stage),
     region: options.region ?? DEFAULTS.region,
     jwtSecret: checkSecret('jwtSecret', options.jwtSecret ?? LOCAL_JWT_SECRET),
@@ -413,6 +473,12 @@ function resolveOptions(options: LocalStackOptions) {
       1,
       duration,
     ),
+    maxConnectionsPerUser: checkInteger(
+      'maxConnectionsPerUser',
+      options.maxConnectionsPerUser ?? DEFAULTS.maxConnectionsPerUser,
+      SETTINGS.maxConnectionsPerUser.min,
+      SETTINGS.maxConnectionsPerUser.max,
+    ),
     integrationTimeoutMs: checkInteger(
       'integrationTimeoutMs',
       options.integrationTimeoutMs ?? DEFAULTS.integrationTimeoutMs,
@@ -423,13 +489,13 @@ function resolveOptions(options: LocalStackOptions) {
       'handlerTimeoutMs',
       options.handlerTimeoutMs ?? DEFAULTS.handlerTimeoutMs,
       1,
-      15 * 60 * 1000,
+      lambdaTimeoutMs,
     ),
     sendTimeoutMs: checkInteger(
       'sendTimeoutMs',
       options.sendTimeoutMs ?? DEFAULTS.sendTimeoutMs,
       1,
-      15 * 60 * 1000,
+      lambdaTimeoutMs,
     ),
     handlerLogLevel: checkLogLevel(
       'handlerLogLevel',

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { WebSocketServer } from 'ws';
+import { TOKEN_IDENTITY_SOURCE } from '../lambdas/manifest';
 import { evaluateAuthorizerResult } from './authorizer-result';
 import {
   type ConnectionDeps,
@@ -17,6 +18,17 @@ import {
 } from './events';
 import { apiGatewayId, traceId } from './ids';
 import { type LocalFunction, withinIntegrationTimeout } from './lambda-runtime';
+
+/** The query parameter the `$connect` authorizer's identity source names (`token`). */
+const TOKEN_QUERY_PARAMETER = queryParameterOf(TOKEN_IDENTITY_SOURCE);
+
+function queryParameterOf(identitySource: string): string {
+  const prefix = 'route.request.querystring.';
+  if (!identitySource.startsWith(prefix)) {
+    throw new Error(`the local stack reads a query string identity source, not ${identitySource}`);
+  }
+  return identitySource.slice(prefix.length);
+}
 
 /** What the handshake needs beyond what every connection shares. */
 export interface UpgradeDeps extends ConnectionDeps {
@@ -82,7 +94,7 @@ export async function handleUpgrade(
   const handshake = handshakeInfo(req, url, socket, arrivedAt, deps.serverPort);
   // The identity source is route.request.querystring.token: absent or empty means 401 without
   // calling the authorizer.
-  const token = url.searchParams.get('token');
+  const token = url.searchParams.get(TOKEN_QUERY_PARAMETER);
   if (token === null || token === '') {
     return refuse(
       401,

@@ -1,4 +1,5 @@
 import { ConfigError } from '../core/errors';
+import type { IntegerRange } from '../shared/limits';
 
 /** The environment a config module reads: `process.env` in a handler, a plain object in tests. */
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -35,6 +36,16 @@ export function integerInRange(
     );
   }
   return value;
+}
+
+/**
+ * An integer setting of `lambdas/shared/limits.ts`, read from its variable within its range.
+ *
+ * @example
+ * integerSetting({ SEND_CONCURRENCY: '20' }, SETTINGS.sendConcurrency); // 20
+ */
+export function integerSetting(env: Env, setting: IntegerRange): number {
+  return integerInRange(env, setting.env, setting.default, setting.min, setting.max);
 }
 
 /** An http(s) URL variable, or undefined when unset. */

@@ -1,6 +1,7 @@
 import { ConfigError } from '../core/errors';
 import type { FanOutOptions } from '../core/send';
-import { type Env, integerInRange, optionalUrl } from './env';
+import { SETTINGS } from '../shared/limits';
+import { type Env, integerSetting, optionalUrl } from './env';
 
 /** How `send` reaches connections. */
 export interface SendConfig {
@@ -14,9 +15,9 @@ export interface SendConfig {
 }
 
 /**
- * Reads the send function's settings once, at cold start. Defaults in parentheses:
- * `SEND_CONCURRENCY` (50, the SDK's default socket pool), `POST_TIMEOUT_MS` (3000),
- * `POST_MAX_ATTEMPTS` (3), `POST_BACKOFF_BASE_MS` (50), `POST_BACKOFF_MAX_MS` (1000).
+ * Reads the send function's settings once, at cold start: `SEND_CONCURRENCY` (50, the SDK's
+ * default socket pool), `POST_TIMEOUT_MS` (3000), `POST_MAX_ATTEMPTS` (3), `POST_BACKOFF_BASE_MS`
+ * (50), `POST_BACKOFF_MAX_MS` (1000); defaults and ranges in `lambdas/shared/limits.ts`.
  *
  * @example
  * readSendConfig({ CONNECTIONS_ENDPOINT: 'http://127.0.0.1:3001' }).fanOut.concurrency; // 50
@@ -29,11 +30,11 @@ export function readSendConfig(env: Env): SendConfig {
   return {
     connectionsEndpoint,
     fanOut: {
-      concurrency: integerInRange(env, 'SEND_CONCURRENCY', 50, 1, 1000),
-      postTimeoutMs: integerInRange(env, 'POST_TIMEOUT_MS', 3000, 10, 60_000),
-      maxAttempts: integerInRange(env, 'POST_MAX_ATTEMPTS', 3, 1, 10),
-      backoffBaseMs: integerInRange(env, 'POST_BACKOFF_BASE_MS', 50, 0, 10_000),
-      backoffMaxMs: integerInRange(env, 'POST_BACKOFF_MAX_MS', 1000, 0, 60_000),
+      concurrency: integerSetting(env, SETTINGS.sendConcurrency),
+      postTimeoutMs: integerSetting(env, SETTINGS.postTimeoutMs),
+      maxAttempts: integerSetting(env, SETTINGS.postMaxAttempts),
+      backoffBaseMs: integerSetting(env, SETTINGS.postBackoffBaseMs),
+      backoffMaxMs: integerSetting(env, SETTINGS.postBackoffMaxMs),
     },
   };
 }

@@ -1,4 +1,6 @@
-import { type Env, integerInRange, optionalUrl, requiredString } from './env';
+import { ConfigError } from '../core/errors';
+import { SETTINGS } from '../shared/limits';
+import { type Env, integerSetting, optionalString, optionalUrl, requiredString } from './env';
 
 /** Where the connection table lives. */
 export interface StoreConfig {
@@ -6,14 +8,14 @@ export interface StoreConfig {
   tableName: string;
   /** `DYNAMODB_ENDPOINT`: set locally (dynalite, DynamoDB Local); unset on AWS. */
   dynamoDbEndpoint: string | undefined;
-  /** `CONNECTION_TTL_SECONDS`: row lifetime; API Gateway's 2-hour connection limit by default. */
+  /**
+   * `CONNECTION_TTL_SECONDS`: row lifetime, from API Gateway's maximum connection duration
+   * (7200, the default) to a week.
+   */
   connectionTtlSeconds: number;
   /** `DYNAMODB_REQUEST_TIMEOUT_MS`: deadline of one DynamoDB attempt (3 attempts in all). */
   requestTimeoutMs: number;
 }
-
-/** Two hours: API Gateway closes every WebSocket connection at that age. */
-export const DEFAULT_CONNECTION_TTL_SECONDS = 2 * 60 * 60;
 
 /**
  * Reads the store's settings once, at cold start.
@@ -25,13 +27,24 @@ export function readStoreConfig(env: Env): StoreConfig {
   return {
     tableName: requiredString(env, 'TABLE_NAME'),
     dynamoDbEndpoint: optionalUrl(env, 'DYNAMODB_ENDPOINT'),
-    connectionTtlSeconds: integerInRange(
-      env,
-      'CONNECTION_TTL_SECONDS',
-      DEFAULT_CONNECTION_TTL_SECONDS,
-      60,
-      7 * 24 * 60 * 60,
-    ),
-    requestTimeoutMs: integerInRange(env, 'DYNAMODB_REQUEST_TIMEOUT_MS', 3000, 100, 20_000),
+    connectionTtlSeconds: connectionTtlSeconds(env),
+    requestTimeoutMs: integerSetting(env, SETTINGS.dynamoDbRequestTimeoutMs),
   };
+}
+
+/**
+ * A row is written once, at `$connect`, and never refreshed while its socket is open; `send`
+ * skips rows past `expiresAt`. A TTL shorter than the longest connection would silently stop
+ * delivery to sockets still open, so it is refused, saying why.
+ */
+function connectionTtlSeconds(env: Env): number {
+  const setting = SETTINGS.connectionTtlSeconds;
+  const raw = optionalString(env, setting.env);
+  if (raw !== undefined && Number.isInteger(Number(raw)) && Number(raw) < setting.min) {
+    throw new ConfigError(
+      setting.env,
+      `must be at least ${setting.min} (API Gateway's maximum connection duration: rows are never refreshed, so a shorter TTL stops delivery to sockets still open), got ${JSON.stringify(raw)}`,
+    );
+  }
+  return integerSetting(env, setting);
 }

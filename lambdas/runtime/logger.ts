@@ -1,4 +1,5 @@
 import { Logger } from '@aws-lambda-powertools/logger';
+import { SERVICE_NAME } from '../shared/limits';
 
 /**
  * One structured JSON logger per container. `POWERTOOLS_LOG_LEVEL` sets the level and
@@ -11,7 +12,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
  */
 export function createLogger(handlerName: string): Logger {
   // Powertools prefers a constructor option to POWERTOOLS_SERVICE_NAME: only default it.
-  const serviceName = process.env.POWERTOOLS_SERVICE_NAME ? undefined : 'tripsync-realtime';
+  const serviceName = process.env.POWERTOOLS_SERVICE_NAME ? undefined : SERVICE_NAME;
   const logger = new Logger({ serviceName });
   logger.appendPersistentKeys({ handler: handlerName });
   return logger;

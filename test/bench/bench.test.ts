@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HANDLER_NAMES } from '../../bench/bundles';
 import type { BenchResults, Figure } from '../../bench/report';
 
 const run = promisify(execFile);
@@ -32,10 +33,12 @@ afterAll(() => {
 
 const byId = (id: string): Figure | undefined => results.figures.find((f) => f.id === id);
 
-const HANDLERS = ['authorizer', 'authorizerJwks', 'connect', 'disconnect', 'default', 'send'];
+// Every function of lambdas/manifest.ts, and the JWKS-only build of the token verifier.
+const HANDLERS = HANDLER_NAMES;
 const EXPECTED = [
   ...HANDLERS.map((h) => `bundle.${h}.bytes`),
   'bundle.unusedClients',
+  'bundle.client.gzip',
   'coldStart.empty',
   ...['logger', 'dynamodb', 'dynamodbManagementApi', 'secretsManager'].map(
     (b) => `coldStart.${b}.vsEmpty`,
@@ -49,12 +52,15 @@ const EXPECTED = [
   'fanOut.oneUser.vsSharedClient',
   'fanOut.oneUser.cpuPerPost',
   'fanOut.manyUsers.median',
+  'fanOut.oneUser.logCost',
+  'fanOut.manyUsers.logCost',
   'fanOut.peakInFlight',
   'dynamodb.connect',
   'dynamodb.disconnect',
   'dynamodb.sendToUser',
   'dynamodb.sendToUsers',
   'dynamodb.sendToConnection',
+  'dynamodb.loggedMessage',
   'dynamodb.staleCleanupByUser',
   'dynamodb.staleCleanupByConnection',
   'capacity.connectRate',
@@ -64,6 +70,8 @@ const EXPECTED = [
   'peer.connectRate',
   'scale.fanOut.median',
   'send.cpuPerPost',
+  'resume.replay.median',
+  'resume.requests',
 ];
 
 describe('npm run bench -- --quick', () => {
@@ -97,8 +105,13 @@ describe('npm run bench -- --quick', () => {
 
   it('counts DynamoDB requests on the handlers’ own clients, the wire agreeing', () => {
     // Assess: counts are facts, not timings, so they hold on any machine.
-    expect(byId('dynamodb.connect')?.value).toBe(1);
-    expect(byId('dynamodb.sendToConnection')?.value).toBe(0);
+    // The row, then the per-user cap's strongly consistent count.
+    expect(byId('dynamodb.connect')?.value).toBe(2);
+    // One read of the byConnectionId index: the connection's protocol decides its frame.
+    expect(byId('dynamodb.sendToConnection')?.value).toBe(1);
+    // A logged message: 1 read and 2 writes per user; a resume: 1 Query for its page.
+    expect(byId('dynamodb.loggedMessage')?.value).toBe(3);
+    expect(byId('resume.requests')?.value).toBe(3);
     const counts = results.details.dynamodbRequests as Record<
       string,
       { sdk: Record<string, number>; wire: Record<string, number> }

@@ -1,10 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { decodeJwt, jwtVerify } from 'jose';
+import { decodeJwt, jwtVerify, SignJWT } from 'jose';
 import { describe, expect, test } from 'vitest';
 import { LOCAL_JWT_SECRET } from '../../local/config';
-import { openClient } from '../support/local-clients';
+import { eventually, openClient, refusedWith } from '../support/local-clients';
 
 // The commands as a developer runs them: `tsx local/main.ts` (what `npm start` runs) and
 // `npm run --silent token`, as child processes on free ports.
@@ -24,6 +24,11 @@ function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
     'STAGE',
     'JWT_SECRET',
     'JWT_SECRET_ARN',
+    'JWT_AUDIENCE',
+    'JWT_ISSUER',
+    'JWT_MAX_LIFETIME_SECONDS',
+    'JWKS_URL',
+    'MAX_CONNECTIONS_PER_USER',
     'IDLE_TIMEOUT_MS',
     'MAX_CONNECTION_DURATION_MS',
     'POWERTOOLS_LOG_LEVEL',
@@ -129,6 +134,55 @@ describe('npm start (tsx local/main.ts)', () => {
     expect(cli.stderr()).toBe('');
   });
 
+  test('reads the audience and the connection cap from the environment; logs each refusal', async () => {
+    // Prepare
+    const [port, dynamoDbPort] = [await freePort(), await freePort()];
+    const cli = run(tsx, ['local/main.ts'], {
+      PORT: String(port),
+      DYNAMODB_PORT: String(dynamoDbPort),
+      JWT_AUDIENCE: 'tripsync-staging',
+      MAX_CONNECTIONS_PER_USER: '1',
+    });
+    try {
+      await cli.waitForOutput('Ctrl-C stops');
+      const token = /wscat -c 'ws:\/\/127\.0\.0\.1:\d+\?token=([^']+)'/.exec(cli.stdout())?.[1];
+      const url = `ws://127.0.0.1:${port}`;
+      const now = Math.floor(Date.now() / 1000);
+      const withoutAudience = await new SignJWT({ sub: '42', iat: now, exp: now + 600 })
+        .setProtectedHeader({ alg: 'HS256' })
+        .sign(new TextEncoder().encode(LOCAL_JWT_SECRET));
+
+      // Act
+      const first = await openClient(`${url}?token=${token}`);
+      const second = await refusedWith(`${url}?token=${token}`);
+      const unbound = await refusedWith(`${url}?token=${withoutAudience}`);
+
+      // Assess
+      expect(decodeJwt(token ?? '').aud).toBe('tripsync-staging');
+      expect(cli.stdout()).toContain('at most 1 live connections (MAX_CONNECTIONS_PER_USER)');
+      expect((await first.whoami()).userId).toBe('42');
+      expect(second).toBe(429);
+      expect(unbound).toBe(401);
+      // The stack's lines on stdout, the handlers' warnings (Powertools) on stderr.
+      expect(cli.stdout()).toMatch(/refused\s+429 Too Many Requests: \$connect answered 429/);
+      expect(cli.stdout()).toMatch(/refused\s+401 Unauthorized: the authorizer said Unauthorized/);
+      await eventually(() => cli.stderr().includes('"reason":"wrong_audience"'));
+      const warnings = cli
+        .stderr()
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line));
+      expect(warnings).toMatchObject([
+        { message: 'connection refused: too many live connections', live: 2, limit: 1 },
+        { message: 'token rejected', reason: 'wrong_audience' },
+      ]);
+      first.ws.close();
+    } finally {
+      cli.child.kill('SIGTERM');
+      await cli.exited;
+    }
+  });
+
   test.each(['PORT', 'DYNAMODB_PORT'])(
     '%s in use: a one-line error naming the port and the variable, exit 1',
     async (variable) => {
@@ -181,6 +235,7 @@ describe('npm run --silent token', () => {
     );
     expect(protectedHeader.alg).toBe('HS256');
     expect(payload.sub).toBe('42');
+    expect(payload.aud).toBe('tripsync-realtime');
     expect((payload.exp ?? 0) - (payload.iat ?? 0)).toBe(4 * 60 * 60);
   });
 
@@ -196,6 +251,21 @@ describe('npm run --silent token', () => {
     const token = cli.stdout().trim();
     await expect(jwtVerify(token, new TextEncoder().encode(secret))).resolves.toBeTruthy();
     expect(decodeJwt(token).sub).toBe('anna');
+  });
+
+  test('signs the audience and first issuer the authorizer reads, within its lifetime bound', async () => {
+    // Act
+    const cli = run('npm', ['run', '--silent', 'token', '--', '7'], {
+      JWT_AUDIENCE: 'tripsync-staging',
+      JWT_ISSUER: 'tripsync-backend,https://idp.example.com',
+      JWT_MAX_LIFETIME_SECONDS: '600',
+    });
+    await cli.exited;
+
+    // Assess
+    const claims = decodeJwt(cli.stdout().trim());
+    expect(claims).toMatchObject({ sub: '7', aud: 'tripsync-staging', iss: 'tripsync-backend' });
+    expect((claims.exp ?? 0) - (claims.iat ?? 0)).toBe(600);
   });
 
   test('without a user id: usage on stderr, nothing on stdout, exit 2', async () => {

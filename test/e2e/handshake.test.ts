@@ -78,6 +78,9 @@ describe('refused handshakes', () => {
     ['malformed', async () => 'not-a-jwt'],
     ['not yet valid', () => hs256Token({ sub: 404, nbf: now() + 600 }, secret())],
     ['without sub', () => hs256Token({ sub: undefined }, secret())],
+    ['without aud', () => hs256Token({ sub: 405, aud: undefined }, secret())],
+    ['for another audience', () => hs256Token({ sub: 406, aud: 'password-reset' }, secret())],
+    ['living two days', () => hs256Token({ sub: 407, exp: now() + 2 * 86_400 }, secret())],
   ])('a token %s: 401 from the authorizer, and $connect never runs', async (_kind, makeToken) => {
     // Prepare
     const token = await makeToken();

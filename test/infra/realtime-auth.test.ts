@@ -1,15 +1,19 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { App, Stack } from 'aws-cdk-lib';
+import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import type { IRole, Policy } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { stackPropsFromContext } from '../../lib/context';
 import {
   TripSyncRealtime,
   type TripSyncRealtimeProps,
   TripSyncRealtimePropsError,
-} from '../../lib/tripsync-realtime';
-import { TripSyncRealtimeStack } from '../../lib/tripsync-realtime-stack';
+  TripSyncRealtimeStack,
+} from '../../lib';
+import { stackPropsFromContext } from '../../lib/context';
 import {
   allStatements,
   asArray,
@@ -133,8 +137,11 @@ describe('HS256 and JWKS together', () => {
 
     // Assess
     expect(JSON.stringify(env.CONNECTIONS_ENDPOINT)).toMatch(/"\/v1"\]\]\}$/);
-    expect(manage).toHaveLength(1);
-    expect(JSON.stringify(manage[0]?.Resource)).toContain('"/v1/POST/@connections/*"');
+    // send's and resume's statements, both on POST of this stage only.
+    expect(manage).toHaveLength(2);
+    for (const statement of manage) {
+      expect(JSON.stringify(statement.Resource)).toContain('"/v1/POST/@connections/*"');
+    }
     both.template.hasResourceProperties('AWS::ApiGatewayV2::Stage', { StageName: 'v1' });
   });
 });
@@ -163,6 +170,16 @@ describe('a secret encrypted with a customer managed key', () => {
     expect(JSON.stringify(policy)).toContain(key.keyArn);
   });
 });
+
+/** An unbundled app in a temporary cloud assembly directory, removed afterwards. */
+function inScratchApp<T>(use: (app: App) => T): T {
+  const outdir = mkdtempSync(join(tmpdir(), 'tripsync-props-'));
+  try {
+    return use(new App({ outdir, context: NO_BUNDLING_CONTEXT }));
+  } finally {
+    rmSync(outdir, { recursive: true, force: true });
+  }
+}
 
 describe('props validation', () => {
   // Validation runs before anything is built, so these construct no functions.
@@ -204,7 +221,10 @@ describe('props validation', () => {
       'is false and neither jwtSecret nor jwksUrl is given',
     ],
     [{ stageName: 'my stage' }, 'stageName', 'received "my stage"'],
-    [{ connectionTtlSeconds: 30 }, 'connectionTtlSeconds', 'from 60 to 604800, received 30'],
+    [{ connectionTtlSeconds: 30 }, 'connectionTtlSeconds', 'from 7200 to 604800, received 30'],
+    // Rows are never refreshed and send skips expired ones: shorter than the 2-hour maximum
+    // connection duration would leave open sockets unreachable (lambdas/shared/limits.ts).
+    [{ connectionTtlSeconds: 7199 }, 'connectionTtlSeconds', 'from 7200 to 604800, received 7199'],
     [{ sendConcurrency: 0 }, 'sendConcurrency', 'from 1 to 1000, received 0'],
     [{ postTimeoutMs: 2.5 }, 'postTimeoutMs', 'received 2.5'],
     [{ postMaxAttempts: 11 }, 'postMaxAttempts', 'from 1 to 10, received 11'],
@@ -227,6 +247,57 @@ describe('props validation', () => {
       expect(error.message).toContain(message);
     },
   );
+
+  it.each([
+    [
+      { sendTimeoutSeconds: 3, postTimeoutMs: 3000 },
+      'must leave room inside sendTimeoutSeconds (3 s',
+    ],
+    [{ sendTimeoutSeconds: 4 }, 'or sendTimeoutSeconds to at least 5'],
+    [{ sendTimeoutSeconds: 2, postTimeoutMs: 1000 }, 'Set postTimeoutMs below 1000'],
+  ] satisfies [TripSyncRealtimeProps, string][])(
+    'refuses %j: no post could start before the send timeout, naming both props',
+    (props, message) => {
+      // Act
+      const error = rejection(build(props));
+
+      // Assess
+      expect(error.propName).toBe('postTimeoutMs');
+      expect(error.relatedPropName).toBe('sendTimeoutSeconds');
+      expect(error.message).toMatch(/postTimeoutMs .*sendTimeoutSeconds/);
+      expect(error.message).toContain(message);
+    },
+  );
+
+  it.each([
+    { sendTimeoutSeconds: 5, postTimeoutMs: 3000 },
+    { sendTimeoutSeconds: 2, postTimeoutMs: 999 },
+  ] satisfies TripSyncRealtimeProps[])(
+    'accepts %j: a post fits before the send timeout',
+    (props) => {
+      inScratchApp((app) => {
+        expect(() => new TripSyncRealtime(new Stack(app, 'Fits'), 'Realtime', props)).not.toThrow();
+      });
+    },
+  );
+
+  it('warns nothing about a TTL of exactly the maximum connection duration', () => {
+    // Prepare
+    const warnings = (props: TripSyncRealtimeProps) =>
+      inScratchApp((app) => {
+        const stack = new Stack(app, 'Warnings');
+        new TripSyncRealtime(stack, 'Realtime', props);
+        return Annotations.fromStack(stack)
+          .findWarning('*', Match.stringLikeRegexp('connectionTtlSeconds'))
+          .map((w) => String(w.entry.data));
+      });
+
+    // Act
+    const lifetime = warnings({ connectionTtlSeconds: 7200 });
+
+    // Assess
+    expect(lifetime).toEqual([]);
+  });
 
   it('refuses an existing secret together with createJwtSecret', () => {
     // Prepare
@@ -257,6 +328,22 @@ describe('props validation', () => {
     expect(error.message).toContain(
       'received "arn:aws:secretsmanager:eu-west-1:123456789012:secret:tripsync/jwt"',
     );
+  });
+
+  it('refuses jwtSecretArn together with createJwtSecret, naming both', () => {
+    // Act
+    const error = rejection(
+      () =>
+        new TripSyncRealtimeStack(new App(), 'Validation', {
+          jwtSecretArn: SECRET_ARN,
+          createJwtSecret: true,
+        }),
+    );
+
+    // Assess
+    expect(error.propName).toBe('createJwtSecret');
+    expect(error.relatedPropName).toBe('jwtSecretArn');
+    expect(error.message).toContain('when jwtSecretArn is given');
   });
 
   it('refuses jwtSecretArn together with jwtSecret', () => {

@@ -1,11 +1,18 @@
+import { RemovalPolicy } from 'aws-cdk-lib';
 import { Match } from 'aws-cdk-lib/assertions';
 import type { Grant, IRole } from 'aws-cdk-lib/aws-iam';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { LogGroup } from 'aws-cdk-lib/aws-logs';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CONNECTION_TABLE_SCHEMA } from '../../lambdas/adapters/connection-table-schema';
-import { TOKEN_IDENTITY_SOURCE } from '../../lib/tripsync-realtime';
+import {
+  FUNCTION_NAMES,
+  type FunctionName,
+  functionSpec,
+  functionsTriggeredBy,
+} from '../../lambdas/manifest';
+import { CONNECTION_TABLE_SCHEMA } from '../../lambdas/shared/connection-table-schema';
+import { TOKEN_IDENTITY_SOURCE } from '../../lib';
 import {
   allStatements,
   asArray,
@@ -22,12 +29,13 @@ let producerGrant: Grant;
 let ids: {
   api: string;
   table: string;
+  messageLog: string;
   secret: string;
   stage: string;
   accessLogs: string;
   producerRole: string;
-  functions: Record<'authorizer' | 'connect' | 'disconnect' | 'default' | 'send', string>;
-  roles: Record<'authorizer' | 'connect' | 'disconnect' | 'default' | 'send', string>;
+  functions: Record<FunctionName, string>;
+  roles: Record<FunctionName, string>;
 };
 
 beforeAll(() => {
@@ -44,10 +52,11 @@ beforeAll(() => {
   );
   const { realtime } = synth.stack;
   const fns = realtime.functions;
-  const names = ['authorizer', 'connect', 'disconnect', 'default', 'send'] as const;
+  const names = FUNCTION_NAMES;
   ids = {
     api: logicalId(realtime.webSocketApi),
     table: logicalId(realtime.table),
+    messageLog: logicalId(realtime.messageLogTable),
     secret: logicalId(realtime.jwtSecret as ISecret),
     stage: logicalId(realtime.stage),
     accessLogs: logicalId(realtime.accessLogGroup as LogGroup),
@@ -60,6 +69,7 @@ beforeAll(() => {
 });
 
 const tableArn = () => ({ 'Fn::GetAtt': [ids.table, 'Arn'] });
+const messageLogArn = () => ({ 'Fn::GetAtt': [ids.messageLog, 'Arn'] });
 const indexArn = () => ({
   'Fn::Join': ['', [tableArn(), `/index/${CONNECTION_TABLE_SCHEMA.connectionIdIndex}`]],
 });
@@ -133,7 +143,7 @@ describe('WebSocket API', () => {
     expect(TOKEN_IDENTITY_SOURCE).toBe('route.request.querystring.token');
   });
 
-  it('has exactly $connect, $disconnect and $default, each on its own function', () => {
+  it('has exactly the routes of the manifest, each on its own function', () => {
     // Prepare
     const integrations = synth.template.toJSON().Resources;
     const target = (routeKey: string) => {
@@ -152,7 +162,14 @@ describe('WebSocket API', () => {
     );
 
     // Assess
-    expect(routeKeys.sort()).toEqual(['$connect', '$default', '$disconnect']);
+    const manifestRoutes = functionsTriggeredBy('route').map((name) => {
+      const { trigger } = functionSpec(name);
+      return [name, trigger.kind === 'route' ? trigger.routeKey : ''] as const;
+    });
+    expect(manifestRoutes.map(([, routeKey]) => routeKey).sort()).toEqual(routeKeys.sort());
+    for (const [name, routeKey] of manifestRoutes) {
+      expect(target(routeKey)).toContain(ids.functions[name]);
+    }
     expect(target('$connect')).toContain(ids.functions.connect);
     expect(target('$disconnect')).toContain(ids.functions.disconnect);
     expect(target('$default')).toContain(ids.functions.default);
@@ -167,13 +184,18 @@ describe('WebSocket API', () => {
     }
   });
 
-  it('makes $default two-way with a route response, and only $default', () => {
+  it('makes $default two-way with a route response, and only the two-way routes of the manifest', () => {
     // Prepare
-    const [defaultRouteId] = Object.keys(
-      synth.template.findResources('AWS::ApiGatewayV2::Route', {
-        Properties: { RouteKey: '$default' },
-      }),
-    );
+    const routeId = (routeKey: string) =>
+      Object.keys(
+        synth.template.findResources('AWS::ApiGatewayV2::Route', {
+          Properties: { RouteKey: routeKey },
+        }),
+      )[0];
+    const twoWay = functionsTriggeredBy('route').flatMap((name) => {
+      const { trigger } = functionSpec(name);
+      return trigger.kind === 'route' && trigger.twoWay ? [trigger.routeKey] : [];
+    });
 
     // Act
     const responses = Object.values(
@@ -181,13 +203,20 @@ describe('WebSocket API', () => {
     ).map((r) => r.Properties);
 
     // Assess
-    expect(responses).toEqual([
-      { ApiId: { Ref: ids.api }, RouteId: { Ref: defaultRouteId }, RouteResponseKey: '$default' },
-    ]);
-    synth.template.hasResourceProperties('AWS::ApiGatewayV2::Route', {
-      RouteKey: '$default',
-      RouteResponseSelectionExpression: '$default',
-    });
+    expect(twoWay).toContain('$default');
+    expect(responses).toEqual(
+      twoWay.map((routeKey) => ({
+        ApiId: { Ref: ids.api },
+        RouteId: { Ref: routeId(routeKey) },
+        RouteResponseKey: '$default',
+      })),
+    );
+    for (const routeKey of twoWay) {
+      synth.template.hasResourceProperties('AWS::ApiGatewayV2::Route', {
+        RouteKey: routeKey,
+        RouteResponseSelectionExpression: '$default',
+      });
+    }
   });
 
   it('deploys a stage automatically, throttled by default, with JSON access logs', () => {
@@ -232,13 +261,14 @@ describe('connection table', () => {
     });
   });
 
-  it('has the keys-only byConnectionId index on connectionId', () => {
+  it('has the byConnectionId index on connectionId, with the keys and the protocol', () => {
     synth.template.hasResourceProperties('AWS::DynamoDB::Table', {
       GlobalSecondaryIndexes: [
         {
           IndexName: CONNECTION_TABLE_SCHEMA.connectionIdIndex,
           KeySchema: [{ AttributeName: CONNECTION_TABLE_SCHEMA.sortKey, KeyType: 'HASH' }],
-          Projection: { ProjectionType: 'KEYS_ONLY' },
+          // A connectionId send reads the connection's protocol from it (no other attribute).
+          Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['protocol'] },
         },
       ],
     });
@@ -265,14 +295,14 @@ describe('connection table', () => {
 });
 
 describe('functions', () => {
-  const names = ['authorizer', 'connect', 'disconnect', 'default', 'send'] as const;
+  const names = FUNCTION_NAMES;
 
-  it('are five, every one on nodejs24.x and arm64', () => {
+  it('are one per manifest entry, every one on nodejs24.x and arm64', () => {
     // Act
     const functions = Object.values(synth.template.findResources('AWS::Lambda::Function'));
 
     // Assess
-    expect(functions).toHaveLength(5);
+    expect(functions).toHaveLength(FUNCTION_NAMES.length);
     for (const fn of functions) {
       expect(fn.Properties).toMatchObject({
         Runtime: 'nodejs24.x',
@@ -307,6 +337,14 @@ describe('functions', () => {
     expect(synth.template.toJSON().Resources[roleId].Properties.ManagedPolicyArns).toBeUndefined();
   });
 
+  it.each(names)('%s has the description and the timeout its manifest entry names', (name) => {
+    const spec = functionSpec(name);
+    expect(functionProps(name)).toMatchObject({
+      Description: spec.description,
+      Timeout: spec.timeout === 'sendTimeoutSeconds' ? 30 : 10,
+    });
+  });
+
   it.each(names)('%s names the service and the log level for Powertools', (name) => {
     expect(functionProps(name).Environment.Variables).toMatchObject({
       POWERTOOLS_SERVICE_NAME: 'tripsync-realtime',
@@ -328,8 +366,22 @@ describe('functions', () => {
       POWERTOOLS_SERVICE_NAME: 'tripsync-realtime',
       POWERTOOLS_LOG_LEVEL: 'INFO',
       TABLE_NAME: { Ref: ids.table },
+      MESSAGE_TABLE_NAME: { Ref: ids.messageLog },
       CONNECTIONS_ENDPOINT: stageUrl('https'),
       SEND_CONCURRENCY: '50',
+      POST_TIMEOUT_MS: '3000',
+      POST_MAX_ATTEMPTS: '3',
+      MESSAGE_RETENTION_SECONDS: '86400',
+    });
+  });
+
+  it('gives resume both tables, the post settings and the endpoint, not the retention', () => {
+    expect(functionProps('resume').Environment.Variables).toEqual({
+      POWERTOOLS_SERVICE_NAME: 'tripsync-realtime',
+      POWERTOOLS_LOG_LEVEL: 'INFO',
+      TABLE_NAME: { Ref: ids.table },
+      MESSAGE_TABLE_NAME: { Ref: ids.messageLog },
+      CONNECTIONS_ENDPOINT: stageUrl('https'),
       POST_TIMEOUT_MS: '3000',
       POST_MAX_ATTEMPTS: '3',
     });
@@ -355,50 +407,72 @@ describe('IAM', () => {
   it('grants each function exactly the table actions it uses', () => {
     const table = JSON.stringify(tableArn());
     const index = JSON.stringify(indexArn());
-    expect(tableActions('connect')).toEqual({ 'dynamodb:PutItem': [table] });
+    expect(tableActions('connect')).toEqual({
+      'dynamodb:PutItem': [table],
+      'dynamodb:Query': [table],
+      'dynamodb:DeleteItem': [table],
+    });
     expect(tableActions('disconnect')).toEqual({
       'dynamodb:DeleteItem': [table],
       'dynamodb:Query': [index],
     });
+    const log = JSON.stringify(messageLogArn());
     expect(tableActions('send')).toEqual({
       'dynamodb:Query': [table, index].sort(),
       'dynamodb:DeleteItem': [table],
+      // Appending to the message log: read the head, put the message, move the head.
+      'dynamodb:GetItem': [log],
+      'dynamodb:PutItem': [log],
+      'dynamodb:UpdateItem': [log],
+    });
+    // The head and a Query per page of the log; the connection's own row for its protocol and
+    // its resume rate limit. Nothing that writes the log or deletes anything.
+    expect(tableActions('resume')).toEqual({
+      'dynamodb:GetItem': [log, table].sort(),
+      'dynamodb:Query': [log],
+      'dynamodb:UpdateItem': [table],
     });
     expect(tableActions('default')).toEqual({});
     expect(tableActions('authorizer')).toEqual({});
   });
 
-  it('allows ManageConnections to send only, on POST @connections of this API and stage', () => {
+  it('allows ManageConnections to send and resume only, on POST @connections of this API and stage', () => {
     // Act
     const manage = allStatements(synth.template).filter((s) =>
       asArray(s.Action).some((a) => a.startsWith('execute-api:')),
     );
 
-    // Assess
-    expect(manage).toEqual([
-      {
-        Sid: 'PostToConnections',
-        Effect: 'Allow',
-        Action: 'execute-api:ManageConnections',
-        Resource: {
-          'Fn::Join': [
-            '',
-            [
-              'arn:',
-              { Ref: 'AWS::Partition' },
-              ':execute-api:',
-              { Ref: 'AWS::Region' },
-              ':',
-              { Ref: 'AWS::AccountId' },
-              ':',
-              { Ref: ids.api },
-              '/live/POST/@connections/*',
-            ],
-          ],
-        },
-      },
-    ]);
-    expect(statementsOfRole(synth.template, ids.roles.send)).toContainEqual(manage[0]);
+    // Assess: send posts to any connection; resume to the one that asked (the code posts to
+    // the event's own connection id, which IAM cannot name).
+    const postResource = {
+      'Fn::Join': [
+        '',
+        [
+          'arn:',
+          { Ref: 'AWS::Partition' },
+          ':execute-api:',
+          { Ref: 'AWS::Region' },
+          ':',
+          { Ref: 'AWS::AccountId' },
+          ':',
+          { Ref: ids.api },
+          '/live/POST/@connections/*',
+        ],
+      ],
+    };
+    const statement = (Sid: string) => ({
+      Sid,
+      Effect: 'Allow',
+      Action: 'execute-api:ManageConnections',
+      Resource: postResource,
+    });
+    expect(manage).toEqual([statement('PostReplay'), statement('PostToConnections')]);
+    expect(statementsOfRole(synth.template, ids.roles.send)).toContainEqual(
+      statement('PostToConnections'),
+    );
+    expect(statementsOfRole(synth.template, ids.roles.resume)).toContainEqual(
+      statement('PostReplay'),
+    );
   });
 
   it('has no wildcard action and no "*" resource anywhere', () => {
@@ -429,7 +503,7 @@ describe('IAM', () => {
   });
 
   it('lets every function write only to its own log group', () => {
-    for (const name of ['authorizer', 'connect', 'disconnect', 'default', 'send'] as const) {
+    for (const name of FUNCTION_NAMES) {
       const logGroupId = functionProps(name).LoggingConfig.LogGroup.Ref as string;
       const logStatements = statementsOfRole(synth.template, ids.roles[name]).filter((s) =>
         asArray(s.Action).some((a) => a.startsWith('logs:')),
@@ -489,6 +563,7 @@ describe('outputs', () => {
       'ConnectionTableName',
       'ConnectionsEndpoint',
       'JwtSecretArn',
+      'MessageLogTableName',
       'SendFunctionArn',
       'SendFunctionName',
       'WebSocketUrl',
@@ -501,6 +576,54 @@ describe('outputs', () => {
     });
     expect(outputs.ConnectionTableName.Value).toEqual({ Ref: ids.table });
     expect(outputs.JwtSecretArn.Value).toEqual({ Ref: ids.secret });
+    expect(outputs.MessageLogTableName.Value).toEqual({ Ref: ids.messageLog });
+  });
+});
+
+describe('message log table', () => {
+  const messageLog = () =>
+    synth.template.findResources('AWS::DynamoDB::Table')[ids.messageLog] as {
+      Properties: Record<string, unknown>;
+      DeletionPolicy: string;
+      UpdateReplacePolicy: string;
+    };
+
+  it('is keyed by user and a numeric seq, on demand, with TTL and point-in-time recovery', () => {
+    const { Properties } = messageLog();
+    expect(Properties).toEqual({
+      KeySchema: [
+        { AttributeName: 'userId', KeyType: 'HASH' },
+        { AttributeName: 'seq', KeyType: 'RANGE' },
+      ],
+      AttributeDefinitions: [
+        { AttributeName: 'userId', AttributeType: 'S' },
+        { AttributeName: 'seq', AttributeType: 'N' },
+      ],
+      BillingMode: 'PAY_PER_REQUEST',
+      TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+    });
+  });
+
+  it('is deleted with the stack by default, like the connection table, or as tableRemovalPolicy says', () => {
+    expect(messageLog()).toMatchObject({ DeletionPolicy: 'Delete', UpdateReplacePolicy: 'Delete' });
+    const retained = synthesizeStack(
+      { tableRemovalPolicy: RemovalPolicy.RETAIN },
+      { bundle: false },
+    );
+    const tables = Object.values(retained.template.findResources('AWS::DynamoDB::Table'));
+    expect(tables.map((t) => t.DeletionPolicy)).toEqual(['Retain', 'Retain']);
+  });
+
+  it('sets MESSAGE_RETENTION_SECONDS from messageRetentionSeconds, and refuses one out of range', () => {
+    const custom = synthesizeStack({ messageRetentionSeconds: 3600 }, { bundle: false });
+    const send = Object.values(custom.template.findResources('AWS::Lambda::Function')).find(
+      (f) => f.Properties.Environment?.Variables?.MESSAGE_RETENTION_SECONDS !== undefined,
+    );
+    expect(send?.Properties.Environment.Variables.MESSAGE_RETENTION_SECONDS).toBe('3600');
+    expect(() => synthesizeStack({ messageRetentionSeconds: 0 }, { bundle: false })).toThrow(
+      'TripSyncRealtime: messageRetentionSeconds must be an integer from 1 to 2592000, received 0',
+    );
   });
 });
 

@@ -1,6 +1,7 @@
 import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
 import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { InvocationType, InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { readClaimRules } from '../../lambdas/config/auth';
 import type { InvocationRecord } from '../../local/lambda-runtime';
 import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../local/stack';
 import { signLocalToken } from '../../local/tokens';
@@ -95,7 +96,14 @@ export async function startTestStack(options: LocalStackOptions = {}): Promise<T
     maxAttempts: 1,
   });
   const dynamo = new DynamoDBClient({ ...common, endpoint: stack.dynamoDbEndpoint });
-  const token = (userId: string | number) => signLocalToken(userId, { secret: stack.jwtSecret });
+  // Signed as `npm run token` signs: the claims the authorizer reads from this environment.
+  const claims = readClaimRules(process.env);
+  const token = (userId: string | number) =>
+    signLocalToken(userId, {
+      secret: stack.jwtSecret,
+      audience: claims.audience,
+      ...(claims.issuers && { issuer: claims.issuers[0] }),
+    });
   const connectWith = async (jwt: string, openOptions?: OpenOptions) => {
     const client = await openClient(`${stack.url}?token=${jwt}`, openOptions);
     clients.push(client);

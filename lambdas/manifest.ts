@@ -1,0 +1,250 @@
+// Import-free but for types from another import-free module: the CDK app, the local stack, the
+// benchmark and the tests read this without loading any function's code or the SDK.
+import type { DeployedSetting } from './shared/limits';
+
+/**
+ * The backend's functions, in one place: each one's handler module, what starts it and what it
+ * needs. The CDK construct (`lib/tripsync-realtime.ts`) builds each function, its route,
+ * integration, role, environment and cdk-nag acknowledgements from this; the local stack
+ * (`local/stack.ts`) runs and routes the same modules; the bundle benchmark and the tests
+ * iterate it. Adding a function is: its handler, an entry here, and its tests
+ * (docs/adding-a-function.md).
+ *
+ * The name is part of the deployed contract: the construct ids derive from it (`connect` →
+ * `ConnectHandler`, `ConnectIntegration`), and renaming one replaces its resources.
+ */
+
+/** The identity source of the `$connect` authorizer: browsers cannot set headers on a WebSocket. */
+export const TOKEN_IDENTITY_SOURCE = 'route.request.querystring.token';
+
+/** What starts a function. */
+export type FunctionTrigger =
+  /** The REQUEST Lambda authorizer of `$connect`; API Gateway authorizes nothing else. */
+  | { readonly kind: 'authorizer'; readonly routeKey: '$connect'; readonly identitySource: string }
+  /**
+   * A WebSocket route: `$connect`, `$disconnect`, `$default`, or a value of the frame's
+   * `action` (the route selection expression is `$request.body.action`). A two-way route sends
+   * the function's `body` back to the client.
+   */
+  | { readonly kind: 'route'; readonly routeKey: string; readonly twoWay?: boolean }
+  /** Lambda `Invoke` by producers (other services, the Python backend). */
+  | { readonly kind: 'invoke' };
+
+/** Part of the connection table a statement grants access to. */
+export type TableResource = 'table' | 'connectionIdIndex';
+
+/** One IAM statement on the connection table: its id, the DynamoDB actions, and where. */
+export interface TableAccess {
+  readonly sid: string;
+  readonly actions: readonly `dynamodb:${string}`[];
+  readonly on: readonly TableResource[];
+}
+
+/** One IAM statement on the message log table (it has no index): its id and DynamoDB actions. */
+export interface MessageLogAccess {
+  readonly sid: string;
+  readonly actions: readonly `dynamodb:${string}`[];
+}
+
+/** What a function needs; the construct grants exactly this and sets the matching variables. */
+export interface FunctionNeeds {
+  /** The connection table: `TABLE_NAME`, and these statements (least privilege, by action). */
+  readonly connectionTable?: readonly TableAccess[];
+  /**
+   * The message log: `MESSAGE_TABLE_NAME`, and these statements on its table (least privilege,
+   * by action). `MESSAGE_RETENTION_SECONDS` comes with `settings`, for functions that append.
+   */
+  readonly messageLog?: readonly MessageLogAccess[];
+  /** Construct props the function reads from its environment (`lambdas/shared/limits.ts`). */
+  readonly settings?: readonly DeployedSetting[];
+  /**
+   * Token verification: read access to the HS256 secret and `JWT_SECRET_ARN` when there is one,
+   * `JWKS_URL`, `JWT_ISSUER` and `JWT_AUDIENCE` when JWKS is configured.
+   */
+  readonly jwtSecret?: boolean;
+  /**
+   * The Management API (`@connections`) of this API's stage: `CONNECTIONS_ENDPOINT`, and
+   * `execute-api:ManageConnections` for these verbs only, in one statement.
+   */
+  readonly managementApi?: { readonly sid: string; readonly verbs: readonly ManagementVerb[] };
+}
+
+/** `POST` posts to a connection, `GET` reads its status, `DELETE` disconnects it. */
+export type ManagementVerb = 'POST' | 'GET' | 'DELETE';
+
+/** One function of the backend. */
+export interface FunctionSpec {
+  /** The handler module, relative to `lambdas/`; it exports `handler`. */
+  readonly entry: string;
+  /** The function's description on AWS and on its role. */
+  readonly description: string;
+  readonly trigger: FunctionTrigger;
+  /**
+   * The construct prop that sets its Lambda timeout: functions behind API Gateway answer within
+   * its 29 s integration timeout (`handlerTimeoutSeconds`); `send` may take longer.
+   */
+  readonly timeout: 'handlerTimeoutSeconds' | 'sendTimeoutSeconds';
+  readonly needs: FunctionNeeds;
+}
+
+/**
+ * Every function, by name, in the order the construct creates them.
+ *
+ * @example
+ * FUNCTIONS.send.trigger;        // { kind: 'invoke' }
+ * FUNCTIONS.default.entry;       // 'default.ts'
+ */
+export const FUNCTIONS = {
+  authorizer: {
+    entry: 'authorizer.ts',
+    description: 'TripSync realtime: verifies the token of a WebSocket $connect',
+    trigger: { kind: 'authorizer', routeKey: '$connect', identitySource: TOKEN_IDENTITY_SOURCE },
+    timeout: 'handlerTimeoutSeconds',
+    needs: { jwtSecret: true },
+  },
+  connect: {
+    entry: 'connect.ts',
+    description: 'TripSync realtime: records a connection ($connect)',
+    trigger: { kind: 'route', routeKey: '$connect' },
+    timeout: 'handlerTimeoutSeconds',
+    needs: {
+      connectionTable: [
+        { sid: 'RecordConnection', actions: ['dynamodb:PutItem'], on: ['table'] },
+        // MAX_CONNECTIONS_PER_USER: count the user's live rows (a strongly consistent Query),
+        // and delete the row of a connect refused over the cap.
+        {
+          sid: 'CapConnectionsPerUser',
+          actions: ['dynamodb:Query', 'dynamodb:DeleteItem'],
+          on: ['table'],
+        },
+      ],
+      settings: ['connectionTtlSeconds'],
+    },
+  },
+  disconnect: {
+    entry: 'disconnect.ts',
+    description: 'TripSync realtime: removes a connection ($disconnect)',
+    trigger: { kind: 'route', routeKey: '$disconnect' },
+    timeout: 'handlerTimeoutSeconds',
+    needs: {
+      connectionTable: [
+        { sid: 'RemoveConnection', actions: ['dynamodb:DeleteItem'], on: ['table'] },
+        // The owner of a connection whose $disconnect lacks the authorizer context.
+        { sid: 'FindConnectionOwner', actions: ['dynamodb:Query'], on: ['connectionIdIndex'] },
+      ],
+      settings: ['connectionTtlSeconds'],
+    },
+  },
+  default: {
+    entry: 'default.ts',
+    description: 'TripSync realtime: answers client frames ($default, two-way)',
+    // Two-way: API Gateway sends the function's `body` back to the client.
+    trigger: { kind: 'route', routeKey: '$default', twoWay: true },
+    timeout: 'handlerTimeoutSeconds',
+    needs: {},
+  },
+  send: {
+    entry: 'send.ts',
+    description: "TripSync realtime: posts a notification to a user's connections",
+    trigger: { kind: 'invoke' },
+    timeout: 'sendTimeoutSeconds',
+    needs: {
+      connectionTable: [
+        // A user's connections: one strongly consistent Query on the table; a connectionId
+        // send's owner (on a 410) through the index.
+        {
+          sid: 'ListConnections',
+          actions: ['dynamodb:Query'],
+          on: ['table', 'connectionIdIndex'],
+        },
+        // Rows of connections that answered 410 Gone.
+        { sid: 'RemoveStaleConnections', actions: ['dynamodb:DeleteItem'], on: ['table'] },
+      ],
+      // Appending: read the head, put the message, move the head (lambdas/adapters/).
+      messageLog: [
+        {
+          sid: 'AppendToMessageLog',
+          actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+        },
+      ],
+      settings: ['sendConcurrency', 'postTimeoutMs', 'postMaxAttempts', 'messageRetentionSeconds'],
+      managementApi: { sid: 'PostToConnections', verbs: ['POST'] },
+    },
+  },
+  resume: {
+    entry: 'resume.ts',
+    description: "TripSync realtime: replays a user's missed messages to a connection (resume)",
+    // Two-way: a refused resume is answered with an error frame, to the sender only.
+    trigger: { kind: 'route', routeKey: 'resume', twoWay: true },
+    timeout: 'handlerTimeoutSeconds',
+    needs: {
+      connectionTable: [
+        // The connection's protocol and its resume rate limit, on its own row (a conditional
+        // UpdateItem; a GetItem tells a refused resume from a missing row).
+        {
+          sid: 'LimitResumes',
+          actions: ['dynamodb:UpdateItem', 'dynamodb:GetItem'],
+          on: ['table'],
+        },
+      ],
+      // The head (GetItem) and one Query per page.
+      messageLog: [{ sid: 'ReadMessageLog', actions: ['dynamodb:GetItem', 'dynamodb:Query'] }],
+      settings: ['postTimeoutMs', 'postMaxAttempts'],
+      // Posts to the connection that asked, and to no other (the code posts to the event's own
+      // connection id; IAM cannot name a connection id known only at runtime).
+      managementApi: { sid: 'PostReplay', verbs: ['POST'] },
+    },
+  },
+} as const satisfies Record<string, FunctionSpec>;
+
+/** A function's name: `authorizer`, `connect`, `disconnect`, `default`, `send`, `resume`. */
+export type FunctionName = keyof typeof FUNCTIONS;
+
+/** The names, in manifest order. */
+export const FUNCTION_NAMES = Object.keys(FUNCTIONS) as FunctionName[];
+
+/**
+ * A function's spec, typed as the general {@link FunctionSpec} (the literal types of
+ * {@link FUNCTIONS} make optional fields awkward to read).
+ *
+ * @example
+ * functionSpec('send').needs.managementApi?.verbs; // ['POST']
+ */
+export function functionSpec(name: FunctionName): FunctionSpec {
+  return FUNCTIONS[name];
+}
+
+/**
+ * The function a route key invokes, or undefined.
+ *
+ * @example
+ * functionForRoute('$default'); // 'default'
+ */
+export function functionForRoute(routeKey: string): FunctionName | undefined {
+  return FUNCTION_NAMES.find((name) => {
+    const { trigger } = functionSpec(name);
+    return trigger.kind === 'route' && trigger.routeKey === routeKey;
+  });
+}
+
+/**
+ * The route key of a function a route triggers, or undefined.
+ *
+ * @example
+ * routeKeyOf('disconnect'); // '$disconnect'
+ * routeKeyOf('send');       // undefined
+ */
+export function routeKeyOf(name: FunctionName): string | undefined {
+  const { trigger } = functionSpec(name);
+  return trigger.kind === 'route' ? trigger.routeKey : undefined;
+}
+
+/**
+ * The functions with a trigger of this kind, in manifest order.
+ *
+ * @example
+ * functionsTriggeredBy('invoke'); // ['send']
+ */
+export function functionsTriggeredBy(kind: FunctionTrigger['kind']): FunctionName[] {
+  return FUNCTION_NAMES.filter((name) => functionSpec(name).trigger.kind === kind);
+}

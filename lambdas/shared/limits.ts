@@ -1,0 +1,231 @@
+// No imports on purpose: the functions, the CDK construct (lib/) and the local stack (local/) all
+// read this module, and the CDK app and the local stack must not load the SDK through it.
+
+/**
+ * Limits and defaults of the backend, in one place. The functions read their settings from the
+ * environment within these ranges (`lambdas/config/`), the CDK construct refuses props outside
+ * them at synth (`lib/props.ts`), and the local stack uses the same values (`local/config.ts`),
+ * so CDK can never deploy a value a function rejects at cold start.
+ */
+
+/** `POWERTOOLS_SERVICE_NAME` of every function, and the `service` key of every log line. */
+export const SERVICE_NAME = 'tripsync-realtime';
+
+/** An integer setting: its default and the range accepted, bounds included. */
+export interface IntegerRange {
+  readonly default: number;
+  readonly min: number;
+  readonly max: number;
+  /** The environment variable a function reads it from. */
+  readonly env: string;
+}
+
+/**
+ * API Gateway, Lambda and DynamoDB limits the backend builds on. AWS's own numbers, not
+ * settings: AWS's developer guides are the source of each.
+ */
+export const AWS_LIMITS = {
+  /** WebSocket message payload, client frames and `@connections` POST alike (128 KiB). */
+  maxMessageBytes: 128 * 1024,
+  /** WebSocket frame; a larger frame closes the connection with 1009 (32 KiB). */
+  maxFrameBytes: 32 * 1024,
+  /** Lambda `Invoke` request payload, `RequestResponse` (6 MB). */
+  maxSyncInvokeBytes: 6 * 1024 * 1024,
+  /** Lambda `Invoke` request payload, `Event` (1 MB). */
+  maxAsyncInvokeBytes: 1024 * 1024,
+  /** A Lambda authorizer's response (8 KB). */
+  maxAuthorizerResultBytes: 8 * 1024,
+  /** API Gateway closes a WebSocket connection without data frames after 10 minutes. */
+  idleTimeoutMs: 10 * 60 * 1000,
+  /** API Gateway closes every WebSocket connection at 2 hours. */
+  maxConnectionDurationMs: 2 * 60 * 60 * 1000,
+  /** API Gateway waits at most 29 s for a WebSocket route's integration. */
+  integrationTimeoutSeconds: 29,
+  /** New WebSocket connections per second per account and region, by default (raisable). */
+  newConnectionsPerSecond: 500,
+  /** The account's burst of requests per region (a stage cannot allow more). */
+  maxBurstLimit: 5000,
+  /** Lambda's longest timeout (15 minutes). */
+  maxLambdaTimeoutSeconds: 15 * 60,
+  /** Lambda memory, MiB. */
+  minLambdaMemoryMiB: 128,
+  maxLambdaMemoryMiB: 10_240,
+  /** API Gateway stage names: 1 to 128 letters, digits, hyphens or underscores. */
+  stageNamePattern: /^[A-Za-z0-9_-]{1,128}$/,
+  /** DynamoDB table names: 3 to 255 letters, digits, `_`, `-` or `.`. */
+  tableNamePattern: /^[A-Za-z0-9_.-]{3,255}$/,
+} as const;
+
+/** RFC 7518 §3.2: an HS256 key must be at least as long as the hash output (32 bytes). */
+export const MIN_HS256_SECRET_BYTES = 32;
+
+/** The `aud` every token must carry when `JWT_AUDIENCE` is unset: this API's name. */
+export const DEFAULT_JWT_AUDIENCE = 'tripsync-realtime';
+
+/**
+ * How long the authorizer keeps HS256 keys read from Secrets Manager before reading them again:
+ * the longest a warm container goes on trusting a key an operator has rotated out.
+ */
+export const HS256_KEY_CACHE_SECONDS = 5 * 60;
+
+/**
+ * A token that fails every cached HS256 key may mean the key was rotated since the last read;
+ * it triggers one early read, at most once in this many seconds per container, so a flood of
+ * forged tokens cannot become a flood of Secrets Manager calls.
+ */
+export const HS256_KEY_REFRESH_MIN_INTERVAL_SECONDS = 30;
+
+/**
+ * Time the send function keeps back from its Lambda timeout for stale-row cleanup and its reply:
+ * no post attempt starts unless it would end before `timeout - SEND_FINISH_MARGIN_MS`.
+ */
+export const SEND_FINISH_MARGIN_MS = 1000;
+
+/**
+ * Protocol v2 (`tripsync.v2`, see docs/client-protocol.md): the subprotocol a client offers, and
+ * the limits of its message log and resume.
+ */
+export const PROTOCOL_V2 = {
+  /** The `Sec-WebSocket-Protocol` value a client offers and `$connect` answers. */
+  subprotocol: 'tripsync.v2',
+  /** Most messages one resume replays (a page); the client resumes again for the next one. */
+  replayPageSize: 1000,
+  /**
+   * Bytes kept free for the v2 envelope around a logged message
+   * (`{"type":"message","seq":…,"epoch":"…","message":…}`, at most 83 bytes with a 16-character
+   * epoch and the largest seq), so that the frame fits API Gateway's 128 KiB. A message larger
+   * than `maxMessageBytes - envelopeReserveBytes` still reaches v1 connections, but is not
+   * logged and cannot be posted to v2 ones.
+   */
+  envelopeReserveBytes: 128,
+  /**
+   * Resumes one connection may make at once, and how fast it earns another: a token bucket on
+   * its connection row. A client resumes after each reconnect and once per page; a flood is
+   * answered `RESUME_RATE_LIMITED`.
+   */
+  resumeBurst: 20,
+  resumeRefillMs: 500,
+} as const;
+
+/**
+ * The settings a deployment may change, with their defaults and ranges. Each is a prop of the
+ * CDK construct under the same name and an environment variable of the functions that read it.
+ */
+export const SETTINGS = {
+  /**
+   * Lifetime of a connection row: never below API Gateway's maximum connection duration (the
+   * default), since a row is never refreshed while its socket is open and `send` skips expired
+   * rows.
+   */
+  connectionTtlSeconds: {
+    env: 'CONNECTION_TTL_SECONDS',
+    default: AWS_LIMITS.maxConnectionDurationMs / 1000,
+    min: AWS_LIMITS.maxConnectionDurationMs / 1000,
+    max: 7 * 24 * 60 * 60,
+  },
+  /** Posts `send` makes at once; 50 is also the SDK's default socket pool. */
+  sendConcurrency: { env: 'SEND_CONCURRENCY', default: 50, min: 1, max: 1000 },
+  /** Deadline of one `PostToConnection` attempt. */
+  postTimeoutMs: { env: 'POST_TIMEOUT_MS', default: 3000, min: 10, max: 60_000 },
+  /** Attempts per connection before a post counts as failed. */
+  postMaxAttempts: { env: 'POST_MAX_ATTEMPTS', default: 3, min: 1, max: 10 },
+  /** Full-jitter backoff between post attempts: base and cap. */
+  postBackoffBaseMs: { env: 'POST_BACKOFF_BASE_MS', default: 50, min: 0, max: 10_000 },
+  postBackoffMaxMs: { env: 'POST_BACKOFF_MAX_MS', default: 1000, min: 0, max: 60_000 },
+  /** Deadline of one DynamoDB attempt (the store makes three). */
+  dynamoDbRequestTimeoutMs: {
+    env: 'DYNAMODB_REQUEST_TIMEOUT_MS',
+    default: 3000,
+    min: 100,
+    max: 20_000,
+  },
+  /**
+   * How long a logged message stays in its user's message log (DynamoDB TTL, and filtered on
+   * read since TTL deletion lags): a client that reconnects within this gets what it missed.
+   */
+  messageRetentionSeconds: {
+    env: 'MESSAGE_RETENTION_SECONDS',
+    default: 24 * 60 * 60,
+    min: 1,
+    max: 30 * 24 * 60 * 60,
+  },
+  /**
+   * Posts a resume makes at once to its one connection. They start in seq order; with more than
+   * one in flight they may arrive slightly out of order (each frame carries its seq).
+   */
+  replayConcurrency: { env: 'REPLAY_CONCURRENCY', default: 8, min: 1, max: 100 },
+  /** Slack allowed on a token's `exp`, `nbf` and `iat`. */
+  jwtClockToleranceSeconds: {
+    env: 'JWT_CLOCK_TOLERANCE_SECONDS',
+    default: 5,
+    min: 0,
+    max: 300,
+  },
+  /**
+   * Live connections one user may hold: a few phones, tabs and tablets, while a client stuck in
+   * a reconnect loop cannot multiply every fan-out to its user. 0 would refuse everyone.
+   */
+  maxConnectionsPerUser: {
+    env: 'MAX_CONNECTIONS_PER_USER',
+    default: 20,
+    min: 1,
+    max: 100_000,
+  },
+  /** The longest token lifetime (`exp − iat`) accepted: a minute to a week, a day by default. */
+  jwtMaxLifetimeSeconds: {
+    env: 'JWT_MAX_LIFETIME_SECONDS',
+    default: 24 * 60 * 60,
+    min: 60,
+    max: 7 * 24 * 60 * 60,
+  },
+} as const satisfies Record<string, IntegerRange>;
+
+/** The settings the CDK construct writes into a function's environment, from its props. */
+export const DEPLOYED_SETTINGS = [
+  'connectionTtlSeconds',
+  'sendConcurrency',
+  'postTimeoutMs',
+  'postMaxAttempts',
+  'messageRetentionSeconds',
+] as const satisfies readonly (keyof typeof SETTINGS)[];
+export type DeployedSetting = (typeof DEPLOYED_SETTINGS)[number];
+
+/**
+ * Defaults and ranges of the deployment's own knobs (Lambda and API Gateway settings the
+ * construct writes into the template, not into a function's environment).
+ */
+export const DEPLOYMENT = {
+  stageName: 'live',
+  /** The account's default rate of new connections per second. */
+  throttlingRateLimitPerSecond: AWS_LIMITS.newConnectionsPerSecond,
+  throttlingBurstLimit: { default: 1000, min: 1, max: AWS_LIMITS.maxBurstLimit },
+  memorySizeMiB: {
+    default: 256,
+    min: AWS_LIMITS.minLambdaMemoryMiB,
+    max: AWS_LIMITS.maxLambdaMemoryMiB,
+  },
+  /** Authorizer and route functions: API Gateway gives up on an integration after 29 s. */
+  handlerTimeoutSeconds: { default: 10, min: 1, max: AWS_LIMITS.integrationTimeoutSeconds },
+  /** `send` fans out to all of a user's connections, with retries. */
+  sendTimeoutSeconds: { default: 30, min: 1, max: AWS_LIMITS.maxLambdaTimeoutSeconds },
+  /** `POWERTOOLS_LOG_LEVEL` of the deployed functions. */
+  logLevel: 'INFO',
+  /** Retention of the log groups, in days (CloudWatch's one month). */
+  logRetentionDays: 30,
+} as const;
+
+/**
+ * Whether a JWKS URL may be deployed: https only, so keys cannot be swapped in transit. (The
+ * authorizer itself also accepts http on a loopback address, for JWKS servers in tests.)
+ *
+ * @example
+ * isHttpsUrl('https://issuer.example/.well-known/jwks.json'); // true
+ * isHttpsUrl('http://issuer.example/jwks.json');              // false
+ */
+export function isHttpsUrl(value: string): boolean {
+  try {
+    return new URL(value).protocol === 'https:';
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,404 @@
+import { RemovalPolicy, Token } from 'aws-cdk-lib';
+import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
+import {
+  AWS_LIMITS,
+  DEPLOYMENT,
+  isHttpsUrl,
+  SEND_FINISH_MARGIN_MS,
+  SERVICE_NAME,
+  SETTINGS,
+} from '../lambdas/shared/limits';
+import { TripSyncRealtimePropsError } from './errors';
+
+/**
+ * Defaults of {@link TripSyncRealtimeProps}. The values (and the ranges the props are checked
+ * against) live in `lambdas/shared/limits.ts`, which the functions and the local stack also read.
+ */
+export const TRIPSYNC_REALTIME_DEFAULTS = {
+  stageName: DEPLOYMENT.stageName,
+  // API Gateway admits 500 new connections per second per account and region by default.
+  throttlingRateLimitPerSecond: DEPLOYMENT.throttlingRateLimitPerSecond,
+  throttlingBurstLimit: DEPLOYMENT.throttlingBurstLimit.default,
+  // API Gateway closes every WebSocket connection after 2 hours.
+  connectionTtlSeconds: SETTINGS.connectionTtlSeconds.default,
+  memorySizeMiB: DEPLOYMENT.memorySizeMiB.default,
+  handlerTimeoutSeconds: DEPLOYMENT.handlerTimeoutSeconds.default,
+  sendTimeoutSeconds: DEPLOYMENT.sendTimeoutSeconds.default,
+  sendConcurrency: SETTINGS.sendConcurrency.default,
+  postTimeoutMs: SETTINGS.postTimeoutMs.default,
+  postMaxAttempts: SETTINGS.postMaxAttempts.default,
+  messageRetentionSeconds: SETTINGS.messageRetentionSeconds.default,
+  // RetentionDays is the number of days: ONE_MONTH is 30.
+  logRetention: DEPLOYMENT.logRetentionDays as RetentionDays,
+  logLevel: DEPLOYMENT.logLevel,
+  serviceName: SERVICE_NAME,
+} as const;
+
+/** Log levels Powertools understands (`POWERTOOLS_LOG_LEVEL`). */
+export type RealtimeLogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+
+/**
+ * Properties of {@link TripSyncRealtime}. Every property is optional: with none, the backend
+ * verifies HS256 tokens with a secret the construct generates.
+ *
+ * Token verification (the `$connect` authorizer) is HS256 with a Secrets Manager secret
+ * (`jwtSecret`, or one the construct creates), JWKS (`jwksUrl` + `jwtIssuer` +
+ * `jwtAudience`), or both.
+ */
+export interface TripSyncRealtimeProps {
+  /**
+   * An existing Secrets Manager secret whose `SecretString` is the raw HS256 key (at least 32
+   * bytes). The authorizer gets `secretsmanager:GetSecretValue` on it (and `kms:Decrypt` on
+   * its key, when the secret carries one).
+   *
+   * @default - no existing secret; see `createJwtSecret`
+   */
+  readonly jwtSecret?: ISecret;
+  /**
+   * Create a Secrets Manager secret (64 random letters and digits) for HS256. The issuer of
+   * the tokens reads the same secret.
+   *
+   * @default - true when neither `jwtSecret` nor `jwksUrl` is given, otherwise false
+   */
+  readonly createJwtSecret?: boolean;
+  /**
+   * JWKS endpoint (https) for RS256/ES256 tokens, e.g. a Cognito user pool's
+   * `.../.well-known/jwks.json`. Requires `jwtIssuer` and `jwtAudience`.
+   *
+   * @default - no JWKS verification
+   */
+  readonly jwksUrl?: string;
+  /**
+   * Expected `iss` claim of JWKS-verified tokens. Requires `jwksUrl`.
+   *
+   * @default - no JWKS verification
+   */
+  readonly jwtIssuer?: string;
+  /**
+   * Expected `aud` claim of JWKS-verified tokens. Requires `jwksUrl`.
+   *
+   * @default - no JWKS verification
+   */
+  readonly jwtAudience?: string;
+  /**
+   * Name of the API Gateway stage; part of the `wss://` URL and of the Management API endpoint.
+   *
+   * @default 'live'
+   */
+  readonly stageName?: string;
+  /**
+   * Steady-state request rate allowed on every route of the stage, in requests per second.
+   *
+   * @default 500 (the account's default rate of new connections per second)
+   */
+  readonly throttlingRateLimitPerSecond?: number;
+  /**
+   * Burst of requests allowed on every route of the stage (token bucket size).
+   *
+   * @default 1000
+   */
+  readonly throttlingBurstLimit?: number;
+  /**
+   * Write API Gateway access logs (JSON, one line per connect, message and disconnect) to a
+   * log group. API Gateway requires the account-level CloudWatch Logs role to be set in the
+   * region (see `TripSyncRealtimeStackProps.apiGatewayCloudWatchRole`).
+   *
+   * @default true
+   */
+  readonly accessLogging?: boolean;
+  /**
+   * Lifetime of a connection row, in seconds (`CONNECTION_TTL_SECONDS`); DynamoDB TTL removes
+   * rows whose `$disconnect` never arrived. From 60 to 604800. Below 7200, a connection open
+   * longer than this stops receiving notifications (synth warns).
+   *
+   * @default 7200 (API Gateway's maximum connection duration)
+   */
+  readonly connectionTtlSeconds?: number;
+  /**
+   * What happens to the connection table and the message log when they leave the stack. Both
+   * are ephemeral: connection rows expire within `connectionTtlSeconds`, logged messages within
+   * `messageRetentionSeconds`, so nothing of lasting value is lost.
+   *
+   * @default RemovalPolicy.DESTROY
+   */
+  readonly tableRemovalPolicy?: RemovalPolicy;
+  /**
+   * How long a logged message stays in its user's message log, in seconds
+   * (`MESSAGE_RETENTION_SECONDS`, DynamoDB TTL): a protocol v2 client that reconnects within
+   * this gets every message it missed; after it, the client is told it has a gap. From 1 to
+   * 2592000 (30 days).
+   *
+   * @default 86400 (one day)
+   */
+  readonly messageRetentionSeconds?: number;
+  /**
+   * Memory of every function, in MiB (CPU scales with it).
+   *
+   * @default 256
+   */
+  readonly memorySizeMiB?: number;
+  /**
+   * Timeout of the authorizer and route functions (`$connect`, `$disconnect`, `$default`), in
+   * seconds, from 1 to 29: API Gateway waits at most 29 seconds for an integration.
+   *
+   * @default 10
+   */
+  readonly handlerTimeoutSeconds?: number;
+  /**
+   * Timeout of the send function, in seconds: one invocation fans out to all of a user's
+   * connections, with retries. From 1 to 900, and more than `postTimeoutMs` plus the second
+   * `send` keeps back for its reply, or no post could ever start.
+   *
+   * @default 30
+   */
+  readonly sendTimeoutSeconds?: number;
+  /**
+   * Posts the send function makes at once (`SEND_CONCURRENCY`), from 1 to 1000.
+   *
+   * @default 50
+   */
+  readonly sendConcurrency?: number;
+  /**
+   * Deadline of one `PostToConnection` attempt, in milliseconds (`POST_TIMEOUT_MS`), from 10
+   * to 60000. Must leave room inside `sendTimeoutSeconds` (see there).
+   *
+   * @default 3000
+   */
+  readonly postTimeoutMs?: number;
+  /**
+   * Attempts per connection before a post counts as failed (`POST_MAX_ATTEMPTS`), from 1 to 10.
+   *
+   * @default 3
+   */
+  readonly postMaxAttempts?: number;
+  /**
+   * Retention of the functions' and the access log's log groups.
+   *
+   * @default RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: RetentionDays;
+  /**
+   * What happens to the log groups when they leave the stack.
+   *
+   * @default RemovalPolicy.RETAIN (logs outlive the stack, for incident review)
+   */
+  readonly logRemovalPolicy?: RemovalPolicy;
+  /**
+   * Level of the functions' structured logs (`POWERTOOLS_LOG_LEVEL`).
+   *
+   * @default 'INFO'
+   */
+  readonly logLevel?: RealtimeLogLevel;
+}
+
+/** {@link TripSyncRealtimeProps} with defaults applied and every value checked. */
+export interface ResolvedProps {
+  createJwtSecret: boolean;
+  jwks?: { url: string; issuer: string; audience: string };
+  stageName: string;
+  throttlingRateLimitPerSecond: number;
+  throttlingBurstLimit: number;
+  accessLogging: boolean;
+  connectionTtlSeconds: number;
+  tableRemovalPolicy: RemovalPolicy;
+  memorySizeMiB: number;
+  handlerTimeoutSeconds: number;
+  sendTimeoutSeconds: number;
+  sendConcurrency: number;
+  postTimeoutMs: number;
+  postMaxAttempts: number;
+  messageRetentionSeconds: number;
+  logRetention: RetentionDays;
+  logRemovalPolicy: RemovalPolicy;
+  logLevel: RealtimeLogLevel;
+}
+
+/**
+ * Applies defaults and rejects invalid values and combinations, naming what was received.
+ * Throws {@link TripSyncRealtimePropsError}.
+ *
+ * @example
+ * resolveProps({ sendTimeoutSeconds: 3, postTimeoutMs: 3000 });
+ * // throws "TripSyncRealtime: postTimeoutMs (3000 ms) must leave room inside sendTimeoutSeconds (3 s) ..."
+ */
+export function resolveProps(props: TripSyncRealtimeProps): ResolvedProps {
+  const d = TRIPSYNC_REALTIME_DEFAULTS;
+
+  const jwksGiven = {
+    jwksUrl: props.jwksUrl,
+    jwtIssuer: props.jwtIssuer,
+    jwtAudience: props.jwtAudience,
+  };
+  const given = Object.entries(jwksGiven).filter(([, value]) => value !== undefined);
+  if (given.length > 0 && given.length < 3) {
+    const missing = Object.keys(jwksGiven).filter((name) => !given.some(([n]) => n === name));
+    throw new TripSyncRealtimePropsError(
+      missing.join(' and '),
+      `${missing.length > 1 ? 'are' : 'is'} required with ${given.map(([n]) => n).join(', ')} ` +
+        `(received ${given.map(([n, v]) => `${n}=${JSON.stringify(v)}`).join(', ')})`,
+    );
+  }
+  for (const [name, value] of given) {
+    if (!Token.isUnresolved(value) && (value as string).trim() === '') {
+      throw new TripSyncRealtimePropsError(
+        name,
+        `must not be empty, received ${JSON.stringify(value)}`,
+      );
+    }
+  }
+  const jwks =
+    given.length === 3
+      ? {
+          url: httpsUrl('jwksUrl', props.jwksUrl as string),
+          issuer: props.jwtIssuer as string,
+          audience: props.jwtAudience as string,
+        }
+      : undefined;
+
+  if (props.jwtSecret && props.createJwtSecret === true) {
+    throw new TripSyncRealtimePropsError(
+      'createJwtSecret',
+      'must not be true when jwtSecret is given: use the existing secret or create one, not both',
+      'jwtSecret',
+    );
+  }
+  const createJwtSecret = props.createJwtSecret ?? (!props.jwtSecret && !jwks);
+  if (!props.jwtSecret && !createJwtSecret && !jwks) {
+    throw new TripSyncRealtimePropsError(
+      'createJwtSecret',
+      'is false and neither jwtSecret nor jwksUrl is given: no token verification would be configured',
+    );
+  }
+
+  const stageName = props.stageName ?? d.stageName;
+  if (!Token.isUnresolved(stageName) && !AWS_LIMITS.stageNamePattern.test(stageName)) {
+    throw new TripSyncRealtimePropsError(
+      'stageName',
+      `must be 1 to 128 letters, digits, hyphens or underscores, received ${JSON.stringify(stageName)}`,
+    );
+  }
+
+  const rate = props.throttlingRateLimitPerSecond ?? d.throttlingRateLimitPerSecond;
+  if (!Token.isUnresolved(rate) && !(Number.isFinite(rate) && rate > 0)) {
+    throw new TripSyncRealtimePropsError(
+      'throttlingRateLimitPerSecond',
+      `must be a number greater than 0, received ${rate}`,
+    );
+  }
+
+  const resolved: ResolvedProps = {
+    createJwtSecret,
+    jwks,
+    stageName,
+    throttlingRateLimitPerSecond: rate,
+    throttlingBurstLimit: integer(
+      'throttlingBurstLimit',
+      props.throttlingBurstLimit,
+      DEPLOYMENT.throttlingBurstLimit,
+    ),
+    accessLogging: props.accessLogging ?? true,
+    connectionTtlSeconds: integer(
+      'connectionTtlSeconds',
+      props.connectionTtlSeconds,
+      SETTINGS.connectionTtlSeconds,
+    ),
+    tableRemovalPolicy: props.tableRemovalPolicy ?? RemovalPolicy.DESTROY,
+    memorySizeMiB: integer('memorySizeMiB', props.memorySizeMiB, DEPLOYMENT.memorySizeMiB),
+    handlerTimeoutSeconds: integer(
+      'handlerTimeoutSeconds',
+      props.handlerTimeoutSeconds,
+      DEPLOYMENT.handlerTimeoutSeconds,
+    ),
+    sendTimeoutSeconds: integer(
+      'sendTimeoutSeconds',
+      props.sendTimeoutSeconds,
+      DEPLOYMENT.sendTimeoutSeconds,
+    ),
+    sendConcurrency: integer('sendConcurrency', props.sendConcurrency, SETTINGS.sendConcurrency),
+    postTimeoutMs: integer('postTimeoutMs', props.postTimeoutMs, SETTINGS.postTimeoutMs),
+    postMaxAttempts: integer('postMaxAttempts', props.postMaxAttempts, SETTINGS.postMaxAttempts),
+    messageRetentionSeconds: integer(
+      'messageRetentionSeconds',
+      props.messageRetentionSeconds,
+      SETTINGS.messageRetentionSeconds,
+    ),
+    logRetention: props.logRetention ?? d.logRetention,
+    logRemovalPolicy: props.logRemovalPolicy ?? RemovalPolicy.RETAIN,
+    logLevel: props.logLevel ?? d.logLevel,
+  };
+  checkCombinations(resolved);
+  return resolved;
+}
+
+/** Settings that are each valid but cannot work together. */
+function checkCombinations(config: ResolvedProps): void {
+  const { postTimeoutMs, sendTimeoutSeconds } = config;
+  if (!Token.isUnresolved(postTimeoutMs) && !Token.isUnresolved(sendTimeoutSeconds)) {
+    // send starts a post only if its deadline falls before the Lambda timeout less the margin it
+    // keeps for its reply (lambdas/send.ts): without that room, no post is ever attempted and
+    // every send reports all of its posts failed.
+    const budgetMs = sendTimeoutSeconds * 1000 - SEND_FINISH_MARGIN_MS;
+    if (postTimeoutMs >= budgetMs) {
+      const minimumSeconds = Math.floor((postTimeoutMs + SEND_FINISH_MARGIN_MS) / 1000) + 1;
+      throw new TripSyncRealtimePropsError(
+        'postTimeoutMs',
+        `(${postTimeoutMs} ms) must leave room inside sendTimeoutSeconds (${sendTimeoutSeconds} s, ` +
+          `of which send keeps ${SEND_FINISH_MARGIN_MS} ms for its reply): no post could ever ` +
+          `start and every send would report all posts failed. Set postTimeoutMs below ` +
+          `${budgetMs} or sendTimeoutSeconds to at least ${minimumSeconds}`,
+        'sendTimeoutSeconds',
+      );
+    }
+  }
+}
+
+/**
+ * Settings that work but are probably not what was meant, each as a sentence for a synth
+ * warning (`cdk synth` prints them; `--strict` fails on them).
+ *
+ * @example
+ * propWarnings(resolveProps({ connectionTtlSeconds: 600 }));
+ * // ['connectionTtlSeconds (600 s) is shorter than API Gateway's maximum connection duration ...']
+ */
+export function propWarnings(config: ResolvedProps): string[] {
+  const warnings: string[] = [];
+  const lifetimeSeconds = AWS_LIMITS.maxConnectionDurationMs / 1000;
+  const ttl = config.connectionTtlSeconds;
+  if (!Token.isUnresolved(ttl) && ttl < lifetimeSeconds) {
+    // send skips rows past their expiresAt, so an older connection is still open but unreachable.
+    warnings.push(
+      `connectionTtlSeconds (${ttl} s) is shorter than API Gateway's maximum connection duration ` +
+        `(${lifetimeSeconds} s): a connection open longer than ${ttl} s stays open but receives ` +
+        'no more notifications',
+    );
+  }
+  return warnings;
+}
+
+function integer(
+  name: string,
+  value: number | undefined,
+  range: { readonly default: number; readonly min: number; readonly max: number },
+): number {
+  if (value === undefined) return range.default;
+  if (Token.isUnresolved(value)) return value;
+  if (!Number.isInteger(value) || value < range.min || value > range.max) {
+    throw new TripSyncRealtimePropsError(
+      name,
+      `must be an integer from ${range.min} to ${range.max}, received ${value}`,
+    );
+  }
+  return value;
+}
+
+function httpsUrl(name: string, value: string): string {
+  if (Token.isUnresolved(value)) return value;
+  if (!isHttpsUrl(value)) {
+    throw new TripSyncRealtimePropsError(
+      name,
+      `must be an https URL, received ${JSON.stringify(value)}`,
+    );
+  }
+  return value;
+}
