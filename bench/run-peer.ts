@@ -27,7 +27,10 @@ export async function runPeerSections(mode: BenchMode, output: Output): Promise<
   const postCpu = await measurePostCpu(mode.postCpuPosts, mode.postCpuRounds);
 
   progress('starting the local stack in its own process for the peer comparison…');
-  const bench = await startLocalBench();
+  // One user holds the whole audience: the per-user cap is raised to it, not bypassed.
+  const bench = await startLocalBench({
+    maxConnectionsPerUser: Math.max(mode.peerConnections, mode.largeConnections),
+  });
   const fleet = new NonceFleet();
   let ours: PeerResults['ours'];
   let large: PeerResults['large'];

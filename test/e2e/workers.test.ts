@@ -31,8 +31,8 @@ describe('functions in workers of their own', () => {
     expect((await a.rows()).map((r) => r.connectionId)).toEqual([idOnA]);
     expect((await b.rows()).map((r) => r.connectionId)).toEqual([idOnB]);
     expect([sentOnA.body, sentOnB.body]).toEqual([
-      { delivered: 1, stale: 0, failed: 0 },
-      { delivered: 1, stale: 0, failed: 0 },
+      { delivered: 1, stale: 0, failed: 0, seq: 1 },
+      { delivered: 1, stale: 0, failed: 0, seq: 1 },
     ]);
     expect(JSON.parse(await onA.next())).toEqual({ type: 'a' });
     expect(JSON.parse(await onB.next())).toEqual({ type: 'b' });

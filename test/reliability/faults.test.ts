@@ -73,6 +73,7 @@ beforeAll(async () => {
   // pointed at the faulty API, with stack B's table; it runs in this thread.
   Object.assign(process.env, {
     TABLE_NAME: b.stack.tableName,
+    MESSAGE_TABLE_NAME: b.stack.messageTableName,
     DYNAMODB_ENDPOINT: b.stack.dynamoDbEndpoint,
     CONNECTIONS_ENDPOINT: api.endpoint,
     SEND_CONCURRENCY: String(SEND_CONCURRENCY),
