@@ -25,6 +25,10 @@ export const DEFAULTS = {
   dynamoDbPort: 8000,
   /** `TABLE_NAME`. */
   tableName: 'Connections',
+  /** `MESSAGE_TABLE_NAME`: each user's message log. */
+  messageTableName: 'MessageLog',
+  /** `MESSAGE_RETENTION_SECONDS`: how long a logged message is replayed (a day). */
+  messageRetentionSeconds: SETTINGS.messageRetentionSeconds.default,
   /** `STAGE`: the API stage in events and ARNs; `ws://host:port/{stage}` is also accepted. */
   stage: 'local',
   /** Shown as `apiId` and in `methodArn`; real ids are 10 lowercase characters. */
@@ -50,6 +54,17 @@ export const DEFAULTS = {
   sendTimeoutMs: DEPLOYMENT.sendTimeoutSeconds.default * 1000,
   /** `POWERTOOLS_LOG_LEVEL` for the handlers' JSON logs: warnings and errors only. */
   handlerLogLevel: 'WARN',
+  /**
+   * `FUNCTION_CONCURRENCY`: workers per function, each running one invocation at a time, as a
+   * Lambda execution environment does; more invocations wait for one. Lambda would start an
+   * environment for each of 2,000 `$disconnect`s at once; here every worker costs a cold start
+   * and its own heap on the machine's few cores, while the gateway and dynalite share one
+   * thread that the functions' replies all go through: past two per function, a burst of
+   * connections spends more on cold starts than it gains (`npm run bench` measures the rate).
+   */
+  functionConcurrency: 2,
+  /** An idle function worker stops after this long; the next invocation starts a new one. */
+  functionIdleTimeoutMs: 5 * 60 * 1000,
 } as const;
 
 /**
@@ -65,6 +80,8 @@ export interface LocalStackEnvOptions {
   dynamoDbPort: number;
   dynamoDbEndpoint: string | undefined;
   tableName: string;
+  messageTableName: string;
+  messageRetentionSeconds: number;
   stage: string;
   region: string;
   jwtSecret: string;
@@ -74,10 +91,13 @@ export interface LocalStackEnvOptions {
   maxConnectionDurationMs: number;
   maxConnectionsPerUser: number;
   handlerLogLevel: string;
+  functionConcurrency: number;
 }
 
 /** Longest idle timeout or connection duration the local stack accepts (a day). */
 export const MAX_LOCAL_DURATION_MS = 24 * 60 * 60 * 1000;
+/** Workers per function at most: each one is a thread with its own heap. */
+export const MAX_FUNCTION_CONCURRENCY = 256;
 const STAGE_PATTERN = AWS_LIMITS.stageNamePattern;
 const TABLE_NAME_PATTERN = AWS_LIMITS.tableNamePattern;
 const LOG_LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR', 'CRITICAL', 'SILENT'];
@@ -105,6 +125,19 @@ export function readLocalStackEnv(env: Env): LocalStackEnvOptions {
     dynamoDbPort: integerInRange(env, 'DYNAMODB_PORT', DEFAULTS.dynamoDbPort, 0, 65535),
     dynamoDbEndpoint,
     tableName: matching(env, 'TABLE_NAME', DEFAULTS.tableName, TABLE_NAME_PATTERN),
+    messageTableName: matching(
+      env,
+      'MESSAGE_TABLE_NAME',
+      DEFAULTS.messageTableName,
+      TABLE_NAME_PATTERN,
+    ),
+    messageRetentionSeconds: integerInRange(
+      env,
+      SETTINGS.messageRetentionSeconds.env,
+      DEFAULTS.messageRetentionSeconds,
+      SETTINGS.messageRetentionSeconds.min,
+      SETTINGS.messageRetentionSeconds.max,
+    ),
     stage: matching(env, 'STAGE', DEFAULTS.stage, STAGE_PATTERN),
     region: optionalString(env, 'AWS_REGION') ?? DEFAULTS.region,
     jwtSecret: checkSecret('JWT_SECRET', secret ?? LOCAL_JWT_SECRET),
@@ -125,6 +158,13 @@ export function readLocalStackEnv(env: Env): LocalStackEnvOptions {
     ),
     maxConnectionsPerUser: integerSetting(env, SETTINGS.maxConnectionsPerUser),
     handlerLogLevel: logLevel(env, 'POWERTOOLS_LOG_LEVEL', DEFAULTS.handlerLogLevel),
+    functionConcurrency: integerInRange(
+      env,
+      'FUNCTION_CONCURRENCY',
+      DEFAULTS.functionConcurrency,
+      1,
+      MAX_FUNCTION_CONCURRENCY,
+    ),
   };
 }
 

@@ -32,6 +32,10 @@ export interface ReceivedPost {
   connectionId: string;
   body: string;
   at: number;
+  /** The request line's path, as sent (URL-encoded). */
+  path: string;
+  /** Header names and values in the order and case they arrived. */
+  rawHeaders: string[];
 }
 
 /**
@@ -133,7 +137,13 @@ export async function startFakeManagementApi(
         case 'forbidden':
           return reply(response, 403, 'ForbiddenException', 'Forbidden');
         case 'ok':
-          state.posts.push({ connectionId, body: body.toString('utf8'), at: Date.now() });
+          state.posts.push({
+            connectionId,
+            body: body.toString('utf8'),
+            at: Date.now(),
+            path: request.url ?? '',
+            rawHeaders: request.rawHeaders,
+          });
           if (options.upstream) return forward(request, body, response, options.upstream);
           response.writeHead(200, { 'content-type': 'application/json' }).end();
       }
