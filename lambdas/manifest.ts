@@ -67,6 +67,13 @@ export interface FunctionNeeds {
    * `execute-api:ManageConnections` for these verbs only, in one statement.
    */
   readonly managementApi?: { readonly sid: string; readonly verbs: readonly ManagementVerb[] };
+  /**
+   * Invokes itself (a sharded fan-out, one level deep): `lambda:InvokeFunction` on its own ARN
+   * only, in one statement, and `SHARD_SIGNING_KEY`, the key that tells its own payloads from a
+   * producer's. Lambda sets `AWS_LAMBDA_FUNCTION_NAME`; locally the stack sets it, and
+   * `LAMBDA_ENDPOINT` to its own Invoke API.
+   */
+  readonly invokesItself?: { readonly sid: string };
 }
 
 /** `POST` posts to a connection, `GET` reads its status, `DELETE` disconnects it. */
@@ -84,6 +91,8 @@ export interface FunctionSpec {
    * its 29 s integration timeout (`handlerTimeoutSeconds`); `send` may take longer.
    */
   readonly timeout: 'handlerTimeoutSeconds' | 'sendTimeoutSeconds';
+  /** The construct prop that sets its memory: `send` has its own (its fan-out is CPU-bound). */
+  readonly memory: 'memorySizeMiB' | 'sendMemorySizeMiB';
   readonly needs: FunctionNeeds;
 }
 
@@ -100,6 +109,7 @@ export const FUNCTIONS = {
     description: 'TripSync realtime: verifies the token of a WebSocket $connect',
     trigger: { kind: 'authorizer', routeKey: '$connect', identitySource: TOKEN_IDENTITY_SOURCE },
     timeout: 'handlerTimeoutSeconds',
+    memory: 'memorySizeMiB',
     needs: { jwtSecret: true },
   },
   connect: {
@@ -107,6 +117,7 @@ export const FUNCTIONS = {
     description: 'TripSync realtime: records a connection ($connect)',
     trigger: { kind: 'route', routeKey: '$connect' },
     timeout: 'handlerTimeoutSeconds',
+    memory: 'memorySizeMiB',
     needs: {
       connectionTable: [
         { sid: 'RecordConnection', actions: ['dynamodb:PutItem'], on: ['table'] },
@@ -126,6 +137,7 @@ export const FUNCTIONS = {
     description: 'TripSync realtime: removes a connection ($disconnect)',
     trigger: { kind: 'route', routeKey: '$disconnect' },
     timeout: 'handlerTimeoutSeconds',
+    memory: 'memorySizeMiB',
     needs: {
       connectionTable: [
         { sid: 'RemoveConnection', actions: ['dynamodb:DeleteItem'], on: ['table'] },
@@ -141,6 +153,7 @@ export const FUNCTIONS = {
     // Two-way: API Gateway sends the function's `body` back to the client.
     trigger: { kind: 'route', routeKey: '$default', twoWay: true },
     timeout: 'handlerTimeoutSeconds',
+    memory: 'memorySizeMiB',
     needs: {},
   },
   send: {
@@ -148,6 +161,7 @@ export const FUNCTIONS = {
     description: "TripSync realtime: posts a notification to a user's connections",
     trigger: { kind: 'invoke' },
     timeout: 'sendTimeoutSeconds',
+    memory: 'sendMemorySizeMiB',
     needs: {
       connectionTable: [
         // A user's connections: one strongly consistent Query on the table; a connectionId
@@ -167,8 +181,17 @@ export const FUNCTIONS = {
           actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
         },
       ],
-      settings: ['sendConcurrency', 'postTimeoutMs', 'postMaxAttempts', 'messageRetentionSeconds'],
+      settings: [
+        'sendConcurrency',
+        'sendShardSize',
+        'sendShardsInFlight',
+        'postTimeoutMs',
+        'postMaxAttempts',
+        'messageRetentionSeconds',
+      ],
       managementApi: { sid: 'PostToConnections', verbs: ['POST'] },
+      // A send to more than SEND_SHARD_SIZE connections invokes itself once per extra shard.
+      invokesItself: { sid: 'InvokeOwnShards' },
     },
   },
   resume: {
@@ -177,6 +200,7 @@ export const FUNCTIONS = {
     // Two-way: a refused resume is answered with an error frame, to the sender only.
     trigger: { kind: 'route', routeKey: 'resume', twoWay: true },
     timeout: 'handlerTimeoutSeconds',
+    memory: 'memorySizeMiB',
     needs: {
       connectionTable: [
         // The connection's protocol and its resume rate limit, on its own row (a conditional

@@ -2,9 +2,11 @@ import { readMessageLogConfig } from './config/message-log';
 import { readSendConfig } from './config/send';
 import { readStoreConfig } from './config/store';
 import { ValidationError } from './core/errors';
-import { type SendResult, sendNotification } from './core/send';
+import { postShard, type SendResult, type ShardResult, sendNotification } from './core/send';
+import { isShardPayload } from './core/shards';
 import { createConnectionGateway } from './runtime/gateway';
 import { createLogger } from './runtime/logger';
+import { createShardInvoker } from './runtime/shard-invoker';
 import { createStores } from './runtime/store';
 import { SEND_FINISH_MARGIN_MS } from './shared/limits';
 
@@ -14,6 +16,8 @@ const { store, messageLog } = createStores(
   readMessageLogConfig(process.env),
 );
 const gateway = createConnectionGateway(sendConfig);
+const { sharding } = sendConfig;
+const shardInvoker = sharding && createShardInvoker(sharding);
 const log = createLogger('send');
 
 /** The part of Lambda's `context` the send handler reads. */
@@ -23,27 +27,42 @@ interface InvocationContext {
 
 /**
  * Invoked by producers (Lambda `Invoke`, `RequestResponse` or `Event`) with a `SendPayload`:
- * logs the message for each user (unless `persist` is false), then posts it.
+ * logs the message for each user (unless `persist` is false), then posts it, sharded across
+ * invocations of itself above `SEND_SHARD_SIZE` connections. Invoked by itself with a signed
+ * shard payload: posts that shard, and invokes nothing.
  * Errors are thrown so Lambda reports them with `errorType` = the error's name:
  * `ValidationError` (bad payload, nothing sent) or `StoreUnavailableError` (retryable, nothing
  * sent). Posts that would not finish before the Lambda timeout are not attempted and count
  * `failed`.
  */
-export async function handler(event: unknown, context?: InvocationContext): Promise<SendResult> {
+export async function handler(
+  event: unknown,
+  context?: InvocationContext,
+): Promise<SendResult | ShardResult> {
   const finishBy = context
     ? // Kept back for stale-row cleanup and the reply: the send returns its counts instead of
       // timing out (a timed-out `Event` invocation is retried, repeating messages).
       Date.now() + context.getRemainingTimeInMillis() - SEND_FINISH_MARGIN_MS
     : undefined;
+  // The posts of this invocation replay one request: its trace headers are this invocation's.
+  const posting = { store, gateway: gateway.forSend(), log, options: sendConfig.fanOut, finishBy };
   try {
+    if (isShardPayload(event)) {
+      // No invoker here: a shard cannot shard again, whatever its payload says.
+      return await postShard(event, { ...posting, signingKey: sharding?.signingKey });
+    }
     return await sendNotification(event, {
-      store,
+      ...posting,
       messageLog,
-      // The posts of this invocation replay one request: its trace headers are this invocation's.
-      gateway: gateway.forSend(),
-      log,
-      options: sendConfig.fanOut,
-      finishBy,
+      ...(sharding &&
+        shardInvoker && {
+          sharding: {
+            invoker: shardInvoker,
+            shardSize: sharding.shardSize,
+            shardsInFlight: sharding.shardsInFlight,
+            signingKey: sharding.signingKey,
+          },
+        }),
     });
   } catch (error) {
     if (error instanceof ValidationError) log.warn('send refused', { error: error.message });

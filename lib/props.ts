@@ -23,9 +23,12 @@ export const TRIPSYNC_REALTIME_DEFAULTS = {
   // API Gateway closes every WebSocket connection after 2 hours.
   connectionTtlSeconds: SETTINGS.connectionTtlSeconds.default,
   memorySizeMiB: DEPLOYMENT.memorySizeMiB.default,
+  sendMemorySizeMiB: DEPLOYMENT.sendMemorySizeMiB.default,
   handlerTimeoutSeconds: DEPLOYMENT.handlerTimeoutSeconds.default,
   sendTimeoutSeconds: DEPLOYMENT.sendTimeoutSeconds.default,
   sendConcurrency: SETTINGS.sendConcurrency.default,
+  sendShardSize: SETTINGS.sendShardSize.default,
+  sendShardsInFlight: SETTINGS.sendShardsInFlight.default,
   postTimeoutMs: SETTINGS.postTimeoutMs.default,
   postMaxAttempts: SETTINGS.postMaxAttempts.default,
   messageRetentionSeconds: SETTINGS.messageRetentionSeconds.default,
@@ -133,11 +136,19 @@ export interface TripSyncRealtimeProps {
    */
   readonly messageRetentionSeconds?: number;
   /**
-   * Memory of every function, in MiB (CPU scales with it).
+   * Memory of every function but `send`, in MiB (CPU scales with it).
    *
    * @default 256
    */
   readonly memorySizeMiB?: number;
+  /**
+   * Memory of the send function, in MiB. A fan-out is CPU-bound and Lambda's CPU grows with
+   * memory up to one full vCPU at 1769 MiB, so below that a larger fan-out takes longer in
+   * proportion, at about the same cost (docs/performance-on-aws.md).
+   *
+   * @default 1769
+   */
+  readonly sendMemorySizeMiB?: number;
   /**
    * Timeout of the authorizer and route functions (`$connect`, `$disconnect`, `$default`), in
    * seconds, from 1 to 29: API Gateway waits at most 29 seconds for an integration.
@@ -159,6 +170,22 @@ export interface TripSyncRealtimeProps {
    * @default 50
    */
   readonly sendConcurrency?: number;
+  /**
+   * Most connections one send invocation posts to (`SEND_SHARD_SIZE`), from 1 to 100000. A send
+   * to more splits them into even shards and invokes itself once per shard beyond the first,
+   * concurrently, one level deep (docs/performance-on-aws.md).
+   *
+   * @default 1000
+   */
+  readonly sendShardSize?: number;
+  /**
+   * Shard invocations one send keeps in flight (`SEND_SHARDS_IN_FLIGHT`), from 1 to 100. All of
+   * them post through the account's `@connections` rate (10,000 requests per second, shared):
+   * more than that rate can feed only earn throttling (docs/performance-on-aws.md).
+   *
+   * @default 2
+   */
+  readonly sendShardsInFlight?: number;
   /**
    * Deadline of one `PostToConnection` attempt, in milliseconds (`POST_TIMEOUT_MS`), from 10
    * to 60000. Must leave room inside `sendTimeoutSeconds` (see there).
@@ -203,9 +230,12 @@ export interface ResolvedProps {
   connectionTtlSeconds: number;
   tableRemovalPolicy: RemovalPolicy;
   memorySizeMiB: number;
+  sendMemorySizeMiB: number;
   handlerTimeoutSeconds: number;
   sendTimeoutSeconds: number;
   sendConcurrency: number;
+  sendShardSize: number;
+  sendShardsInFlight: number;
   postTimeoutMs: number;
   postMaxAttempts: number;
   messageRetentionSeconds: number;
@@ -305,6 +335,11 @@ export function resolveProps(props: TripSyncRealtimeProps): ResolvedProps {
     ),
     tableRemovalPolicy: props.tableRemovalPolicy ?? RemovalPolicy.DESTROY,
     memorySizeMiB: integer('memorySizeMiB', props.memorySizeMiB, DEPLOYMENT.memorySizeMiB),
+    sendMemorySizeMiB: integer(
+      'sendMemorySizeMiB',
+      props.sendMemorySizeMiB,
+      DEPLOYMENT.sendMemorySizeMiB,
+    ),
     handlerTimeoutSeconds: integer(
       'handlerTimeoutSeconds',
       props.handlerTimeoutSeconds,
@@ -316,6 +351,12 @@ export function resolveProps(props: TripSyncRealtimeProps): ResolvedProps {
       DEPLOYMENT.sendTimeoutSeconds,
     ),
     sendConcurrency: integer('sendConcurrency', props.sendConcurrency, SETTINGS.sendConcurrency),
+    sendShardSize: integer('sendShardSize', props.sendShardSize, SETTINGS.sendShardSize),
+    sendShardsInFlight: integer(
+      'sendShardsInFlight',
+      props.sendShardsInFlight,
+      SETTINGS.sendShardsInFlight,
+    ),
     postTimeoutMs: integer('postTimeoutMs', props.postTimeoutMs, SETTINGS.postTimeoutMs),
     postMaxAttempts: integer('postMaxAttempts', props.postMaxAttempts, SETTINGS.postMaxAttempts),
     messageRetentionSeconds: integer(
@@ -336,17 +377,23 @@ function checkCombinations(config: ResolvedProps): void {
   const { postTimeoutMs, sendTimeoutSeconds } = config;
   if (!Token.isUnresolved(postTimeoutMs) && !Token.isUnresolved(sendTimeoutSeconds)) {
     // send starts a post only if its deadline falls before the Lambda timeout less the margin it
-    // keeps for its reply (lambdas/send.ts): without that room, no post is ever attempted and
-    // every send reports all of its posts failed.
-    const budgetMs = sendTimeoutSeconds * 1000 - SEND_FINISH_MARGIN_MS;
+    // keeps for its reply (lambdas/send.ts), and a shard of a sharded send keeps the same margin
+    // again before its sender's: without that room, no shard could post, and every post of a
+    // large send would count failed.
+    const reservedMs = 2 * SEND_FINISH_MARGIN_MS;
+    const budgetMs = sendTimeoutSeconds * 1000 - reservedMs;
     if (postTimeoutMs >= budgetMs) {
-      const minimumSeconds = Math.floor((postTimeoutMs + SEND_FINISH_MARGIN_MS) / 1000) + 1;
+      const minimumSeconds = Math.floor((postTimeoutMs + reservedMs) / 1000) + 1;
+      const fix =
+        budgetMs > SETTINGS.postTimeoutMs.min
+          ? `Set postTimeoutMs below ${budgetMs} or sendTimeoutSeconds to at least ${minimumSeconds}`
+          : `Set sendTimeoutSeconds to at least ${minimumSeconds}`;
       throw new TripSyncRealtimePropsError(
         'postTimeoutMs',
         `(${postTimeoutMs} ms) must leave room inside sendTimeoutSeconds (${sendTimeoutSeconds} s, ` +
-          `of which send keeps ${SEND_FINISH_MARGIN_MS} ms for its reply): no post could ever ` +
-          `start and every send would report all posts failed. Set postTimeoutMs below ` +
-          `${budgetMs} or sendTimeoutSeconds to at least ${minimumSeconds}`,
+          `of which send keeps ${SEND_FINISH_MARGIN_MS} ms for its reply and as much for its ` +
+          `shards' replies): no post of a shard could ever start and sharded sends would report ` +
+          `their posts failed. ${fix}`,
         'sendTimeoutSeconds',
       );
     }

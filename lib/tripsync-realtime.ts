@@ -48,10 +48,11 @@ export type TripSyncRealtimeFunctions = { readonly [name in FunctionName]: Nodej
  * The functions, their routes, grants and environment come from `lambdas/manifest.ts`.
  *
  * Construct ids are part of the contract (renaming one replaces its resource, and the table
- * or the secret with it): `ConnectionTable`, `MessageLogTable`, `JwtSecret`, `WebSocketApi` (authorizer
- * `TokenAuthorizer`), `Stage`, `AccessLogs`, and one `{Name}Handler` per function of the
- * manifest (`AuthorizerHandler`, `ConnectHandler`, …), each holding `Function`, `Role` and
- * `Logs`, with a `{Name}Integration` for each route.
+ * or the secret with it): `ConnectionTable`, `MessageLogTable`, `JwtSecret`, `ShardSigningKey`,
+ * `WebSocketApi` (authorizer `TokenAuthorizer`), `Stage`, `AccessLogs`, and one `{Name}Handler`
+ * per function of the manifest (`AuthorizerHandler`, `ConnectHandler`, …), each holding
+ * `Function`, `Role` and `Logs` (and `InvokeItself`, the policy of a function that invokes
+ * itself), with a `{Name}Integration` for each route.
  *
  * @example
  * const realtime = new TripSyncRealtime(this, 'Realtime', {
@@ -74,6 +75,11 @@ export class TripSyncRealtime extends Construct {
   readonly sendFunction: NodejsFunction;
   /** The HS256 secret, when HS256 is configured (given or created). */
   readonly jwtSecret?: ISecret;
+  /**
+   * The key the send function signs its shard payloads with (generated; resolved into its
+   * environment at deploy time): only the send function's own shards are accepted.
+   */
+  readonly shardSigningKey: ISecret;
   /** The stage's access log group, when `accessLogging` is on. */
   readonly accessLogGroup?: LogGroup;
   /** `wss://{apiId}.execute-api.{region}.{urlSuffix}/{stage}`: where clients connect. */
@@ -169,11 +175,16 @@ export class TripSyncRealtime extends Construct {
         environment.CONNECTIONS_ENDPOINT = managementApi.endpoint;
         statements.push(managementApiStatement(needs.managementApi, managementApi));
       }
+      if (needs.invokesItself) {
+        // A CloudFormation dynamic reference: resolved at deploy into the environment, never
+        // written into the template or cdk.out.
+        environment.SHARD_SIGNING_KEY = shardSigningKey().secretValue.unsafeUnwrap();
+      }
       const handler = new RealtimeHandler(this, constructIdOf(name, 'Handler'), {
         entry: spec.entry,
         description: spec.description,
         timeoutSeconds: config[spec.timeout],
-        memorySizeMiB: config.memorySizeMiB,
+        memorySizeMiB: config[spec.memory],
         logRetention: config.logRetention,
         logRemovalPolicy: config.logRemovalPolicy,
         baseEnvironment: {
@@ -202,7 +213,32 @@ export class TripSyncRealtime extends Construct {
       if (needs.managementApi && managementApi) {
         acknowledgeConnectionsWildcard(handler.role, needs.managementApi, managementApi);
       }
+      if (needs.invokesItself) {
+        // A policy of its own, not the role's default one: the function depends on its role's
+        // default policy (CDK creates it first), so a statement naming the function's own ARN
+        // there would be a circular dependency. This one is attached once the function exists.
+        new iam.Policy(handler, 'InvokeItself', {
+          roles: [handler.role],
+          statements: [
+            new iam.PolicyStatement({
+              sid: needs.invokesItself.sid,
+              actions: ['lambda:InvokeFunction'],
+              resources: [handler.function.functionArn],
+            }),
+          ],
+        });
+      }
       return handler;
+    };
+    let signingKey: Secret | undefined;
+    /** The key a function that invokes itself signs its own payloads with; created once. */
+    const shardSigningKey = (): Secret => {
+      signingKey ??= new Secret(this, 'ShardSigningKey', {
+        description:
+          'TripSync realtime: signs the payloads the send function sends to its own shards',
+        generateSecretString: { passwordLength: 64, excludePunctuation: true },
+      });
+      return signingKey;
     };
 
     // The functions API Gateway invokes come first: the API's routes need them. The others
@@ -304,11 +340,23 @@ export class TripSyncRealtime extends Construct {
       }
     }
 
+    if (!signingKey)
+      throw new Error(
+        'TripSyncRealtime: lambdas/manifest.ts names no function that invokes itself',
+      );
+    this.shardSigningKey = signingKey;
     this.functions = Object.fromEntries(
       FUNCTION_NAMES.map((name) => [name, (handlers.get(name) as RealtimeHandler).function]),
     ) as TripSyncRealtimeFunctions;
     this.sendFunction = this.functions.send;
-
+    Validations.of(this.shardSigningKey).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason:
+        'The key only tells the send function its own shard payloads from a producer. ' +
+        'CloudFormation resolves it into the function at deploy time, so a rotation Lambda ' +
+        'would change nothing until the next deployment: to replace it, put a new value ' +
+        'and redeploy.',
+    });
     if (this.jwtSecret instanceof Secret) {
       Validations.of(this.jwtSecret).acknowledge({
         id: 'AwsSolutions-SMG4',

@@ -136,3 +136,24 @@ export class PostFailedError extends Error {
     this.retryable = retryable;
   }
 }
+
+/**
+ * An invocation of a shard of a large send did not return a result: the function failed or timed
+ * out, the invocation itself failed, or the send stopped waiting. Only `notStarted` failures
+ * (Lambda refused the invocation: throttled) are known to have posted nothing.
+ *
+ * @example
+ * throw new ShardInvocationError('TooManyRequestsException: Rate Exceeded', true);
+ */
+export class ShardInvocationError extends Error {
+  override readonly name = 'ShardInvocationError';
+
+  constructor(
+    message: string,
+    /** Lambda refused to start the invocation, so none of its posts was made. */
+    readonly notStarted: boolean,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}

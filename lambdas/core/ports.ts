@@ -129,6 +129,18 @@ export interface ConnectionGateway {
 }
 
 /**
+ * Invokes the send function itself (Lambda `Invoke`, `RequestResponse`) for one shard of a
+ * large fan-out (`lambdas/adapters/lambda-shard-invoker.ts`).
+ */
+export interface ShardInvoker {
+  /**
+   * Invokes with `payload` (JSON text) and resolves with the function's result, parsed. Rejects
+   * with `ShardInvocationError` when the invocation failed, was refused, or outlived `signal`.
+   */
+  invoke(payload: string, signal: AbortSignal): Promise<unknown>;
+}
+
+/**
  * The structured logger the core writes to: Powertools Logger's methods, so attributes are
  * objects (`log.info('connected', { userId })`). Never log a token or a whole event.
  */

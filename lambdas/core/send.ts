@@ -1,10 +1,23 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pLimit from 'p-limit';
-import { AWS_LIMITS } from '../shared/limits';
-import { ConnectionGoneError, PostFailedError, StoreUnavailableError } from './errors';
-import type { ClientProtocol, ConnectionGateway, ConnectionStore, Log, MessageLog } from './ports';
+import { AWS_LIMITS, SEND_FINISH_MARGIN_MS } from '../shared/limits';
+import {
+  ConnectionGoneError,
+  PostFailedError,
+  ShardInvocationError,
+  StoreUnavailableError,
+} from './errors';
+import type {
+  ClientProtocol,
+  ConnectionGateway,
+  ConnectionStore,
+  Log,
+  MessageLog,
+  ShardInvoker,
+} from './ports';
 import { type LogPosition, messageFrame } from './protocol-v2';
 import { parseSendRequest, type SendRequest, type SendTarget } from './send-request';
+import { planShards, readShard, type ShardBody, shardBody, signShard } from './shards';
 
 /** How `send` fans out. Read from the environment once, in `lambdas/config/send.ts`. */
 export interface FanOutOptions {
@@ -49,6 +62,21 @@ export interface SendResult extends DeliveryCounts {
   users?: Record<string, UserDeliveryCounts>;
 }
 
+/**
+ * How a send too large for one invocation is sharded (`SEND_SHARD_SIZE`, `SHARD_SIGNING_KEY`):
+ * given to a producer's send only, never to a shard.
+ */
+export interface Sharding {
+  /** Invokes this function for one shard. */
+  invoker: ShardInvoker;
+  /** Most connections one invocation posts to; a send to more is sharded. */
+  shardSize: number;
+  /** Shard invocations in flight at once; the others wait for one to return. */
+  shardsInFlight: number;
+  /** Signs each shard payload, so that only this function's own shards are accepted. */
+  signingKey: string;
+}
+
 export interface SendDependencies {
   store: ConnectionStore;
   /** Each user's message log (protocol v2 replays it after a reconnect). */
@@ -67,6 +95,33 @@ export interface SendDependencies {
    * messages to connections already reached.
    */
   finishBy?: number;
+  /** Absent: one invocation posts to every connection, however many. */
+  sharding?: Sharding;
+}
+
+/**
+ * What a shard invocation needs: what posting needs, and the key that verifies its payload. No
+ * invoker: a shard posts what it was given and invokes nothing.
+ */
+export interface ShardDependencies extends PostDependencies {
+  /** `SHARD_SIGNING_KEY`; without one every shard payload is refused. */
+  signingKey: string | undefined;
+}
+
+/** What posting to connections needs (a send's own posts, and a shard's). */
+type PostDependencies = Pick<
+  SendDependencies,
+  'store' | 'gateway' | 'log' | 'options' | 'now' | 'random' | 'finishBy'
+>;
+
+/**
+ * What a shard invocation returns to the send that invoked it: its counts, and each user's.
+ *
+ * @example
+ * { delivered: 999, stale: 1, failed: 0, users: { '42': { delivered: 999, stale: 1, failed: 0 } } }
+ */
+export interface ShardResult extends DeliveryCounts {
+  users: Record<string, DeliveryCounts>;
 }
 
 export type Outcome = keyof DeliveryCounts;
@@ -81,6 +136,7 @@ interface Delivery {
   connectionId: string;
   /** Unknown for a `connectionId` send whose row the index does not show (yet). */
   userId?: string;
+  protocol: ClientProtocol;
   /** The frame for this connection: the bare message (v1) or its v2 envelope. */
   data: Uint8Array;
 }
@@ -94,6 +150,12 @@ type Positions = Map<string, LogPosition>;
  * `persist` is false) and reads the user's connections, and throws `StoreUnavailableError`
  * before anything is posted if any of that failed; then posts concurrently with retries: the
  * bare message to v1 connections, its v2 envelope (with the user's seq) to v2 ones.
+ *
+ * With `sharding`, a send to more than `shardSize` connections splits them into even shards,
+ * posts the first one itself and invokes the function once per other shard, concurrently
+ * (`postShard` runs there), then adds up their counts. A shard that fails, times out or whose
+ * invocation fails counts all of its connections `failed` (logged as an error); one that Lambda
+ * refused to start (throttled) is posted here instead.
  *
  * @example
  * const result = await sendNotification(
@@ -110,13 +172,19 @@ export async function sendNotification(
   const limit = pLimit(deps.options.concurrency);
   const { deliveries, positions } = await resolveDeliveries(request, deps, limit);
   const run: FanOutRun = { notAttempted: 0 };
-  const outcomes = await Promise.all(
-    deliveries.map((delivery) => limit(() => deliver(delivery, deps, run))),
-  );
-  const result = tally(request.target, deliveries, outcomes, positions);
+  const counts = new DeliveryTally(request.target.kind === 'users' ? request.target.userIds : []);
+  const { sharding } = deps;
+  let shards = 1;
+  if (sharding && request.target.kind !== 'connection' && deliveries.length > sharding.shardSize) {
+    shards = await postInShards(request, deliveries, positions, deps, sharding, limit, run, counts);
+  } else {
+    await postAll(deliveries, deps, limit, run, counts);
+  }
+  const result = resultOf(request.target, counts, positions);
   const summary = {
     target: request.target.kind,
     connections: deliveries.length,
+    ...(shards > 1 && { shards }),
     logged: positions.size,
     delivered: result.delivered,
     stale: result.stale,
@@ -131,6 +199,168 @@ export async function sendNotification(
     deps.log.info('send finished', summary);
   }
   return result;
+}
+
+/**
+ * Posts one shard of a sharded send: the payload a send built and signed for it
+ * (`lambdas/core/shards.ts`). Throws `ValidationError` for a payload this function did not sign
+ * (a producer cannot send one) or whose sender has stopped waiting; posts nothing then. Starts
+ * no post that could not finish before its sender stops waiting, and invokes nothing, whatever
+ * the payload holds.
+ *
+ * @example
+ * const result = await postShard(event, { store, gateway, log, options, finishBy, signingKey });
+ * // { delivered: 834, stale: 0, failed: 0, users: { '42': { delivered: 834, stale: 0, failed: 0 } } }
+ */
+export async function postShard(payload: unknown, deps: ShardDependencies): Promise<ShardResult> {
+  const body = readShard(payload, deps.signingKey, (deps.now ?? Date.now)());
+  const finishBy =
+    body.replyBy === undefined
+      ? deps.finishBy
+      : Math.min(deps.finishBy ?? Number.POSITIVE_INFINITY, body.replyBy - SEND_FINISH_MARGIN_MS);
+  const messageBytes = encoder.encode(body.messageJson);
+  const deliveries: Delivery[] = [];
+  for (const { userId, position, v1, v2 } of body.users) {
+    const v2Frame = v2.length > 0 ? encoder.encode(messageFrame(body.messageJson, position)) : [];
+    for (const connectionId of v1) {
+      deliveries.push({ userId, connectionId, protocol: 'v1', data: messageBytes });
+    }
+    for (const connectionId of v2) {
+      deliveries.push({
+        userId,
+        connectionId,
+        protocol: 'tripsync.v2',
+        data: v2Frame as Uint8Array,
+      });
+    }
+  }
+  const run: FanOutRun = { notAttempted: 0 };
+  const counts = new DeliveryTally(body.users.map((user) => user.userId));
+  await postAll(deliveries, { ...deps, finishBy }, pLimit(deps.options.concurrency), run, counts);
+  const summary = { connections: deliveries.length, users: body.users.length, ...counts.totals };
+  if (run.notAttempted > 0) {
+    deps.log.warn('shard ran out of time; some posts were not attempted', {
+      ...summary,
+      notAttempted: run.notAttempted,
+    });
+  } else {
+    deps.log.info('shard finished', summary);
+  }
+  return { ...counts.totals, users: counts.byUser() };
+}
+
+/** Posts to every delivery, `limit` at a time, and counts each outcome. */
+async function postAll(
+  deliveries: readonly Delivery[],
+  deps: PostDependencies,
+  limit: ReturnType<typeof pLimit>,
+  run: FanOutRun,
+  counts: DeliveryTally,
+): Promise<void> {
+  await Promise.all(
+    deliveries.map((delivery) =>
+      limit(async () => counts.add(delivery.userId, await deliver(delivery, deps, run))),
+    ),
+  );
+}
+
+/**
+ * Splits the deliveries into shards, posts the first here and invokes the function for each of
+ * the others, all at once; returns the number of shards. The invocations are abandoned at
+ * `finishBy`, by when each shard has been told to stop posting and reply.
+ */
+async function postInShards(
+  request: SendRequest,
+  deliveries: Delivery[],
+  positions: Positions,
+  deps: SendDependencies,
+  sharding: Sharding,
+  limit: ReturnType<typeof pLimit>,
+  run: FanOutRun,
+  counts: DeliveryTally,
+): Promise<number> {
+  // Every delivery of a user or users send has its user: only a connectionId send lacks one.
+  const entries = deliveries as Array<Delivery & { userId: string }>;
+  const [own = [], ...others] = planShards(entries, sharding.shardSize, request.messageJson);
+  const waiting = new AbortController();
+  const now = deps.now ?? Date.now;
+  const timer =
+    deps.finishBy === undefined
+      ? undefined
+      : setTimeout(
+          () => waiting.abort(new Error('the send ran out of time waiting for the shard')),
+          Math.max(0, deps.finishBy - now()),
+        );
+  const inFlight = pLimit(sharding.shardsInFlight);
+  try {
+    await Promise.all([
+      postAll(own, deps, limit, run, counts),
+      ...others.map(async (shard, index) => {
+        const body = shardBody(shard, request.messageJson, positions, deps.finishBy);
+        const payload = JSON.stringify(signShard(body, sharding.signingKey));
+        const context = { shard: index + 1, of: others.length + 1, connections: shard.length };
+        try {
+          const result = await inFlight(() => sharding.invoker.invoke(payload, waiting.signal));
+          for (const [userId, userCounts] of shardCounts(result, body)) {
+            for (const outcome of OUTCOMES) counts.add(userId, outcome, userCounts[outcome]);
+          }
+        } catch (error) {
+          if (
+            error instanceof ShardInvocationError &&
+            error.notStarted &&
+            !waiting.signal.aborted
+          ) {
+            // Lambda refused to start it (throttled): nothing was posted, so post it here.
+            deps.log.warn('shard invocation refused; posting its connections here', {
+              ...context,
+              error: errorText(error),
+            });
+            await postAll(shard, deps, limit, run, counts);
+            return;
+          }
+          // Some of its posts may have been made: counted failed, never made again.
+          deps.log.error('shard failed; its connections count as failed', {
+            ...context,
+            error: errorText(error),
+          });
+          for (const delivery of shard) counts.add(delivery.userId, 'failed');
+        }
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+  return others.length + 1;
+}
+
+const OUTCOMES: readonly Outcome[] = ['delivered', 'stale', 'failed'];
+
+/**
+ * A shard's counts by user, checked against what it was given: a result that does not account
+ * for each of its connections exactly once is an error (the shard then counts failed).
+ */
+function shardCounts(result: unknown, body: ShardBody): Map<string, DeliveryCounts> {
+  const users = (result as { users?: unknown } | null)?.users;
+  if (typeof users !== 'object' || users === null) {
+    throw new Error(`shard returned no per-user counts: ${JSON.stringify(result)?.slice(0, 200)}`);
+  }
+  const counts = new Map<string, DeliveryCounts>();
+  for (const { userId, v1, v2 } of body.users) {
+    const own = Object.hasOwn(users, userId)
+      ? (users as Record<string, Record<string, unknown>>)[userId]
+      : undefined;
+    const values = OUTCOMES.map((outcome) => own?.[outcome]);
+    const valid = values.every((v) => Number.isSafeInteger(v) && (v as number) >= 0);
+    const total = valid ? (values as number[]).reduce((a, b) => a + b, 0) : -1;
+    if (total !== v1.length + v2.length) {
+      throw new Error(
+        `shard returned counts for user ${userId} that do not add up to its ${v1.length + v2.length} connection(s)`,
+      );
+    }
+    const [delivered, stale, failed] = values as number[];
+    counts.set(userId, { delivered, stale, failed } as DeliveryCounts);
+  }
+  return counts;
 }
 
 async function resolveDeliveries(
@@ -156,6 +386,7 @@ async function resolveDeliveries(
         {
           connectionId: target.connectionId,
           ...(found && { userId: found.userId }),
+          protocol,
           data: frameFor(protocol, request),
         },
       ],
@@ -202,6 +433,7 @@ async function resolveDeliveries(
       deliveries.push({
         userId,
         connectionId,
+        protocol,
         data: protocol === 'v1' ? request.messageBytes : v2,
       });
     }
@@ -235,7 +467,11 @@ function halfWayError(failures: unknown[], userIds: string[], positions: Positio
   );
 }
 
-async function deliver(delivery: Delivery, deps: SendDependencies, run: FanOutRun) {
+async function deliver(
+  delivery: Delivery,
+  deps: PostDependencies,
+  run: FanOutRun,
+): Promise<Outcome> {
   if (delivery.data.byteLength > AWS_LIMITS.maxMessageBytes) {
     // A message up to 128 KiB whose v2 envelope does not fit: API Gateway would refuse it (413).
     deps.log.warn('message too large for a protocol v2 connection; not posted', {
@@ -298,7 +534,7 @@ export async function postWithRetry(
 }
 
 /** A 410 means the client is gone for good: remove its row (the TTL is only the backstop). */
-async function removeStaleConnection(delivery: Delivery, { store, log }: SendDependencies) {
+async function removeStaleConnection(delivery: Delivery, { store, log }: PostDependencies) {
   const { connectionId } = delivery;
   try {
     const userId = delivery.userId ?? (await store.findUserId(connectionId));
@@ -314,28 +550,40 @@ async function removeStaleConnection(delivery: Delivery, { store, log }: SendDep
   }
 }
 
-function tally(
-  target: SendTarget,
-  deliveries: Delivery[],
-  outcomes: Outcome[],
-  positions: Positions,
-): SendResult {
-  const totals: DeliveryCounts = { delivered: 0, stale: 0, failed: 0 };
+/** Counts outcomes, in all and for each of the users named up front. */
+class DeliveryTally {
+  readonly totals: DeliveryCounts = { delivered: 0, stale: 0, failed: 0 };
+  // A user id may be any string, `__proto__` included.
+  private readonly users: Record<string, DeliveryCounts> = Object.create(null);
+
+  constructor(userIds: readonly string[]) {
+    for (const userId of userIds) this.users[userId] = { delivered: 0, stale: 0, failed: 0 };
+  }
+
+  add(userId: string | undefined, outcome: Outcome, count = 1): void {
+    this.totals[outcome] += count;
+    if (userId !== undefined && Object.hasOwn(this.users, userId)) {
+      (this.users[userId] as DeliveryCounts)[outcome] += count;
+    }
+  }
+
+  /** Each named user's counts, as a plain object. */
+  byUser(): Record<string, DeliveryCounts> {
+    return { ...this.users };
+  }
+}
+
+function resultOf(target: SendTarget, counts: DeliveryTally, positions: Positions): SendResult {
+  const totals = { ...counts.totals };
   if (target.kind !== 'users') {
-    for (const outcome of outcomes) totals[outcome]++;
     const seq = target.kind === 'user' ? positions.get(target.userId)?.seq : undefined;
     return seq === undefined ? totals : { ...totals, seq };
   }
   const users: Record<string, UserDeliveryCounts> = Object.create(null);
-  for (const userId of target.userIds) {
+  for (const [userId, userCounts] of Object.entries(counts.byUser())) {
     const seq = positions.get(userId)?.seq;
-    users[userId] = { delivered: 0, stale: 0, failed: 0, ...(seq !== undefined && { seq }) };
+    users[userId] = { ...userCounts, ...(seq !== undefined && { seq }) };
   }
-  outcomes.forEach((outcome, index) => {
-    totals[outcome]++;
-    const userId = deliveries[index]?.userId;
-    if (userId !== undefined) (users[userId] as DeliveryCounts)[outcome]++;
-  });
   return { ...totals, users: { ...users } };
 }
 

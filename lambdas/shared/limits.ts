@@ -47,9 +47,16 @@ export const AWS_LIMITS = {
   maxBurstLimit: 5000,
   /** Lambda's longest timeout (15 minutes). */
   maxLambdaTimeoutSeconds: 15 * 60,
+  /**
+   * Requests per second an account may make to API Gateway in a region, `@connections` calls
+   * included (raisable): every post of every fan-out shares it.
+   */
+  accountRequestsPerSecond: 10_000,
   /** Lambda memory, MiB. */
   minLambdaMemoryMiB: 128,
   maxLambdaMemoryMiB: 10_240,
+  /** Lambda allocates CPU in proportion to memory: one full vCPU at 1769 MiB. */
+  fullVcpuMemoryMiB: 1769,
   /** API Gateway stage names: 1 to 128 letters, digits, hyphens or underscores. */
   stageNamePattern: /^[A-Za-z0-9_-]{1,128}$/,
   /** DynamoDB table names: 3 to 255 letters, digits, `_`, `-` or `.`. */
@@ -80,6 +87,17 @@ export const HS256_KEY_REFRESH_MIN_INTERVAL_SECONDS = 30;
  * no post attempt starts unless it would end before `timeout - SEND_FINISH_MARGIN_MS`.
  */
 export const SEND_FINISH_MARGIN_MS = 1000;
+
+/** How `send` shards a large fan-out (see `SETTINGS.sendShardSize`). */
+export const SEND_SHARDING = {
+  /**
+   * The most a shard payload may weigh: below Lambda's 6 MB for `RequestResponse`, with room for
+   * the envelope. A shard whose connection ids and message would weigh more is split in two.
+   */
+  maxPayloadBytes: 5 * 1024 * 1024,
+  /** Shortest key that signs shard payloads (`SHARD_SIGNING_KEY`), as for HS256. */
+  minSigningKeyBytes: 32,
+} as const;
 
 /**
  * Protocol v2 (`tripsync.v2`, see docs/client-protocol.md): the subprotocol a client offers, and
@@ -125,6 +143,18 @@ export const SETTINGS = {
   },
   /** Posts `send` makes at once; 50 is also the SDK's default socket pool. */
   sendConcurrency: { env: 'SEND_CONCURRENCY', default: 50, min: 1, max: 1000 },
+  /**
+   * Most connections one `send` invocation posts to. A send to more splits them into equal
+   * shards of at most this many, posts the first itself and invokes itself once for each of the
+   * others, concurrently (docs/performance-on-aws.md derives the default).
+   */
+  sendShardSize: { env: 'SEND_SHARD_SIZE', default: 1000, min: 1, max: 100_000 },
+  /**
+   * Shard invocations one send keeps in flight; the others wait for one to return. Every
+   * invocation posts as fast as its CPU allows, and all of them share the account's
+   * `@connections` rate: more in flight than that rate feeds only earn throttling (429).
+   */
+  sendShardsInFlight: { env: 'SEND_SHARDS_IN_FLIGHT', default: 2, min: 1, max: 100 },
   /** Deadline of one `PostToConnection` attempt. */
   postTimeoutMs: { env: 'POST_TIMEOUT_MS', default: 3000, min: 10, max: 60_000 },
   /** Attempts per connection before a post counts as failed. */
@@ -184,6 +214,8 @@ export const SETTINGS = {
 export const DEPLOYED_SETTINGS = [
   'connectionTtlSeconds',
   'sendConcurrency',
+  'sendShardSize',
+  'sendShardsInFlight',
   'postTimeoutMs',
   'postMaxAttempts',
   'messageRetentionSeconds',
@@ -201,6 +233,15 @@ export const DEPLOYMENT = {
   throttlingBurstLimit: { default: 1000, min: 1, max: AWS_LIMITS.maxBurstLimit },
   memorySizeMiB: {
     default: 256,
+    min: AWS_LIMITS.minLambdaMemoryMiB,
+    max: AWS_LIMITS.maxLambdaMemoryMiB,
+  },
+  /**
+   * The send function's memory: its fan-out is CPU-bound, and Lambda gives one full vCPU at
+   * 1769 MiB (docs/performance-on-aws.md derives the choice).
+   */
+  sendMemorySizeMiB: {
+    default: AWS_LIMITS.fullVcpuMemoryMiB,
     min: AWS_LIMITS.minLambdaMemoryMiB,
     max: AWS_LIMITS.maxLambdaMemoryMiB,
   },

@@ -102,13 +102,18 @@ describe('limits: the functions accept every value the construct deploys', () =>
     const resolved: Record<string, string> = {
       TABLE_NAME: 'Connections',
       CONNECTIONS_ENDPOINT: 'https://abc123defg.execute-api.eu-west-1.amazonaws.com/live',
+      SHARD_SIGNING_KEY: 'a'.repeat(64),
     };
-    return Object.fromEntries(
-      Object.entries(variables).map(([key, value]) => [
-        key,
-        typeof value === 'string' ? value : (resolved[key] ?? JSON.stringify(value)),
-      ]),
-    );
+    return {
+      // Lambda sets it in every function's environment.
+      AWS_LAMBDA_FUNCTION_NAME: `Stack-${name}Handler-AbCdEfGh`,
+      ...Object.fromEntries(
+        Object.entries(variables).map(([key, value]) => [
+          key,
+          typeof value === 'string' ? value : (resolved[key] ?? JSON.stringify(value)),
+        ]),
+      ),
+    };
   }
 
   it.each(Object.keys(cases) as (keyof typeof cases)[])(
@@ -128,6 +133,10 @@ describe('limits: the functions accept every value the construct deploys', () =>
         concurrency: props.sendConcurrency,
         postTimeoutMs: props.postTimeoutMs,
         maxAttempts: props.postMaxAttempts,
+      });
+      expect(send.sharding).toMatchObject({
+        shardSize: props.sendShardSize,
+        shardsInFlight: props.sendShardsInFlight,
       });
     },
   );

@@ -187,8 +187,17 @@ describe.each(Object.keys(CONFIGURATIONS))('%s', (name) => {
       'dynamodb:Query',
       'dynamodb:UpdateItem',
       'execute-api:ManageConnections',
+      'lambda:InvokeFunction',
     ]);
     expect(send['dynamodb:DeleteItem']).toEqual([json(table)]);
+    // Itself, for the shards of a large send; no other function may invoke anything.
+    expect(send['lambda:InvokeFunction']).toEqual([
+      json({ 'Fn::GetAtt': [logicalId(fns.send), 'Arn'] }),
+    ]);
+    const invokers = (Object.keys(fns) as Array<keyof typeof fns>).filter(
+      (fn) => grants(role(fn))['lambda:InvokeFunction'] !== undefined,
+    );
+    expect(invokers).toEqual(['send']);
     expect(send['dynamodb:Query']).toEqual([json(index), json(table)].sort());
     // The message log: append only (read the head, put the message, move the head).
     for (const action of ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']) {
