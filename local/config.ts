@@ -46,6 +46,11 @@ export const DEFAULTS = {
    * handshake gets 429. Load tests that open thousands of sockets for one user raise it.
    */
   maxConnectionsPerUser: SETTINGS.maxConnectionsPerUser.default,
+  /**
+   * `SEND_SHARD_SIZE`: a send to more connections is sharded, as deployed; the shards run in
+   * workers of their own (`FUNCTION_CONCURRENCY` more for `send`).
+   */
+  sendShardSize: SETTINGS.sendShardSize.default,
   /** API Gateway's integration timeout for WebSocket routes (29 s). */
   integrationTimeoutMs: AWS_LIMITS.integrationTimeoutSeconds * 1000,
   /** Lambda timeout of the authorizer and route functions (the CDK construct's default, 10 s). */
@@ -90,6 +95,7 @@ export interface LocalStackEnvOptions {
   idleTimeoutMs: number;
   maxConnectionDurationMs: number;
   maxConnectionsPerUser: number;
+  sendShardSize: number;
   handlerLogLevel: string;
   functionConcurrency: number;
 }
@@ -157,6 +163,7 @@ export function readLocalStackEnv(env: Env): LocalStackEnvOptions {
       MAX_LOCAL_DURATION_MS,
     ),
     maxConnectionsPerUser: integerSetting(env, SETTINGS.maxConnectionsPerUser),
+    sendShardSize: integerSetting(env, SETTINGS.sendShardSize),
     handlerLogLevel: logLevel(env, 'POWERTOOLS_LOG_LEVEL', DEFAULTS.handlerLogLevel),
     functionConcurrency: integerInRange(
       env,

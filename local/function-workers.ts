@@ -26,6 +26,8 @@ export interface FunctionWorkersOptions extends FunctionIdentity {
   preload?: string[];
   /** Where cold starts and stopped workers are reported. */
   log?: StackLog;
+  /** How the log names these workers; the function's name by default. */
+  logName?: string;
 }
 
 interface Job {
@@ -60,8 +62,10 @@ export class FunctionWorkers implements FunctionRunner {
   private starting = 0;
   private nextWorkerId = 1;
   private stopped = false;
+  /** Bumped by `reconfigure`: a worker of an older generation is not reused. */
+  private generation = 0;
 
-  constructor(private readonly options: FunctionWorkersOptions) {}
+  constructor(private options: FunctionWorkersOptions) {}
 
   /** Workers running now (starting, busy or idle). */
   get size(): number {
@@ -93,6 +97,17 @@ export class FunctionWorkers implements FunctionRunner {
     });
   }
 
+  /**
+   * Gives the function a new environment, as Lambda's `UpdateFunctionConfiguration` does: idle
+   * workers stop now, busy ones once their invocation is over, and every invocation from now on
+   * runs in a worker started with `env`.
+   */
+  reconfigure(env: Record<string, string>): void {
+    this.options = { ...this.options, env };
+    this.generation++;
+    for (const worker of this.idle.splice(0)) void worker.terminate('reconfigured');
+  }
+
   /** Terminates every worker; invocations still waiting fail. */
   async stop(): Promise<void> {
     this.stopped = true;
@@ -119,6 +134,7 @@ export class FunctionWorkers implements FunctionRunner {
 
   private spawn(): FunctionWorker {
     const worker = new FunctionWorker(this.nextWorkerId++, this.options, () => this.onExit(worker));
+    worker.generation = this.generation;
     this.workers.add(worker);
     this.starting++;
     worker.ready.then(
@@ -177,6 +193,11 @@ export class FunctionWorkers implements FunctionRunner {
 
   private release(worker: FunctionWorker): void {
     if (this.stopped) return;
+    if (worker.generation !== this.generation) {
+      // Started before `reconfigure`: its thread's exit starts a new one if work is waiting.
+      void worker.terminate('reconfigured');
+      return;
+    }
     this.idle.push(worker);
     worker.idleTimer = setTimeout(() => {
       void worker.terminate(`idle for ${this.options.idleTimeoutMs / 1000} s`);
@@ -186,7 +207,8 @@ export class FunctionWorkers implements FunctionRunner {
   }
 
   private log(worker: FunctionWorker, text: string, kind = 'worker'): void {
-    this.options.log?.line(kind, `${this.options.functionName} #${worker.id}  ${text}`);
+    const name = this.options.logName ?? this.options.functionName;
+    this.options.log?.line(kind, `${name} #${worker.id}  ${text}`);
   }
 }
 
@@ -197,6 +219,8 @@ class FunctionWorker {
   invocations = 0;
   /** Started with the stack rather than for an invocation: its first invocation is warm. */
   warmed = false;
+  /** The pool's generation (its `reconfigure` count) when this worker started. */
+  generation = 0;
   alive = true;
   /** True once its handler module was loaded. */
   started = false;

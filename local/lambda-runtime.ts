@@ -52,6 +52,13 @@ export interface LocalFunctionOptions {
   /** The function's Lambda timeout: the invocation fails with `Sandbox.Timedout` after it. */
   timeoutMs: number;
   onInvoke?: (record: InvocationRecord) => void;
+  /**
+   * Where the function's invocations of itself run (those whose event `matches`), apart from
+   * the others. On Lambda each invocation gets an execution environment of its own; here a
+   * function's workers are few, and an invocation waiting on its own invocations must not keep
+   * them from the workers it holds.
+   */
+  ownInvocations?: { runner: FunctionRunner; matches(event: unknown): boolean };
 }
 
 /** Where a function's handler runs: its own workers, or this thread (test doubles). */
@@ -104,14 +111,16 @@ export class LocalFunction {
     } catch (error) {
       return { ok: false, error: errorPayload(error), timedOut: false };
     }
-    const run = await this.runner.run(json, requestId, this.options.timeoutMs);
+    const own = this.options.ownInvocations;
+    const runner = own?.matches(event) ? own.runner : this.runner;
+    const run = await runner.run(json, requestId, this.options.timeoutMs);
     this.options.onInvoke?.(invocationRecord(this.name, requestId, json, run));
     return run.outcome;
   }
 
   /** Stops the function's workers. */
-  stop(): Promise<void> {
-    return this.runner.stop();
+  async stop(): Promise<void> {
+    await Promise.all([this.runner.stop(), this.options.ownInvocations?.runner.stop()]);
   }
 }
 

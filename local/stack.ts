@@ -1,12 +1,15 @@
+import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { ConfigError } from '../lambdas/core/errors';
+import { isShardPayload } from '../lambdas/core/shards';
 import {
   FUNCTION_NAMES,
   FUNCTIONS,
   functionForRoute,
+  functionSpec,
   functionsTriggeredBy,
   routeKeyOf,
 } from '../lambdas/manifest';
@@ -71,6 +74,8 @@ export interface LocalStackOptions {
   maxConnectionDurationMs?: number;
   /** `MAX_CONNECTIONS_PER_USER` of `$connect`: the next handshake gets 429. @default 20 */
   maxConnectionsPerUser?: number;
+  /** `SEND_SHARD_SIZE` of `send`: a send to more connections is sharded. @default 1000 */
+  sendShardSize?: number;
   /** A route invocation slower than this answers "Endpoint request timed out". @default 29000 */
   integrationTimeoutMs?: number;
   /** Lambda timeout of the authorizer, `$connect`, `$disconnect` and route functions. @default 10000 */
@@ -119,6 +124,11 @@ export interface LocalStack {
   jwtSecret: string;
   /** Open WebSocket connections. */
   connectionCount(): number;
+  /**
+   * Sets environment variables of a function, as Lambda's `UpdateFunctionConfiguration`: idle
+   * workers stop, busy ones after their invocation, and later invocations run with them.
+   */
+  updateFunctionEnvironment(name: FunctionName, variables: Record<string, string>): void;
   /**
    * Closes every socket with 1001, runs `$disconnect` for each, waits for background
    * invocations, then stops the servers. Safe to call twice.
@@ -234,7 +244,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
   // Every worker the stack starts, for stop() and for a start that fails half-way.
   const workers = new Map<FunctionName, FunctionWorkers>();
-  const stopWorkers = () => Promise.all([...workers.values()].map((runner) => runner.stop()));
+  /** The workers of a function's invocations of itself (see `LocalFunctionOptions`). */
+  const ownWorkers = new Map<FunctionName, FunctionWorkers>();
+  const envOverrides = new Map<FunctionName, Record<string, string>>();
+  const stopWorkers = () =>
+    Promise.all([...workers.values(), ...ownWorkers.values()].map((runner) => runner.stop()));
+  let envOf: (name: FunctionName) => Record<string, string> = () => ({});
   try {
     const functionEnv: Record<string, string> = {
       ...definedEntries(process.env),
@@ -255,33 +270,46 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       POWERTOOLS_LOG_LEVEL: config.handlerLogLevel,
     };
     if (credentials) delete functionEnv.AWS_SESSION_TOKEN;
+    // One per stack, as one per deployment: only this stack's send accepts its shards.
+    const shardSigningKey = randomBytes(32).toString('base64url');
+    envOf = (name) => ({
+      ...functionEnv,
+      // Lambda sets it in every function's environment.
+      AWS_LAMBDA_FUNCTION_NAME: name,
+      ...(functionSpec(name).needs.invokesItself && {
+        // On AWS the Lambda client finds the regional endpoint; here it is this stack's.
+        LAMBDA_ENDPOINT: endpoint,
+        SHARD_SIGNING_KEY: shardSigningKey,
+        [SETTINGS.sendShardSize.env]: String(config.sendShardSize),
+      }),
+      ...envOverrides.get(name),
+    });
     const identity = { region: api.region, accountId: api.accountId };
+    const pool = (name: FunctionName, logName?: string) =>
+      new FunctionWorkers({
+        ...identity,
+        functionName: name,
+        handlerModule: handlerModuleUrl(name),
+        env: envOf(name),
+        maxWorkers: config.functionConcurrency,
+        idleTimeoutMs: config.functionIdleTimeoutMs,
+        preload: options.functionPreload ?? [],
+        log,
+        ...(logName !== undefined && { logName }),
+      });
     for (const name of Object.keys(HANDLER_MODULES) as FunctionName[]) {
-      workers.set(
-        name,
-        new FunctionWorkers({
-          ...identity,
-          functionName: name,
-          handlerModule: handlerModuleUrl(name),
-          env: functionEnv,
-          maxWorkers: config.functionConcurrency,
-          idleTimeoutMs: config.functionIdleTimeoutMs,
-          preload: options.functionPreload ?? [],
-          log,
-        }),
-      );
+      workers.set(name, pool(name));
+      if (functionSpec(name).needs.invokesItself) ownWorkers.set(name, pool(name, `${name}/own`));
     }
     const onInvoke = options.onInvoke && { onInvoke: options.onInvoke };
-    const inProcess = (name: string, handler: LambdaHandler, timeoutMs: number) =>
-      new LocalFunction(
-        name,
-        new InProcessHandler(
-          { ...identity, functionName: name },
-          handler,
-          config.functionConcurrency,
-        ),
-        { timeoutMs, ...onInvoke },
+    const inProcessRunner = (name: string, handler: LambdaHandler) =>
+      new InProcessHandler(
+        { ...identity, functionName: name },
+        handler,
+        config.functionConcurrency,
       );
+    const inProcess = (name: string, handler: LambdaHandler, timeoutMs: number) =>
+      new LocalFunction(name, inProcessRunner(name, handler), { timeoutMs, ...onInvoke });
     // Every function of lambdas/manifest.ts, with the Lambda timeout its manifest entry names.
     const timeoutsMs = {
       handlerTimeoutSeconds: config.handlerTimeoutMs,
@@ -291,12 +319,29 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       FUNCTION_NAMES.map((name) => {
         const timeoutMs = timeoutsMs[FUNCTIONS[name].timeout];
         const runner = workers.get(name) as FunctionWorkers;
-        const deployed = workerHandler(runner);
+        const own = ownWorkers.get(name);
+        // The send core marks the payloads of a function's invocations of itself (its shards).
+        const matches = isShardPayload;
+        const deployedMain = workerHandler(runner);
+        const deployedOwn = own && workerHandler(own);
+        const deployed: LambdaHandler = deployedOwn
+          ? (event, context) => (matches(event) ? deployedOwn : deployedMain)(event, context)
+          : deployedMain;
         const replacement = options.wrapHandler?.(name, deployed) ?? deployed;
         const local =
           replacement === deployed
-            ? new LocalFunction(name, runner, { timeoutMs, ...onInvoke })
-            : inProcess(name, replacement, timeoutMs);
+            ? new LocalFunction(name, runner, {
+                timeoutMs,
+                ...onInvoke,
+                ...(own && { ownInvocations: { runner: own, matches } }),
+              })
+            : new LocalFunction(name, inProcessRunner(name, replacement), {
+                timeoutMs,
+                ...onInvoke,
+                ...(own && {
+                  ownInvocations: { runner: inProcessRunner(name, replacement), matches },
+                }),
+              });
         return [name, local] as const;
       }),
     );
@@ -399,6 +444,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     region: config.region,
     jwtSecret: config.jwtSecret,
     connectionCount: () => registry.size,
+    updateFunctionEnvironment(name, variables) {
+      envOverrides.set(name, { ...envOverrides.get(name), ...variables });
+      for (const runner of [workers.get(name), ownWorkers.get(name)])
+        runner?.reconfigure(envOf(name));
+    },
     stop,
   };
 }
@@ -478,6 +528,12 @@ function resolveOptions(options: LocalStackOptions) {
       options.maxConnectionsPerUser ?? DEFAULTS.maxConnectionsPerUser,
       SETTINGS.maxConnectionsPerUser.min,
       SETTINGS.maxConnectionsPerUser.max,
+    ),
+    sendShardSize: checkInteger(
+      'sendShardSize',
+      options.sendShardSize ?? DEFAULTS.sendShardSize,
+      SETTINGS.sendShardSize.min,
+      SETTINGS.sendShardSize.max,
     ),
     integrationTimeoutMs: checkInteger(
       'integrationTimeoutMs',
