@@ -265,9 +265,11 @@ async function postAll(
 }
 
 /**
- * Splits the deliveries into shards, posts the first here and invokes the function for each of
- * the others, all at once; returns the number of shards. The invocations are abandoned at
- * `finishBy`, by when each shard has been told to stop posting and reply.
+ * Splits the deliveries into shards and works through them: this invocation posts one shard
+ * after another itself while `shardsInFlight` invocations of the function post the others, each
+ * taking the next shard when it is done, so that all of them finish together. Returns the
+ * number of shards. The invocations are abandoned at `finishBy`, by when each shard has been
+ * told to stop posting and reply.
  */
 async function postInShards(
   request: SendRequest,
@@ -281,7 +283,7 @@ async function postInShards(
 ): Promise<number> {
   // Every delivery of a user or users send has its user: only a connectionId send lacks one.
   const entries = deliveries as Array<Delivery & { userId: string }>;
-  const [own = [], ...others] = planShards(entries, sharding.shardSize, request.messageJson);
+  const shards = planShards(entries, sharding.shardSize, request.messageJson);
   const waiting = new AbortController();
   const now = deps.now ?? Date.now;
   const timer =
@@ -291,46 +293,57 @@ async function postInShards(
           () => waiting.abort(new Error('the send ran out of time waiting for the shard')),
           Math.max(0, deps.finishBy - now()),
         );
-  const inFlight = pLimit(sharding.shardsInFlight);
-  try {
-    await Promise.all([
-      postAll(own, deps, limit, run, counts),
-      ...others.map(async (shard, index) => {
-        const body = shardBody(shard, request.messageJson, positions, deps.finishBy);
-        const payload = JSON.stringify(signShard(body, sharding.signingKey));
-        const context = { shard: index + 1, of: others.length + 1, connections: shard.length };
-        try {
-          const result = await inFlight(() => sharding.invoker.invoke(payload, waiting.signal));
-          for (const [userId, userCounts] of shardCounts(result, body)) {
-            for (const outcome of OUTCOMES) counts.add(userId, outcome, userCounts[outcome]);
-          }
-        } catch (error) {
-          if (
-            error instanceof ShardInvocationError &&
-            error.notStarted &&
-            !waiting.signal.aborted
-          ) {
-            // Lambda refused to start it (throttled): nothing was posted, so post it here.
-            deps.log.warn('shard invocation refused; posting its connections here', {
-              ...context,
-              error: errorText(error),
-            });
-            await postAll(shard, deps, limit, run, counts);
-            return;
-          }
-          // Some of its posts may have been made: counted failed, never made again.
-          deps.log.error('shard failed; its connections count as failed', {
+  let next = 0;
+  /** The next shard nobody has taken yet, and its index. */
+  const take = (): [typeof entries, number] | undefined => {
+    if (next >= shards.length) return undefined;
+    const index = next++;
+    return [shards[index] as typeof entries, index];
+  };
+
+  const postHere = async () => {
+    for (let taken = take(); taken; taken = take()) {
+      await postAll(taken[0], deps, limit, run, counts);
+    }
+  };
+  const invokeShards = async () => {
+    for (let taken = take(); taken; taken = take()) {
+      const [shard, index] = taken;
+      const body = shardBody(shard, request.messageJson, positions, deps.finishBy);
+      const payload = JSON.stringify(signShard(body, sharding.signingKey));
+      const context = { shard: index, of: shards.length, connections: shard.length };
+      try {
+        const result = await sharding.invoker.invoke(payload, waiting.signal);
+        for (const [userId, userCounts] of shardCounts(result, body)) {
+          for (const outcome of OUTCOMES) counts.add(userId, outcome, userCounts[outcome]);
+        }
+      } catch (error) {
+        if (error instanceof ShardInvocationError && error.notStarted && !waiting.signal.aborted) {
+          // Lambda refused to start it (throttled): nothing was posted, so post it here.
+          deps.log.warn('shard invocation refused; posting its connections here', {
             ...context,
             error: errorText(error),
           });
-          for (const delivery of shard) counts.add(delivery.userId, 'failed');
+          await postAll(shard, deps, limit, run, counts);
+          continue;
         }
-      }),
-    ]);
+        // Some of its posts may have been made: counted failed, never made again.
+        deps.log.error('shard failed; its connections count as failed', {
+          ...context,
+          error: errorText(error),
+        });
+        for (const delivery of shard) counts.add(delivery.userId, 'failed');
+      }
+    }
+  };
+  try {
+    // This invocation takes the first shard before any invocation starts.
+    const invokers = Math.min(sharding.shardsInFlight, shards.length - 1);
+    await Promise.all([postHere(), ...Array.from({ length: invokers }, invokeShards)]);
   } finally {
     clearTimeout(timer);
   }
-  return others.length + 1;
+  return shards.length;
 }
 
 const OUTCOMES: readonly Outcome[] = ['delivered', 'stale', 'failed'];

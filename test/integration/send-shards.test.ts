@@ -27,6 +27,10 @@ let output: CapturedOutput;
 const invokes: Array<{ path: string; type: string | undefined; payload: unknown }> = [];
 /** How the Lambda server answers: run the shard, or answer with this result instead. */
 let answer: 'run' | { result: unknown } = 'run';
+/** How long the Lambda server waits before it runs a shard. */
+let delayMs = 0;
+/** The module that runs the shards the Lambda server receives. */
+let shardRunner: typeof SendModule;
 
 beforeAll(async () => {
   db = await startDynamoDb();
@@ -39,7 +43,8 @@ beforeAll(async () => {
         type: req.headers['x-amz-invocation-type'] as string | undefined,
         payload,
       });
-      const result = answer === 'run' ? await send.handler(payload) : answer.result;
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      const result = answer === 'run' ? await shardRunner.handler(payload) : answer.result;
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(result));
     })().catch((error: Error) => {
       res
@@ -61,6 +66,7 @@ beforeAll(async () => {
     POST_TIMEOUT_MS: '500',
   });
   send = await import('../../lambdas/send');
+  shardRunner = send;
 });
 afterAll(async () => {
   await new Promise((resolve) => lambda?.close(resolve));
@@ -72,6 +78,7 @@ beforeEach(() => {
   api.reset();
   invokes.length = 0;
   answer = 'run';
+  delayMs = 0;
 });
 afterEach(() => output.stop());
 
@@ -115,6 +122,26 @@ describe('a producer’s send above SEND_SHARD_SIZE', () => {
       { path: '/2015-03-31/functions/send/invocations', type: 'RequestResponse' },
       { path: '/2015-03-31/functions/send/invocations', type: 'RequestResponse' },
     ]);
+  });
+
+  it('posts shards itself while its invocations are busy, taking the next one free', async () => {
+    // Prepare: one shard invocation in flight at most, and each answered 300 ms late; a second
+    // copy of the module, configured so (the first is the one the Lambda server runs).
+    const ids = await connect('eight', 8);
+    process.env.SEND_SHARDS_IN_FLIGHT = '1';
+    const copy = new URL('../../lambdas/send.ts', import.meta.url);
+    copy.searchParams.set('inFlight', '1');
+    const oneInFlight = (await import(copy.href)) as typeof SendModule;
+    delete process.env.SEND_SHARDS_IN_FLIGHT;
+    delayMs = 300;
+
+    // Act: 4 shards of 2.
+    const result = await oneInFlight.handler({ userId: 'eight', message: { n: 4 } });
+
+    // Assess: the invocation took one; this one posted the other three meanwhile.
+    expect(result).toEqual({ delivered: 8, stale: 0, failed: 0, seq: 1 });
+    expect(invokes).toHaveLength(1);
+    expect(postsTo(ids)).toEqual(ids.map(() => ['{"n":4}']));
   });
 
   it('counts a shard failed when its result does not account for its connections', async () => {
