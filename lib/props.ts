@@ -4,6 +4,7 @@ import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import {
   AWS_LIMITS,
   DEPLOYMENT,
+  defaultShardsInFlight,
   isHttpsUrl,
   SEND_FINISH_MARGIN_MS,
   SERVICE_NAME,
@@ -28,7 +29,6 @@ export const TRIPSYNC_REALTIME_DEFAULTS = {
   sendTimeoutSeconds: DEPLOYMENT.sendTimeoutSeconds.default,
   sendConcurrency: SETTINGS.sendConcurrency.default,
   sendShardSize: SETTINGS.sendShardSize.default,
-  sendShardsInFlight: SETTINGS.sendShardsInFlight.default,
   postTimeoutMs: SETTINGS.postTimeoutMs.default,
   postMaxAttempts: SETTINGS.postMaxAttempts.default,
   messageRetentionSeconds: SETTINGS.messageRetentionSeconds.default,
@@ -179,11 +179,13 @@ export interface TripSyncRealtimeProps {
    */
   readonly sendShardSize?: number;
   /**
-   * Shard invocations one send keeps in flight (`SEND_SHARDS_IN_FLIGHT`), from 1 to 100. All of
-   * them post through the account's `@connections` rate (10,000 requests per second, shared):
-   * more than that rate can feed only earn throttling (docs/performance-on-aws.md).
+   * Shard invocations one send keeps in flight besides itself (`SEND_SHARDS_IN_FLIGHT`), from 1
+   * to 100. All of them post through the account's `@connections` rate (10,000 requests per
+   * second, shared with the rest of API Gateway): more than that rate can feed only earn
+   * throttling (docs/performance-on-aws.md).
    *
-   * @default 2
+   * @default - the invocations that, with the send itself, post with about two vCPUs:
+   *   `round(2 × 1769 / sendMemorySizeMiB) − 1`, so 1 at 1769 MiB and 13 at 256 MiB
    */
   readonly sendShardsInFlight?: number;
   /**
@@ -352,11 +354,12 @@ export function resolveProps(props: TripSyncRealtimeProps): ResolvedProps {
     ),
     sendConcurrency: integer('sendConcurrency', props.sendConcurrency, SETTINGS.sendConcurrency),
     sendShardSize: integer('sendShardSize', props.sendShardSize, SETTINGS.sendShardSize),
-    sendShardsInFlight: integer(
-      'sendShardsInFlight',
-      props.sendShardsInFlight,
-      SETTINGS.sendShardsInFlight,
-    ),
+    sendShardsInFlight: integer('sendShardsInFlight', props.sendShardsInFlight, {
+      ...SETTINGS.sendShardsInFlight,
+      default: Token.isUnresolved(props.sendMemorySizeMiB)
+        ? SETTINGS.sendShardsInFlight.default
+        : defaultShardsInFlight(props.sendMemorySizeMiB ?? DEPLOYMENT.sendMemorySizeMiB.default),
+    }),
     postTimeoutMs: integer('postTimeoutMs', props.postTimeoutMs, SETTINGS.postTimeoutMs),
     postMaxAttempts: integer('postMaxAttempts', props.postMaxAttempts, SETTINGS.postMaxAttempts),
     messageRetentionSeconds: integer(

@@ -91,6 +91,12 @@ export const SEND_FINISH_MARGIN_MS = 1000;
 /** How `send` shards a large fan-out (see `SETTINGS.sendShardSize`). */
 export const SEND_SHARDING = {
   /**
+   * vCPUs that one sharded send posts with, all its invocations together: about what feeds the
+   * account's `@connections` rate, with room left for the API's other traffic
+   * (docs/performance-on-aws.md derives it from the measured CPU per post).
+   */
+  postingVcpus: 2,
+  /**
    * The most a shard payload may weigh: below Lambda's 6 MB for `RequestResponse`, with room for
    * the envelope. A shard whose connection ids and message would weigh more is split in two.
    */
@@ -150,11 +156,13 @@ export const SETTINGS = {
    */
   sendShardSize: { env: 'SEND_SHARD_SIZE', default: 1000, min: 1, max: 100_000 },
   /**
-   * Shard invocations one send keeps in flight; the others wait for one to return. Every
-   * invocation posts as fast as its CPU allows, and all of them share the account's
-   * `@connections` rate: more in flight than that rate feeds only earn throttling (429).
+   * Shard invocations one send keeps in flight besides itself; the others wait for one to
+   * return. Every invocation posts as fast as its CPU allows, and all of them share the
+   * account's `@connections` rate: more in flight than that rate feeds only earn throttling
+   * (429). The default is `defaultShardsInFlight` of the default memory; the construct derives
+   * it from `sendMemorySizeMiB`.
    */
-  sendShardsInFlight: { env: 'SEND_SHARDS_IN_FLIGHT', default: 2, min: 1, max: 100 },
+  sendShardsInFlight: { env: 'SEND_SHARDS_IN_FLIGHT', default: 1, min: 1, max: 100 },
   /** Deadline of one `PostToConnection` attempt. */
   postTimeoutMs: { env: 'POST_TIMEOUT_MS', default: 3000, min: 10, max: 60_000 },
   /** Attempts per connection before a post counts as failed. */
@@ -254,6 +262,25 @@ export const DEPLOYMENT = {
   /** Retention of the log groups, in days (CloudWatch's one month). */
   logRetentionDays: 30,
 } as const;
+
+/**
+ * The shard invocations in flight that, with the send itself, post with about
+ * `SEND_SHARDING.postingVcpus` vCPUs at `memoryMiB` (Lambda's CPU is proportional to memory, one
+ * full vCPU at 1769 MiB, and the post loop uses one): the default of `SEND_SHARDS_IN_FLIGHT`.
+ *
+ * @example
+ * defaultShardsInFlight(1769); // 1
+ * defaultShardsInFlight(256);  // 13
+ */
+export function defaultShardsInFlight(memoryMiB: number): number {
+  const full = AWS_LIMITS.fullVcpuMemoryMiB;
+  const vcpus = Math.min(memoryMiB, full) / full;
+  const inFlight = Math.round(SEND_SHARDING.postingVcpus / vcpus) - 1;
+  return Math.min(
+    SETTINGS.sendShardsInFlight.max,
+    Math.max(SETTINGS.sendShardsInFlight.min, inFlight),
+  );
+}
 
 /**
  * Whether a JWKS URL may be deployed: https only, so keys cannot be swapped in transit. (The

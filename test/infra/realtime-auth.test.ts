@@ -277,6 +277,23 @@ describe('props validation', () => {
     },
   );
 
+  it.each([
+    [{}, 1769, 1],
+    [{ sendMemorySizeMiB: 256 }, 256, 13],
+    [{ sendMemorySizeMiB: 256, sendShardsInFlight: 4 }, 256, 4],
+  ] satisfies [TripSyncRealtimeProps, number, number][])(
+    'deploys send with %j at %i MiB and %i shard invocation(s) in flight',
+    (props, memory, inFlight) => {
+      // Act
+      const synth = synthesizeStack(props, { bundle: false });
+
+      // Assess: fewer vCPUs per invocation, more invocations, about the same posting rate.
+      const send = synth.template.toJSON().Resources[logicalId(synth.stack.realtime.sendFunction)];
+      expect(send.Properties.MemorySize).toBe(memory);
+      expect(send.Properties.Environment.Variables.SEND_SHARDS_IN_FLIGHT).toBe(String(inFlight));
+    },
+  );
+
   it('warns nothing about a TTL of exactly the maximum connection duration', () => {
     // Prepare
     const warnings = (props: TripSyncRealtimeProps) => {

@@ -374,7 +374,7 @@ describe('functions', () => {
       CONNECTIONS_ENDPOINT: stageUrl('https'),
       SEND_CONCURRENCY: '50',
       SEND_SHARD_SIZE: '1000',
-      SEND_SHARDS_IN_FLIGHT: '2',
+      SEND_SHARDS_IN_FLIGHT: '1',
       POST_TIMEOUT_MS: '3000',
       POST_MAX_ATTEMPTS: '3',
       MESSAGE_RETENTION_SECONDS: '86400',

@@ -4,6 +4,7 @@ import { readConnectConfig } from '../../lambdas/config/connect';
 import { readSendConfig } from '../../lambdas/config/send';
 import { readStoreConfig } from '../../lambdas/config/store';
 import { ConfigError } from '../../lambdas/core/errors';
+import { DEPLOYMENT, defaultShardsInFlight, SETTINGS } from '../../lambdas/shared/limits';
 
 function configError(read: () => unknown): ConfigError {
   try {
@@ -112,6 +113,51 @@ describe('readSendConfig', () => {
       configError(() => readSendConfig({ CONNECTIONS_ENDPOINT: 'http://x', SEND_CONCURRENCY: '0' }))
         .message,
     ).toBe('SEND_CONCURRENCY: must be an integer from 1 to 1000, got "0"');
+  });
+
+  it('shards only with a signing key, and then needs the function’s own name', () => {
+    // Prepare
+    const base = { CONNECTIONS_ENDPOINT: 'http://x' };
+    const key = { SHARD_SIGNING_KEY: 'k'.repeat(32) };
+
+    // Act & Assess
+    expect(readSendConfig(base).sharding).toBeUndefined();
+    expect(
+      readSendConfig({ ...base, ...key, AWS_LAMBDA_FUNCTION_NAME: 'realtime-SendHandler' })
+        .sharding,
+    ).toEqual({
+      functionName: 'realtime-SendHandler',
+      shardSize: 1000,
+      shardsInFlight: 1,
+      signingKey: 'k'.repeat(32),
+    });
+    expect(configError(() => readSendConfig({ ...base, ...key })).message).toBe(
+      'AWS_LAMBDA_FUNCTION_NAME: is required but not set',
+    );
+    expect(
+      configError(() =>
+        readSendConfig({ ...base, SHARD_SIGNING_KEY: 'short', AWS_LAMBDA_FUNCTION_NAME: 'f' }),
+      ).message,
+    ).toBe('SHARD_SIGNING_KEY: must be at least 32 bytes, got 5');
+  });
+});
+
+describe('defaultShardsInFlight', () => {
+  it.each([
+    [1769, 1],
+    [3008, 1],
+    [1024, 2],
+    [512, 6],
+    [256, 13],
+    [128, 27],
+  ])('at %i MiB is %i: with the send itself, about two vCPUs post', (memory, inFlight) => {
+    expect(defaultShardsInFlight(memory)).toBe(inFlight);
+  });
+
+  it('is the setting’s default at the send function’s default memory', () => {
+    expect(defaultShardsInFlight(DEPLOYMENT.sendMemorySizeMiB.default)).toBe(
+      SETTINGS.sendShardsInFlight.default,
+    );
   });
 });
 
