@@ -23,6 +23,10 @@ export const BASELINES = {
     entry: 'dynamodb-management-api.ts',
     label: 'bare DocumentClient + Management API client',
   },
+  sendClients: {
+    entry: 'send-clients.ts',
+    label: 'bare DocumentClient + Management API + Lambda clients',
+  },
   secretsManager: { entry: 'secrets-manager.ts', label: 'bare Secrets Manager client' },
   logger: { entry: 'logger.ts', label: 'bare Powertools Logger' },
 } as const;
@@ -46,7 +50,7 @@ export interface BenchedHandler {
 
 /**
  * The SDK clients a function's needs call for: the tables through DynamoDB, posts through the
- * Management API, the HS256 secret through Secrets Manager (read once per container, when
+ * Management API, its own shards through Lambda, the HS256 secret through Secrets Manager (read once per container, when
  * `JWT_SECRET_ARN` is set, as in the default deployment).
  */
 function clientsFor(name: FunctionName, jwksOnly: boolean): string[] {
@@ -54,6 +58,7 @@ function clientsFor(name: FunctionName, jwksOnly: boolean): string[] {
   return [
     ...(needs.connectionTable || needs.messageLog ? ['client-dynamodb'] : []),
     ...(needs.managementApi ? ['client-apigatewaymanagementapi'] : []),
+    ...(needs.invokesItself ? ['client-lambda'] : []),
     ...(needs.jwtSecret && !jwksOnly ? ['client-secrets-manager'] : []),
   ];
 }
@@ -65,6 +70,7 @@ function baselineFor(clients: string[]): BaselineName {
     '': 'empty',
     'client-dynamodb': 'dynamodb',
     'client-apigatewaymanagementapi+client-dynamodb': 'dynamodbManagementApi',
+    'client-apigatewaymanagementapi+client-dynamodb+client-lambda': 'sendClients',
     'client-secrets-manager': 'secretsManager',
   };
   const baseline = byClients[key];

@@ -123,7 +123,13 @@ export function coldStartFigures(
       note: `p99 ${round(empty.p99)} ms; whole process (spawn to exit) ${round(results.empty.wall.median)} ms`,
     },
   ];
-  for (const name of ['logger', 'dynamodb', 'dynamodbManagementApi', 'secretsManager'] as const) {
+  for (const name of [
+    'logger',
+    'dynamodb',
+    'dynamodbManagementApi',
+    'sendClients',
+    'secretsManager',
+  ] as const) {
     figures.push(vsEmpty(`coldStart.${name}.vsEmpty`, BASELINES[name].label, results[name], empty));
   }
   for (const name of HANDLER_NAMES) {
@@ -501,6 +507,12 @@ export interface PeerResults {
   ours: PeerMethodRun;
   /** The same, with the audience grown to `large.connections` (one user). */
   large: PeerMethodRun;
+  /** Both audiences again, each by one invocation of send (no sharding), in the same run. */
+  oursUnsharded: PeerMethodRun;
+  largeUnsharded: PeerMethodRun;
+  /** `SEND_SHARD_SIZE` and `SEND_SHARDS_IN_FLIGHT` of the sharded runs (the deployed defaults). */
+  shardSize: number;
+  shardsInFlight: number;
   /** The Architect harness's result line from this run, or why it did not run. */
   architect: ArchitectResult | { notRun: string };
   /** The send function's CPU per post, through the SDK client and replayed. */
@@ -571,6 +583,28 @@ export function peerFigures(p: PeerResults, full: boolean): Figure[] {
       },
       note: `${p.large.fanOut.n} rounds: ${p.large.fanOutMs.map((ms) => round(ms)).join(', ')} ms; stack CPU ${round(p.large.stackCpuMs.median)} ms per round; opened at ${round(p.large.connectsPerSecond, 0)}/s`,
     },
+    ...(['ours', 'large'] as const).map((which): Figure => {
+      const [run, one] = which === 'ours' ? [p.ours, p.oursUnsharded] : [p.large, p.largeUnsharded];
+      const count = run.connections.toLocaleString('en-US');
+      const shards = Math.ceil(run.connections / p.shardSize);
+      return {
+        id: `scale.sharded.${which === 'ours' ? 'peer' : 'large'}`,
+        section: '7. Peer and scale',
+        label: `send to 1 user with ${count} connections, sharded vs one invocation, p50`,
+        value: round(run.fanOut.median),
+        unit: 'ms',
+        baseline: {
+          label: 'one invocation (unsharded), same run',
+          value: round(one.fanOut.median),
+        },
+        ratio: ratio(run.fanOut.median, one.fanOut.median),
+        note: `${
+          shards > 1
+            ? `${shards} shards of at most ${p.shardSize.toLocaleString('en-US')} (SEND_SHARD_SIZE), ${shards - 1} invoked, ${p.shardsInFlight} in flight`
+            : `not sharded: at most SEND_SHARD_SIZE (${p.shardSize.toLocaleString('en-US')}) connections`
+        }; stack CPU ${round(run.stackCpuMs.median)} vs ${round(one.stackCpuMs.median)} ms per round; unsharded rounds ${one.fanOutMs.map((ms) => round(ms)).join(', ')} ms`,
+      };
+    }),
     {
       id: 'send.cpuPerPost',
       section: '7. Peer and scale',

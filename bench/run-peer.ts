@@ -1,4 +1,6 @@
+import { SETTINGS } from '../lambdas/shared/limits';
 import { type PeerResults, peerFigures } from './figures';
+import type { LocalBench } from './local-context';
 import { startLocalBench } from './local-context';
 import type { BenchMode } from './modes';
 import { type Output, progress } from './output';
@@ -6,6 +8,7 @@ import {
   architectPeerDir,
   NonceFleet,
   PEER_METHOD,
+  type PeerMethodRun,
   runArchitectPeer,
   timePeerMethod,
 } from './peer';
@@ -13,6 +16,8 @@ import { measurePostCpu } from './post-cpu';
 
 /** Handshakes in flight while growing the audience past the peer's size (not timed). */
 const GROWTH_IN_FLIGHT = 50;
+/** `SEND_SHARD_SIZE` for the unsharded runs: its maximum, above any audience measured here. */
+const UNSHARDED = String(SETTINGS.sendShardSize.max);
 
 /**
  * Section 7: the send function's CPU per post; our fan-out and connection rate by the peer
@@ -34,12 +39,16 @@ export async function runPeerSections(mode: BenchMode, output: Output): Promise<
   const fleet = new NonceFleet();
   let ours: PeerResults['ours'];
   let large: PeerResults['large'];
+  let oursUnsharded: PeerResults['oursUnsharded'];
+  let largeUnsharded: PeerResults['largeUnsharded'];
+  const { sendShardSize: shardSize, sendShardsInFlight: shardsInFlight } = bench.stack.info;
   try {
     const n = mode.peerConnections;
     progress(
       `the peer's method: ${n} connections of one user (${PEER_METHOD.connectInFlight} in flight), a warm-up and ${mode.peerRounds} rounds…`,
     );
     ours = await timePeerMethod(bench, fleet, 'bench-peer', n, mode.peerRounds, 1);
+    oursUnsharded = await unsharded(bench, fleet, n, mode.peerRounds);
     progress(
       `growing the audience to ${mode.largeConnections} connections, then ${mode.peerRounds} rounds…`,
     );
@@ -52,6 +61,7 @@ export async function runPeerSections(mode: BenchMode, output: Output): Promise<
       1,
       GROWTH_IN_FLIGHT,
     );
+    largeUnsharded = await unsharded(bench, fleet, mode.largeConnections, mode.peerRounds);
   } finally {
     for (const ws of fleet.sockets) ws.terminate();
     await bench.stop();
@@ -67,7 +77,37 @@ export async function runPeerSections(mode: BenchMode, output: Output): Promise<
               'the Architect harness is not installed (npm ci in ../shared/peers/architect, or set ARCHITECT_PEER_DIR)',
           }
         : await runArchitectPeer(dir, mode.peerConnections, mode.peerRounds);
-  const results: PeerResults = { ours, large, architect, postCpu };
+  const results: PeerResults = {
+    ours,
+    large,
+    oursUnsharded,
+    largeUnsharded,
+    shardSize,
+    shardsInFlight,
+    architect,
+    postCpu,
+  };
   output.figures.push(...peerFigures(results, mode.name === 'full'));
   output.details.peer = results;
+}
+
+/**
+ * The same audience by one invocation of send (`SEND_SHARD_SIZE` at its maximum), right after
+ * the sharded rounds; then send is set back to the deployed shard size. The send function's
+ * workers start again at each change: a second warm-up round absorbs their cold starts.
+ */
+async function unsharded(
+  bench: LocalBench,
+  fleet: NonceFleet,
+  connections: number,
+  rounds: number,
+): Promise<PeerMethodRun> {
+  progress(`the same ${connections} connections by one invocation (unsharded), ${rounds} rounds…`);
+  const shardSize = String(bench.stack.info.sendShardSize);
+  await bench.stack.setFunctionEnvironment('send', { SEND_SHARD_SIZE: UNSHARDED });
+  try {
+    return await timePeerMethod(bench, fleet, 'bench-peer', connections, rounds, 2);
+  } finally {
+    await bench.stack.setFunctionEnvironment('send', { SEND_SHARD_SIZE: shardSize });
+  }
 }

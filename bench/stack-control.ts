@@ -24,6 +24,11 @@ export interface StackProcess {
   rawBroadcast(message: string): Promise<number>;
   /** The stack process's CPU time so far (user + system), in microseconds. */
   cpu(): Promise<number>;
+  /**
+   * Sets environment variables of a function, e.g. `SEND_SHARD_SIZE`: its workers stop and the
+   * next invocations start new ones with them (a cold start each).
+   */
+  setFunctionEnvironment(name: string, variables: Record<string, string>): Promise<void>;
   /** Starts the V8 CPU profiler in the stack process (for investigating a figure). */
   startProfile(): Promise<void>;
   /** Stops it and writes the `.cpuprofile` to `file` (open it in Chrome DevTools). */
@@ -103,6 +108,8 @@ export async function startStackProcess(
     memory: ({ gc = true } = {}) => call<StackMemory>({ command: 'memory', gc }),
     rawBroadcast: (message) => call<number>({ command: 'rawBroadcast', message }),
     cpu: () => call<number>({ command: 'cpu' }),
+    setFunctionEnvironment: (name, variables) =>
+      call<void>({ command: 'setFunctionEnvironment', name, variables }),
     startProfile: () => call<void>({ command: 'startProfile' }),
     stopProfile: (file) => call<string>({ command: 'stopProfile', file }),
     stop: () => stopChild(child, () => call<StackMemory>({ command: 'stop' })),

@@ -20,7 +20,10 @@ import type { IncomingMessage } from 'node:http';
 import { Session } from 'node:inspector/promises';
 import { BroadcastChannel } from 'node:worker_threads';
 import { WebSocket, WebSocketServer } from 'ws';
+import { integerSetting } from '../lambdas/config/env';
 import { readSendConfig } from '../lambdas/config/send';
+import { FUNCTION_NAMES, type FunctionName } from '../lambdas/manifest';
+import { SETTINGS } from '../lambdas/shared/limits';
 import { startLocalStack } from '../local/stack';
 import { INSTRUMENTATION_CHANNEL, type InstrumentationMessage } from './function-instrumentation';
 import type { StackProcessOptions, StackRequest, StackResponse } from './stack-protocol';
@@ -89,6 +92,7 @@ const stack = await startLocalStack({
   ...(options.maxConnectionsPerUser !== undefined && {
     maxConnectionsPerUser: options.maxConnectionsPerUser,
   }),
+  ...(options.sendShardSize !== undefined && { sendShardSize: options.sendShardSize }),
   log: options.log === true ? undefined : false,
   handlerLogLevel: options.handlerLogLevel ?? 'SILENT',
   ...(options.jwtSecret !== undefined && { jwtSecret: options.jwtSecret }),
@@ -156,6 +160,13 @@ function handle(request: StackRequest): unknown {
       }
       return raw.clients.size;
     }
+    case 'setFunctionEnvironment': {
+      if (!FUNCTION_NAMES.includes(request.name as FunctionName)) {
+        throw new Error(`no function ${request.name}`);
+      }
+      stack.updateFunctionEnvironment(request.name as FunctionName, request.variables);
+      return null;
+    }
     case 'cpu': {
       const { user, system } = process.cpuUsage();
       return user + system;
@@ -212,5 +223,7 @@ process.send?.({
     rawUrl: `ws://127.0.0.1:${rawPort}`,
     sendConcurrency: readSendConfig({ ...process.env, CONNECTIONS_ENDPOINT: stack.endpoint }).fanOut
       .concurrency,
+    sendShardSize: options.sendShardSize ?? SETTINGS.sendShardSize.default,
+    sendShardsInFlight: integerSetting(process.env, SETTINGS.sendShardsInFlight),
   },
 } satisfies StackResponse);

@@ -14,6 +14,8 @@ export interface StackProcessOptions {
   idleTimeoutMs?: number;
   /** Raised by the benchmark to what it opens for one user (the check itself still runs). */
   maxConnectionsPerUser?: number;
+  /** `SEND_SHARD_SIZE` of the send function. @default the deployed default */
+  sendShardSize?: number;
 }
 
 /** What the parent asks the stack process. */
@@ -24,6 +26,8 @@ export type StackRequest =
   | { command: 'memory'; gc?: boolean }
   | { command: 'rawBroadcast'; message: string }
   | { command: 'cpu' }
+  /** New environment variables for a function (its workers start again with them). */
+  | { command: 'setFunctionEnvironment'; name: string; variables: Record<string, string> }
   | { command: 'startProfile' }
   | { command: 'stopProfile'; file: string }
   | { command: 'stop' };
@@ -49,6 +53,9 @@ export interface StackInfo {
   rawUrl: string;
   /** `SEND_CONCURRENCY` as the send function read it. */
   sendConcurrency: number;
+  /** `SEND_SHARD_SIZE` and `SEND_SHARDS_IN_FLIGHT` as the send function reads them. */
+  sendShardSize: number;
+  sendShardsInFlight: number;
 }
 
 /** Counters since the last `reset`. */

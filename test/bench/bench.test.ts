@@ -43,7 +43,7 @@ const EXPECTED = [
   'bundle.unusedClients',
   'bundle.client.gzip',
   'coldStart.empty',
-  ...['logger', 'dynamodb', 'dynamodbManagementApi', 'secretsManager'].map(
+  ...['logger', 'dynamodb', 'dynamodbManagementApi', 'sendClients', 'secretsManager'].map(
     (b) => `coldStart.${b}.vsEmpty`,
   ),
   ...HANDLERS.flatMap((h) => [`coldStart.${h}.vsBaseline`, `coldStart.${h}.vsEmpty`]),
@@ -72,6 +72,8 @@ const EXPECTED = [
   'peer.fanOut.median',
   'peer.connectRate',
   'scale.fanOut.median',
+  'scale.sharded.peer',
+  'scale.sharded.large',
   'send.cpuPerPost',
   'resume.replay.median',
   'resume.requests',
