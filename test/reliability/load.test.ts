@@ -50,6 +50,11 @@ const P = LONG
       churnSendsPerRound: 3,
     };
 const LANES = 2;
+/**
+ * SEND_SHARD_SIZE of the load stack: low, so that most `userIds` sends (tens to hundreds of
+ * connections) are sharded across invocations of send, and the others are not.
+ */
+const SHARD_SIZE = 150;
 const MiB = 1024 * 1024;
 const LOG_NAME = `reports/reliability-stack-${LONG ? 'long' : 'short'}.log`;
 const LOG_FILE = fileURLToPath(new URL(`../../${LOG_NAME}`, import.meta.url));
@@ -102,6 +107,7 @@ beforeAll(async () => {
     log: true,
     jwtSecret,
     handlerLogLevel: 'DEBUG',
+    sendShardSize: SHARD_SIZE,
   });
   const common = {
     region: stack.info.region,
@@ -231,13 +237,21 @@ describe(`load and soak, ${LONG ? 'long' : 'short'} run, the stack in its own pr
       planned += targets.length;
     }
 
-    const results = { sends: 0, delivered: 0, stale: 0, failed: 0, countMismatches: 0 };
+    const results = {
+      sends: 0,
+      sharded: 0,
+      delivered: 0,
+      stale: 0,
+      failed: 0,
+      countMismatches: 0,
+    };
     const sending = Date.now();
     await Promise.all(
       lanes.map(async (plan, lane) => {
         for (const [i, send] of plan.entries()) {
           const result = await invokeSend(send.payload);
           results.sends++;
+          if (send.connections > SHARD_SIZE) results.sharded++;
           results.delivered += result.delivered;
           results.stale += result.stale;
           results.failed += result.failed;
@@ -249,6 +263,8 @@ describe(`load and soak, ${LONG ? 'long' : 'short'} run, the stack in its own pr
     );
     const sendMs = Date.now() - sending;
     await invokeSend({ userIds: stableUsers, message: { type: 'marker', id: 'stable-end' } });
+    // Every send invocation but the producers' (the sends above and the marker) is a shard.
+    const shardInvocations = ((await stack.stats()).invocations.send ?? 0) - results.sends - 1;
     await Promise.all(stable.map((client) => client.marker('stable-end')));
 
     let received = 0;
@@ -288,6 +304,9 @@ describe(`load and soak, ${LONG ? 'long' : 'short'} run, the stack in its own pr
       reportedFailed: results.failed,
       reportedFailedButReceived: received - results.delivered,
       sendResultsNotAccountingForEveryPost: results.countMismatches,
+      sendShardSize: SHARD_SIZE,
+      shardInvocations,
+      sendsSharded: results.sharded,
       sendPhaseSeconds: Math.round(sendMs / 1000),
       deliveriesPerSecond: Math.round(received / (sendMs / 1000)),
     });
@@ -301,6 +320,9 @@ describe(`load and soak, ${LONG ? 'long' : 'short'} run, the stack in its own pr
     });
     expect(received).toBe(planned);
     expect(results).toMatchObject({ stale: 0, countMismatches: 0 });
+    // The sharded case ran: sends above the shard size, each with its shard invocations.
+    expect(results.sharded).toBeGreaterThan(0);
+    expect(shardInvocations).toBeGreaterThanOrEqual(results.sharded);
     // A post is counted failed only when the local API Gateway did not confirm it within the
     // per-post deadline (3 s) while both cores were busy; it may still arrive, and here every
     // one did. Nothing else may fail: no 429, 5xx or network error.
