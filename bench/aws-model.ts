@@ -127,8 +127,14 @@ export function awsFanOutTable(
       describe(unsharded),
     ];
   });
-  const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
-  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
+  // Padded as the repository's formatter (Biome) pads Markdown tables, so the page it sits in
+  // can be formatted without touching it.
+  const widths = header.map((h, i) =>
+    Math.max(3, h.length, ...rows.map((r) => (r[i] ?? '').length)),
+  );
+  const line = (cells: string[]) =>
+    `| ${cells.map((c, i) => c.padEnd(widths[i] as number)).join(' | ')} |`;
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
 /** `0.25 s`, `12 s`, with `‡` when the account's rate decides and `†` past the timeout. */

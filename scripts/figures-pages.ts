@@ -5,6 +5,7 @@
  * checks that the committed pages are exactly what this renders from the committed data.
  */
 import { fileURLToPath } from 'node:url';
+import { AWS_MODEL, awsFanOutTable } from '../bench/aws-model';
 import { type BenchResults, type Figure, figureCells, formatNumber } from '../bench/report';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -22,6 +23,55 @@ export const FIGURES_PAGES = {
     page: 'docs/reliability.md',
   },
 } as const;
+
+/**
+ * docs/performance-on-aws.md is written by hand, but for its block between these markers: the
+ * expected fan-out times, from the CPU per post of the run in `FIGURES_PAGES.performance.data`.
+ */
+export const AWS_PAGE = {
+  page: 'docs/performance-on-aws.md',
+  start: '<!-- expected-times:start (npm run docs:figures renders this block) -->',
+  end: '<!-- expected-times:end -->',
+} as const;
+
+/**
+ * The generated block of docs/performance-on-aws.md for a run: the CPU per post it measured,
+ * where and when, and the table of expected fan-out times it gives.
+ *
+ * @example
+ * renderAwsBlock(JSON.parse(readFileSync('docs/data/bench-results.json', 'utf8')));
+ */
+export function renderAwsBlock(results: BenchResults): string {
+  const cpu = results.figures.find((f) => f.id === 'send.cpuPerPost');
+  if (!cpu) throw new Error('the run has no send.cpuPerPost figure: run the peer section');
+  const { machine } = results;
+  return [
+    AWS_PAGE.start,
+    '',
+    `With **c = ${formatNumber(cpu.value, 0)} µs** of CPU per post, measured by \`npm run bench\` on`,
+    `${utc(results.startedAt)} (${machine.cpus} × ${machine.cpuModel}, Node ${machine.node}), and`,
+    `${AWS_MODEL.roundTripsBeforePosting} DynamoDB round trips of ${AWS_MODEL.dynamoDbRoundTripMs} ms and ${AWS_MODEL.invokeOverheadMs} ms per warm Invoke:`,
+    '',
+    awsFanOutTable(cpu.value),
+    '',
+    AWS_PAGE.end,
+  ].join('\n');
+}
+
+/**
+ * docs/performance-on-aws.md with its generated block replaced by what `results` renders.
+ *
+ * @example
+ * writeFileSync(page, withAwsBlock(readFileSync(page, 'utf8'), results));
+ */
+export function withAwsBlock(page: string, results: BenchResults): string {
+  const start = page.indexOf(AWS_PAGE.start);
+  const end = page.indexOf(AWS_PAGE.end);
+  if (start === -1 || end < start) {
+    throw new Error(`${AWS_PAGE.page} has lost its markers: ${AWS_PAGE.start} … ${AWS_PAGE.end}`);
+  }
+  return page.slice(0, start) + renderAwsBlock(results) + page.slice(end + AWS_PAGE.end.length);
+}
 
 /** An absolute path of a file named relative to the repository root. */
 export function fromRoot(path: string): string {

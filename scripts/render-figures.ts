@@ -1,11 +1,13 @@
 /**
  * `npm run docs:figures [-- --render-only] [-- --allow-partial]`: publishes the last measured
- * runs as docs/performance.md and docs/reliability.md.
+ * runs as docs/performance.md and docs/reliability.md, and the expected fan-out times on AWS of
+ * docs/performance-on-aws.md.
  *
  * 1. Copies `bench/results.json` (written by `npm run bench`) and `reports/reliability.json`
  *    (written by `npm run test:reliability`) into docs/data/, where they are committed; both
  *    sources are gitignored. A source that is missing leaves the committed data as it is.
- * 2. Renders both pages from docs/data/ (scripts/figures-pages.ts).
+ * 2. Renders both pages from docs/data/ (scripts/figures-pages.ts), and the generated block of
+ *    docs/performance-on-aws.md.
  *
  * Only complete runs are published: a quick benchmark, one with a section that failed, or a
  * short reliability load (what `npm test` leaves behind) is refused unless `--allow-partial`.
@@ -15,11 +17,13 @@ import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { BenchResults } from '../bench/report';
 import {
+  AWS_PAGE,
   FIGURES_PAGES,
   fromRoot,
   type ReliabilityReport,
   renderPerformancePage,
   renderReliabilityPage,
+  withAwsBlock,
 } from './figures-pages';
 
 const { values } = parseArgs({
@@ -71,6 +75,9 @@ function publish(): string[] {
   const bench = JSON.parse(readFileSync(fromRoot(performance.data), 'utf8')) as BenchResults;
   writeFileSync(fromRoot(performance.page), renderPerformancePage(bench));
   done.push(`${performance.page}: rendered from ${performance.data}`);
+  const awsPage = readFileSync(fromRoot(AWS_PAGE.page), 'utf8');
+  writeFileSync(fromRoot(AWS_PAGE.page), withAwsBlock(awsPage, bench));
+  done.push(`${AWS_PAGE.page}: its expected times rendered from ${performance.data}`);
 
   const reliability = FIGURES_PAGES.reliability;
   const report = JSON.parse(readFileSync(fromRoot(reliability.data), 'utf8')) as ReliabilityReport;

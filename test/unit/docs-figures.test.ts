@@ -1,10 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import {
+  AWS_PAGE,
   FIGURES_PAGES,
   fromRoot,
   renderPerformancePage,
   renderReliabilityPage,
+  withAwsBlock,
 } from '../../scripts/figures-pages';
 
 // docs/performance.md and docs/reliability.md are rendered from the measured runs committed in
@@ -32,6 +34,19 @@ describe('generated figures pages', () => {
       expect(read(page), `${page} differs from what ${data} renders; ${HOW_TO_FIX}`).toBe(rendered);
     },
   );
+
+  test('docs/performance-on-aws.md shows the expected times its data renders', () => {
+    // Prepare
+    const page = read(AWS_PAGE.page);
+
+    // Act
+    const rendered = withAwsBlock(page, JSON.parse(read(FIGURES_PAGES.performance.data)));
+
+    // Assess: the hand-written part is kept, the block is the latest run's.
+    expect(page, `${AWS_PAGE.page}'s expected times differ from its data; ${HOW_TO_FIX}`).toBe(
+      rendered,
+    );
+  });
 
   test('the pages show the command, the date and the machine of the published runs', () => {
     // Prepare
