@@ -28,7 +28,13 @@ export type FunctionTrigger =
    */
   | { readonly kind: 'route'; readonly routeKey: string; readonly twoWay?: boolean }
   /** Lambda `Invoke` by producers (other services, the Python backend). */
-  | { readonly kind: 'invoke' };
+  | { readonly kind: 'invoke' }
+  /**
+   * The notification queue, through an event source mapping with partial batch responses
+   * (`ReportBatchItemFailures`): producers send to the queue, or put EventBridge events the
+   * construct's rule delivers into it.
+   */
+  | { readonly kind: 'queue' };
 
 /** Part of the connection table a statement grants access to. */
 export type TableResource = 'table' | 'connectionIdIndex';
@@ -56,6 +62,19 @@ export interface FunctionNeeds {
    * `execute-api:ManageConnections` for these verbs only, in one statement.
    */
   readonly managementApi?: { readonly sid: string; readonly verbs: readonly ManagementVerb[] };
+  /**
+   * Sending to the dead-letter queue (`sqs:SendMessage` on it alone, in one statement) and its
+   * URL in `DEAD_LETTER_QUEUE_URL`: a queue consumer moves a bad payload there at once.
+   */
+  readonly deadLetterQueue?: { readonly sid: string };
+  /** Publishes metrics (Powertools Metrics, EMF): `POWERTOOLS_METRICS_NAMESPACE`. */
+  readonly metrics?: boolean;
+  /**
+   * Presence-change events, when the construct's `presenceEvents` prop is on: `events:PutEvents`
+   * on the bus, `PRESENCE_EVENT_BUS`, and `dynamodb:Query` on the table to count the user's live
+   * connections (statement `sid`). Off, the bundle carries no EventBridge client.
+   */
+  readonly presenceEvents?: { readonly sid: string };
 }
 
 /** `POST` posts to a connection, `GET` reads its status, `DELETE` disconnects it. */
@@ -70,7 +89,8 @@ export interface FunctionSpec {
   readonly trigger: FunctionTrigger;
   /**
    * The construct prop that sets its Lambda timeout: functions behind API Gateway answer within
-   * its 29 s integration timeout (`handlerTimeoutSeconds`); `send` may take longer.
+   * its 29 s integration timeout (`handlerTimeoutSeconds`), as do quick reads; the functions
+   * that fan out (`sendTimeoutSeconds`) may take longer.
    */
   readonly timeout: 'handlerTimeoutSeconds' | 'sendTimeoutSeconds';
   readonly needs: FunctionNeeds;
@@ -89,7 +109,7 @@ export const FUNCTIONS = {
     description: 'TripSync realtime: verifies the token of a WebSocket $connect',
     trigger: { kind: 'authorizer', routeKey: '$connect', identitySource: TOKEN_IDENTITY_SOURCE },
     timeout: 'handlerTimeoutSeconds',
-    needs: { jwtSecret: true },
+    needs: { jwtSecret: true, metrics: true },
   },
   connect: {
     entry: 'connect.ts',
@@ -99,6 +119,8 @@ export const FUNCTIONS = {
     needs: {
       connectionTable: [{ sid: 'RecordConnection', actions: ['dynamodb:PutItem'], on: ['table'] }],
       settings: ['connectionTtlSeconds'],
+      metrics: true,
+      presenceEvents: { sid: 'CountConnectionsForPresence' },
     },
   },
   disconnect: {
@@ -113,6 +135,8 @@ export const FUNCTIONS = {
         { sid: 'FindConnectionOwner', actions: ['dynamodb:Query'], on: ['connectionIdIndex'] },
       ],
       settings: ['connectionTtlSeconds'],
+      metrics: true,
+      presenceEvents: { sid: 'CountConnectionsForPresence' },
     },
   },
   default: {
@@ -142,11 +166,46 @@ export const FUNCTIONS = {
       ],
       settings: ['sendConcurrency', 'postTimeoutMs', 'postMaxAttempts'],
       managementApi: { sid: 'PostToConnections', verbs: ['POST'] },
+      metrics: true,
+    },
+  },
+  sendQueue: {
+    entry: 'send-queue.ts',
+    description: 'TripSync realtime: delivers queued notifications (SQS, partial batch responses)',
+    trigger: { kind: 'queue' },
+    timeout: 'sendTimeoutSeconds',
+    needs: {
+      // The same reads, writes and posts as send: it runs the same send logic per record.
+      connectionTable: [
+        {
+          sid: 'ListConnections',
+          actions: ['dynamodb:Query'],
+          on: ['table', 'connectionIdIndex'],
+        },
+        { sid: 'RemoveStaleConnections', actions: ['dynamodb:DeleteItem'], on: ['table'] },
+      ],
+      settings: ['sendConcurrency', 'postTimeoutMs', 'postMaxAttempts'],
+      managementApi: { sid: 'PostToConnections', verbs: ['POST'] },
+      deadLetterQueue: { sid: 'RejectBadPayloads' },
+      metrics: true,
+    },
+  },
+  presence: {
+    entry: 'presence.ts',
+    description: 'TripSync realtime: counts the live connections of users (presence)',
+    trigger: { kind: 'invoke' },
+    timeout: 'handlerTimeoutSeconds',
+    needs: {
+      // One strongly consistent Query per user, on the table only.
+      connectionTable: [{ sid: 'CountConnections', actions: ['dynamodb:Query'], on: ['table'] }],
     },
   },
 } as const satisfies Record<string, FunctionSpec>;
 
-/** A function's name: `authorizer`, `connect`, `disconnect`, `default`, `send`. */
+/**
+ * A function's name: `authorizer`, `connect`, `disconnect`, `default`, `send`, `sendQueue`,
+ * `presence`.
+ */
 export type FunctionName = keyof typeof FUNCTIONS;
 
 /** The names, in manifest order. */
@@ -192,7 +251,7 @@ export function routeKeyOf(name: FunctionName): string | undefined {
  * The functions with a trigger of this kind, in manifest order.
  *
  * @example
- * functionsTriggeredBy('invoke'); // ['send']
+ * functionsTriggeredBy('invoke'); // ['send', 'presence']
  */
 export function functionsTriggeredBy(kind: FunctionTrigger['kind']): FunctionName[] {
   return FUNCTION_NAMES.filter((name) => functionSpec(name).trigger.kind === kind);

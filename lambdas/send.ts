@@ -1,30 +1,33 @@
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { Context } from 'aws-lambda';
 import { readSendConfig } from './config/send';
 import { readStoreConfig } from './config/store';
 import { ValidationError } from './core/errors';
 import { type SendResult, sendNotification } from './core/send';
 import { createConnectionGateway } from './runtime/gateway';
 import { createLogger } from './runtime/logger';
+import { createMetrics, publishMetrics, recordSend } from './runtime/metrics';
 import { createConnectionStore } from './runtime/store';
 import { SEND_FINISH_MARGIN_MS } from './shared/limits';
+import { METRICS } from './shared/metrics';
 
 const sendConfig = readSendConfig(process.env);
 const store = createConnectionStore(readStoreConfig(process.env));
 const gateway = createConnectionGateway(sendConfig);
 const log = createLogger('send');
-
-/** The part of Lambda's `context` the send handler reads. */
-interface InvocationContext {
-  getRemainingTimeInMillis(): number;
-}
+const metrics = createMetrics();
 
 /**
  * Invoked by producers (Lambda `Invoke`, `RequestResponse` or `Event`) with a `SendPayload`.
  * Errors are thrown so Lambda reports them with `errorType` = the error's name:
  * `ValidationError` (bad payload, nothing sent) or `StoreUnavailableError` (retryable, nothing
  * sent). Posts that would not finish before the Lambda timeout are not attempted and count
- * `failed`.
+ * `failed`. Each send adds its counts and duration to the metrics (`lambdas/shared/metrics.ts`).
+ * `context` is Lambda's (tests that drive the handler directly may leave it out).
  */
-export async function handler(event: unknown, context?: InvocationContext): Promise<SendResult> {
+export async function handler(event: unknown, context?: Context): Promise<SendResult> {
+  if (context) log.addContext(context);
+  const started = performance.now();
   const finishBy = context
     ? // Kept back for stale-row cleanup and the reply: the send returns its counts instead of
       // timing out (a timed-out `Event` invocation is retried, repeating messages).
@@ -37,10 +40,15 @@ export async function handler(event: unknown, context?: InvocationContext): Prom
       log,
       options: sendConfig.fanOut,
       finishBy,
+      report: (report) => recordSend(metrics, report, performance.now() - started),
     });
   } catch (error) {
-    if (error instanceof ValidationError) log.warn('send refused', { error: error.message });
-    else log.error('send failed', { error });
+    if (error instanceof ValidationError) {
+      log.warn('send refused', { error: error.message });
+      metrics.addMetric(METRICS.sendsRejected, MetricUnit.Count, 1);
+    } else log.error('send failed', { error });
     throw error;
+  } finally {
+    publishMetrics(metrics);
   }
 }

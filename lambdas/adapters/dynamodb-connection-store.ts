@@ -5,7 +5,7 @@ import {
   QueryCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { StoreUnavailableError } from '../core/errors';
-import type { ConnectionRecord, ConnectionStore } from '../core/ports';
+import type { ConnectionRecord, ConnectionStore, LiveConnection } from '../core/ports';
 import { CONNECTION_TABLE_SCHEMA as schema } from '../shared/connection-table-schema';
 
 /**
@@ -51,6 +51,31 @@ export class DynamoDbConnectionStore implements ConnectionStore {
 
   async listConnectionIds(userId: string, nowEpochSeconds: number): Promise<string[]> {
     const ids: string[] = [];
+    await this.queryLive(userId, nowEpochSeconds, false, (item) => {
+      ids.push(String(item[schema.sortKey]));
+    });
+    return ids;
+  }
+
+  async listConnections(userId: string, nowEpochSeconds: number): Promise<LiveConnection[]> {
+    const connections: LiveConnection[] = [];
+    await this.queryLive(userId, nowEpochSeconds, true, (item) => {
+      const connectedAt = item[schema.connectedAtAttribute];
+      connections.push({
+        connectionId: String(item[schema.sortKey]),
+        connectedAt: typeof connectedAt === 'number' ? connectedAt : 0,
+      });
+    });
+    return connections;
+  }
+
+  /** One strongly consistent Query (a page per 1 MB), visiting the rows not yet expired. */
+  private async queryLive(
+    userId: string,
+    nowEpochSeconds: number,
+    withConnectedAt: boolean,
+    visit: (item: Record<string, unknown>) => void,
+  ): Promise<void> {
     let startKey: Record<string, unknown> | undefined;
     do {
       // One page holds about 10,000 rows (1 MB); a user never has that many, but be correct.
@@ -59,11 +84,14 @@ export class DynamoDbConnectionStore implements ConnectionStore {
           new QueryCommand({
             TableName: this.tableName,
             KeyConditionExpression: '#user = :user',
-            ProjectionExpression: '#connection, #expires',
+            ProjectionExpression: withConnectedAt
+              ? '#connection, #expires, #connectedAt'
+              : '#connection, #expires',
             ExpressionAttributeNames: {
               '#user': schema.partitionKey,
               '#connection': schema.sortKey,
               '#expires': schema.ttlAttribute,
+              ...(withConnectedAt && { '#connectedAt': schema.connectedAtAttribute }),
             },
             ExpressionAttributeValues: { ':user': userId },
             ConsistentRead: true,
@@ -75,11 +103,10 @@ export class DynamoDbConnectionStore implements ConnectionStore {
         // TTL deletion lags by up to days, and expired rows still come back until then.
         const expiresAt = item[schema.ttlAttribute];
         if (typeof expiresAt === 'number' && expiresAt <= nowEpochSeconds) continue;
-        ids.push(String(item[schema.sortKey]));
+        visit(item);
       }
       startKey = page.LastEvaluatedKey;
     } while (startKey);
-    return ids;
   }
 
   async findUserId(connectionId: string): Promise<string | undefined> {

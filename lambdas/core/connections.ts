@@ -46,6 +46,7 @@ export async function registerConnection(
 
 /**
  * `$disconnect`: removes the mapping, one write; removing a row that is already gone is fine.
+ * Returns the connection's owner, or undefined when no row names one.
  * AWS delivers `$disconnect` on a best-effort basis, so nothing relies on this alone: rows
  * also expire by TTL and are removed when a send gets 410.
  *
@@ -56,7 +57,7 @@ export async function registerConnection(
 export async function unregisterConnection(
   event: ConnectionEvent,
   { store, log }: ConnectionDependencies,
-): Promise<void> {
+): Promise<string | undefined> {
   const { connectionId } = event;
   let userId: string | undefined;
   try {
@@ -67,9 +68,10 @@ export async function unregisterConnection(
     userId = await store.findUserId(connectionId);
     if (userId === undefined) {
       log.info('disconnected connection had no row', { connectionId });
-      return;
+      return undefined;
     }
   }
   await store.deleteConnection(userId, connectionId);
   log.info('disconnected', { userId, connectionId });
+  return userId;
 }

@@ -1,4 +1,5 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
+import type { PresenceChangeDetail } from '../shared/eventbridge';
 
 /**
  * What the core needs from the outside world. Adapters in `lambdas/adapters/` implement these
@@ -28,6 +29,44 @@ export interface ConnectionStore {
   listConnectionIds(userId: string, nowEpochSeconds: number): Promise<string[]>;
   /** The owner of a connection, through the `byConnectionId` index (eventually consistent). */
   findUserId(connectionId: string): Promise<string | undefined>;
+  /**
+   * The user's live connections with when each opened: one strongly consistent read, rows past
+   * `expiresAt` left out, as {@link listConnectionIds}.
+   */
+  listConnections(userId: string, nowEpochSeconds: number): Promise<LiveConnection[]>;
+}
+
+/** A live connection of a user, as presence reads it. */
+export interface LiveConnection {
+  connectionId: string;
+  /** When API Gateway accepted it, epoch milliseconds. */
+  connectedAt: number;
+}
+
+/** A queued payload refused for good, with why: what the dead-letter queue keeps. */
+export interface RejectedMessage {
+  /** The queue message's body, unchanged. */
+  body: string;
+  /** The id SQS gave the message on the notification queue. */
+  sourceMessageId: string;
+  /** The error's name, e.g. `ValidationError`. */
+  errorCode: string;
+  /** What is wrong, naming the field. */
+  errorMessage: string;
+  /** The consumer's Lambda request id, to find its log lines. */
+  requestId?: string;
+}
+
+/** Where a queue consumer puts what it can never deliver (the SQS dead-letter queue). */
+export interface DeadLetterQueue {
+  /** Sends the message to the dead-letter queue; throws when it could not. */
+  reject(message: RejectedMessage): Promise<void>;
+}
+
+/** Publishes presence-change events (EventBridge `PutEvents`). */
+export interface PresencePublisher {
+  /** Throws when the event was not accepted. */
+  publish(detail: PresenceChangeDetail): Promise<void>;
 }
 
 /** Posts to WebSocket connections (API Gateway Management API, `@connections`). */

@@ -55,6 +55,17 @@ export interface SendDependencies {
    * messages to connections already reached.
    */
   finishBy?: number;
+  /** Called once per send that got as far as its posts, with what it did (for metrics). */
+  report?: (report: SendReport) => void;
+}
+
+/** What one send did, for whoever measures it: the counts, and the posts never attempted. */
+export interface SendReport extends DeliveryCounts {
+  target: SendTarget['kind'];
+  /** Live connections of the target. */
+  connections: number;
+  /** Posts not attempted because time ran out (counted in `failed` too). */
+  notAttempted: number;
 }
 
 type Outcome = keyof DeliveryCounts;
@@ -102,6 +113,7 @@ export async function sendNotification(
     stale: result.stale,
     failed: result.failed,
   };
+  deps.report?.({ ...summary, notAttempted: run.notAttempted });
   if (run.notAttempted > 0) {
     deps.log.warn('send ran out of time; some posts were not attempted', {
       ...summary,

@@ -58,6 +58,8 @@ describe('import-free modules', () => {
     'lambdas/manifest.ts',
     'lambdas/shared/limits.ts',
     'lambdas/shared/connection-table-schema.ts',
+    'lambdas/shared/metrics.ts',
+    'lambdas/shared/eventbridge.ts',
   ];
 
   it.each(IMPORT_FREE)('%s imports nothing but types of another import-free module', (file) => {
