@@ -6,8 +6,25 @@ import type { TripSyncRealtimeStackProps } from './tripsync-realtime-stack';
  * stack property of the same name.
  */
 export const CONTEXT_KEYS = {
-  strings: ['jwtSecretArn', 'jwksUrl', 'jwtIssuer', 'jwtAudience', 'stageName'],
-  booleans: ['createJwtSecret', 'apiGatewayCloudWatchRole', 'accessLogging'],
+  strings: [
+    'jwtSecretArn',
+    'jwksUrl',
+    'jwtIssuer',
+    'jwtAudience',
+    'stageName',
+    'metricsNamespace',
+    'alarmTopicArn',
+    'eventBusName',
+  ],
+  booleans: [
+    'createJwtSecret',
+    'apiGatewayCloudWatchRole',
+    'accessLogging',
+    'alarms',
+    'dashboard',
+    'notificationRule',
+    'presenceEvents',
+  ],
 } as const;
 
 /**

@@ -1,14 +1,21 @@
 import { RemovalPolicy, Token } from 'aws-cdk-lib';
+import type { IEventBus } from 'aws-cdk-lib/aws-events';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
+import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import {
+  ALARM_DEFAULTS,
+  type AlarmThresholdName,
+  ASYNC_INVOKE,
   AWS_LIMITS,
   DEPLOYMENT,
   isHttpsUrl,
+  QUEUE,
   SEND_FINISH_MARGIN_MS,
   SERVICE_NAME,
   SETTINGS,
 } from '../lambdas/shared/limits';
+import { METRICS_NAMESPACE_PATTERN } from '../lambdas/shared/metrics';
 import { TripSyncRealtimePropsError } from './errors';
 
 /**
@@ -32,7 +39,20 @@ export const TRIPSYNC_REALTIME_DEFAULTS = {
   logRetention: DEPLOYMENT.logRetentionDays as RetentionDays,
   logLevel: DEPLOYMENT.logLevel,
   serviceName: SERVICE_NAME,
+  queueBatchSize: QUEUE.batchSize.default,
+  queueMaxReceiveCount: QUEUE.maxReceiveCount.default,
+  queueMaxBatchingWindowSeconds: QUEUE.maxBatchingWindowSeconds.default,
+  sendRetryAttempts: ASYNC_INVOKE.retryAttempts.default,
+  sendMaxEventAgeSeconds: ASYNC_INVOKE.maxEventAgeSeconds.default,
+  alarmThresholds: ALARM_DEFAULTS.thresholds,
 } as const;
+
+/**
+ * Thresholds of the construct's alarms, each reached within one 5-minute period; any left out
+ * keeps its default (`ALARM_DEFAULTS` in `lambdas/shared/limits.ts`). docs/operating.md says
+ * what each alarm means and what to do when it fires.
+ */
+export type TripSyncAlarmThresholds = { readonly [name in AlarmThresholdName]?: number };
 
 /** Log levels Powertools understands (`POWERTOOLS_LOG_LEVEL`). */
 export type RealtimeLogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
@@ -179,6 +199,91 @@ export interface TripSyncRealtimeProps {
    * @default 'INFO'
    */
   readonly logLevel?: RealtimeLogLevel;
+  /**
+   * CloudWatch namespace of the functions' metrics (`POWERTOOLS_METRICS_NAMESPACE`), read by the
+   * alarms and the dashboard. 1 to 255 letters, digits, spaces or `. - _ / # :`, not `AWS/…`.
+   *
+   * @default - `TripSyncRealtime/{stack name}`: two deployments never mix their figures
+   */
+  readonly metricsNamespace?: string;
+  /**
+   * Create the alarms (docs/operating.md lists them, with what to do when each fires).
+   *
+   * @default true
+   */
+  readonly alarms?: boolean;
+  /**
+   * An SNS topic every alarm notifies when it fires and when it recovers.
+   *
+   * @default - no notification: the alarms show in the console and on the dashboard
+   */
+  readonly alarmTopic?: ITopic;
+  /**
+   * Thresholds of the alarms, by name; each one given replaces its default.
+   *
+   * @default - the defaults in `ALARM_DEFAULTS` (docs/operating.md)
+   */
+  readonly alarmThresholds?: TripSyncAlarmThresholds;
+  /**
+   * Create the CloudWatch dashboard (one widget per question an operator asks).
+   *
+   * @default true
+   */
+  readonly dashboard?: boolean;
+  /**
+   * Records the queue consumer receives per invocation, from 1 to 10.
+   *
+   * @default 10
+   */
+  readonly queueBatchSize?: number;
+  /**
+   * Receives of a queued message before SQS moves it to the dead-letter queue, from 1 to 1000.
+   * A record whose send failed in a retryable way is delivered again up to this many times.
+   *
+   * @default 5
+   */
+  readonly queueMaxReceiveCount?: number;
+  /**
+   * How long Lambda gathers queued records before invoking the consumer, in seconds, 0 to 300.
+   *
+   * @default 0 (each batch at once)
+   */
+  readonly queueMaxBatchingWindowSeconds?: number;
+  /**
+   * Retries Lambda makes of a failed `Event` invocation of send, 0 to 2, before it goes to the
+   * dead-letter queue.
+   *
+   * @default 2
+   */
+  readonly sendRetryAttempts?: number;
+  /**
+   * How old an `Event` invocation of send may get (waiting for concurrency, retrying) before it
+   * goes to the dead-letter queue, in seconds, from 60 to 21600.
+   *
+   * @default 21600 (Lambda's maximum, 6 hours)
+   */
+  readonly sendMaxEventAgeSeconds?: number;
+  /**
+   * The EventBridge bus of `notificationRule` and of presence-change events.
+   *
+   * @default - the account's default bus
+   */
+  readonly eventBus?: IEventBus;
+  /**
+   * A rule on `eventBus` that delivers every `TripSync Notification` event's `detail` (a send
+   * payload) into the notification queue.
+   *
+   * @default false
+   */
+  readonly notificationRule?: boolean;
+  /**
+   * connect and disconnect put `TripSync Presence Changed` events on `eventBus` when a user's
+   * first connection opens or last one closes (one extra strongly consistent Query per connect
+   * and disconnect). Off, their bundles carry no EventBridge client.
+   *
+   * @default false
+   */
+  readonly presenceEvents?: boolean;
 }
 
 /** {@link TripSyncRealtimeProps} with defaults applied and every value checked. */
@@ -200,6 +305,18 @@ export interface ResolvedProps {
   logRetention: RetentionDays;
   logRemovalPolicy: RemovalPolicy;
   logLevel: RealtimeLogLevel;
+  /** Undefined: the construct derives it from the stack's name. */
+  metricsNamespace: string | undefined;
+  alarms: boolean;
+  alarmThresholds: Record<AlarmThresholdName, number>;
+  dashboard: boolean;
+  queueBatchSize: number;
+  queueMaxReceiveCount: number;
+  queueMaxBatchingWindowSeconds: number;
+  sendRetryAttempts: number;
+  sendMaxEventAgeSeconds: number;
+  notificationRule: boolean;
+  presenceEvents: boolean;
 }
 
 /**
@@ -309,6 +426,33 @@ export function resolveProps(props: TripSyncRealtimeProps): ResolvedProps {
     logRetention: props.logRetention ?? d.logRetention,
     logRemovalPolicy: props.logRemovalPolicy ?? RemovalPolicy.RETAIN,
     logLevel: props.logLevel ?? d.logLevel,
+    metricsNamespace: metricsNamespace(props.metricsNamespace),
+    alarms: props.alarms ?? true,
+    alarmThresholds: alarmThresholds(props.alarmThresholds),
+    dashboard: props.dashboard ?? true,
+    queueBatchSize: integer('queueBatchSize', props.queueBatchSize, QUEUE.batchSize),
+    queueMaxReceiveCount: integer(
+      'queueMaxReceiveCount',
+      props.queueMaxReceiveCount,
+      QUEUE.maxReceiveCount,
+    ),
+    queueMaxBatchingWindowSeconds: integer(
+      'queueMaxBatchingWindowSeconds',
+      props.queueMaxBatchingWindowSeconds,
+      QUEUE.maxBatchingWindowSeconds,
+    ),
+    sendRetryAttempts: integer(
+      'sendRetryAttempts',
+      props.sendRetryAttempts,
+      ASYNC_INVOKE.retryAttempts,
+    ),
+    sendMaxEventAgeSeconds: integer(
+      'sendMaxEventAgeSeconds',
+      props.sendMaxEventAgeSeconds,
+      ASYNC_INVOKE.maxEventAgeSeconds,
+    ),
+    notificationRule: props.notificationRule ?? false,
+    presenceEvents: props.presenceEvents ?? false,
   };
   checkCombinations(resolved);
   return resolved;
@@ -373,6 +517,42 @@ function integer(
     );
   }
   return value;
+}
+
+function metricsNamespace(value: string | undefined): string | undefined {
+  if (value === undefined || Token.isUnresolved(value)) return value;
+  if (!METRICS_NAMESPACE_PATTERN.test(value)) {
+    throw new TripSyncRealtimePropsError(
+      'metricsNamespace',
+      'must be 1 to 255 letters, digits, spaces or . - _ / # : and must not start with "AWS/" ' +
+        `or a colon, received ${JSON.stringify(value)}`,
+    );
+  }
+  return value;
+}
+
+function alarmThresholds(
+  given: TripSyncAlarmThresholds | undefined,
+): Record<AlarmThresholdName, number> {
+  const defaults = ALARM_DEFAULTS.thresholds;
+  const thresholds: Record<AlarmThresholdName, number> = { ...defaults };
+  for (const [name, value] of Object.entries(given ?? {})) {
+    if (!Object.hasOwn(defaults, name)) {
+      throw new TripSyncRealtimePropsError(
+        'alarmThresholds',
+        `has no alarm ${JSON.stringify(name)}; the alarms are ${Object.keys(defaults).join(', ')}`,
+      );
+    }
+    if (value === undefined) continue;
+    if (!Token.isUnresolved(value) && !(Number.isFinite(value) && value >= 0)) {
+      throw new TripSyncRealtimePropsError(
+        `alarmThresholds.${name}`,
+        `must be a number of at least 0, received ${value}`,
+      );
+    }
+    thresholds[name as AlarmThresholdName] = value;
+  }
+  return thresholds;
 }
 
 function httpsUrl(name: string, value: string): string {

@@ -97,3 +97,9 @@ export const HANDLER_BUNDLING: BundlingOptions = {
  * client was bundled; defined `false` for an authorizer without an HS256 secret.
  */
 export const SECRETS_MANAGER_BUILD_FLAG = 'TRIPSYNC_BUNDLE_SECRETS_MANAGER';
+
+/**
+ * The global that `lambdas/runtime/presence-publisher.ts` reads to know whether the EventBridge
+ * client was bundled; defined `false` for connect and disconnect without presence events.
+ */
+export const EVENTBRIDGE_BUILD_FLAG = 'TRIPSYNC_BUNDLE_EVENTBRIDGE';

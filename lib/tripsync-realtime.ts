@@ -1,4 +1,4 @@
-import { Annotations, type CfnElement, Stack, Validations } from 'aws-cdk-lib';
+import { Annotations, type CfnElement, Duration, Stack, Token, Validations } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import {
   LogGroupLogDestination,
@@ -9,10 +9,15 @@ import {
 import { WebSocketLambdaAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { AttributeType, BillingMode, ProjectionType, Table } from 'aws-cdk-lib/aws-dynamodb';
+import { EventBus, type IEventBus, Rule, RuleTargetInput } from 'aws-cdk-lib/aws-events';
+import { SqsQueue } from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type { IDestination } from 'aws-cdk-lib/aws-lambda';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
+import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import {
   FUNCTION_NAMES,
@@ -24,14 +29,21 @@ import {
   type TableResource,
 } from '../lambdas/manifest';
 import { CONNECTION_TABLE_SCHEMA } from '../lambdas/shared/connection-table-schema';
-import { SETTINGS } from '../lambdas/shared/limits';
+import { DEFAULT_EVENT_BUS_NAME, NOTIFICATION_DETAIL_TYPE } from '../lambdas/shared/eventbridge';
+import { QUEUE, SETTINGS } from '../lambdas/shared/limits';
+import { METRICS_NAMESPACE_PREFIX } from '../lambdas/shared/metrics';
+import { RealtimeMonitoring } from './monitoring';
 import {
   propWarnings,
   resolveProps,
   TRIPSYNC_REALTIME_DEFAULTS,
   type TripSyncRealtimeProps,
 } from './props';
-import { RealtimeHandler, SECRETS_MANAGER_BUILD_FLAG } from './realtime-function';
+import {
+  EVENTBRIDGE_BUILD_FLAG,
+  RealtimeHandler,
+  SECRETS_MANAGER_BUILD_FLAG,
+} from './realtime-function';
 
 export { TOKEN_IDENTITY_SOURCE } from '../lambdas/manifest';
 
@@ -40,16 +52,19 @@ export type TripSyncRealtimeFunctions = { readonly [name in FunctionName]: Nodej
 
 /**
  * The TripSync realtime backend: a WebSocket API (`$connect` behind a token authorizer,
- * `$disconnect`, a two-way `$default`), its stage, the connection table, and the `send`
- * function other services invoke to notify a user's connections.
+ * `$disconnect`, a two-way `$default`), its stage, the connection table; the `send` function
+ * other services invoke to notify a user's connections, the notification queue (with its
+ * dead-letter queue) for producers that would rather send a message, an optional EventBridge
+ * rule into that queue, and the `presence` function; the alarms and the dashboard.
  *
  * The functions, their routes, grants and environment come from `lambdas/manifest.ts`.
  *
  * Construct ids are part of the contract (renaming one replaces its resource, and the table
  * or the secret with it): `ConnectionTable`, `JwtSecret`, `WebSocketApi` (authorizer
- * `TokenAuthorizer`), `Stage`, `AccessLogs`, and one `{Name}Handler` per function of the
- * manifest (`AuthorizerHandler`, `ConnectHandler`, …), each holding `Function`, `Role` and
- * `Logs`, with a `{Name}Integration` for each route.
+ * `TokenAuthorizer`), `Stage`, `AccessLogs`, `NotificationQueue`, `DeadLetterQueue`,
+ * `NotificationRule`, `Monitoring` (its alarms and `Dashboard`), and one `{Name}Handler` per
+ * function of the manifest (`AuthorizerHandler`, `ConnectHandler`, …), each holding `Function`,
+ * `Role` and `Logs`, with a `{Name}Integration` for each route.
  *
  * @example
  * const realtime = new TripSyncRealtime(this, 'Realtime', {
@@ -58,6 +73,7 @@ export type TripSyncRealtimeFunctions = { readonly [name in FunctionName]: Nodej
  *   jwtAudience: 'tripsync-web',
  * });
  * realtime.grantSend(bookingService);
+ * realtime.grantEnqueue(paymentsService);
  * new CfnOutput(this, 'WebSocketUrl', { value: realtime.webSocketUrl });
  */
 export class TripSyncRealtime extends Construct {
@@ -76,6 +92,23 @@ export class TripSyncRealtime extends Construct {
   readonly webSocketUrl: string;
   /** `https://{apiId}.execute-api.{region}.{urlSuffix}/{stage}`: the Management API endpoint. */
   readonly connectionsEndpoint: string;
+  /** The queue producers send send payloads to; see {@link grantEnqueue}. */
+  readonly notificationQueue: Queue;
+  /**
+   * Where nothing is lost: queued messages received `queueMaxReceiveCount` times, bad queued
+   * payloads (with the reason as attributes), and `Event` invocations of send that failed.
+   */
+  readonly deadLetterQueue: Queue;
+  /** The function producers invoke to count users' connections; see {@link grantPresence}. */
+  readonly presenceFunction: NodejsFunction;
+  /** The bus of the notification rule and of presence events. */
+  readonly eventBus: IEventBus;
+  /** The rule that delivers `TripSync Notification` events into the queue, when on. */
+  readonly notificationRule?: Rule;
+  /** The alarms (by construct id) and the dashboard. */
+  readonly monitoring: RealtimeMonitoring;
+  /** The namespace of the functions' metrics. */
+  readonly metricsNamespace: string;
 
   constructor(scope: Construct, id: string, props: TripSyncRealtimeProps = {}) {
     super(scope, id);
@@ -101,6 +134,31 @@ export class TripSyncRealtime extends Construct {
       table: this.table.tableArn,
       connectionIdIndex: `${this.table.tableArn}/index/${CONNECTION_TABLE_SCHEMA.connectionIdIndex}`,
     };
+    this.metricsNamespace =
+      config.metricsNamespace ?? `${METRICS_NAMESPACE_PREFIX}/${Stack.of(this).stackName}`;
+    this.eventBus =
+      props.eventBus ?? EventBus.fromEventBusName(this, 'DefaultEventBus', DEFAULT_EVENT_BUS_NAME);
+
+    // SQS-managed encryption: Lambda, EventBridge and producers need no KMS grant. The
+    // dead-letter queue keeps messages longer than its source (a message keeps its first
+    // enqueue time when it moves).
+    this.deadLetterQueue = new Queue(this, 'DeadLetterQueue', {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(QUEUE.deadLetterRetentionDays),
+      maxMessageSizeBytes: QUEUE.maxMessageBytes,
+    });
+    this.notificationQueue = new Queue(this, 'NotificationQueue', {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(QUEUE.retentionDays),
+      maxMessageSizeBytes: QUEUE.maxMessageBytes,
+      visibilityTimeout: Duration.seconds(queueVisibilitySeconds(config.sendTimeoutSeconds)),
+      deadLetterQueue: {
+        queue: this.deadLetterQueue,
+        maxReceiveCount: config.queueMaxReceiveCount,
+      },
+    });
 
     this.jwtSecret =
       props.jwtSecret ??
@@ -144,6 +202,41 @@ export class TripSyncRealtime extends Construct {
         environment.CONNECTIONS_ENDPOINT = managementApi.endpoint;
         statements.push(managementApiStatement(needs.managementApi, managementApi));
       }
+      if (needs.metrics) environment.POWERTOOLS_METRICS_NAMESPACE = this.metricsNamespace;
+      if (needs.deadLetterQueue) {
+        environment.DEAD_LETTER_QUEUE_URL = this.deadLetterQueue.queueUrl;
+        statements.push(
+          new iam.PolicyStatement({
+            sid: needs.deadLetterQueue.sid,
+            actions: ['sqs:SendMessage'],
+            resources: [this.deadLetterQueue.queueArn],
+          }),
+        );
+      }
+      const define: Record<string, string> = {};
+      // Without a secret to read, the bundle leaves the Secrets Manager client out (see
+      // lambdas/runtime/token-verifier.ts): a JWKS-only authorizer carries no SDK client.
+      if (needs.jwtSecret && !this.jwtSecret) define[SECRETS_MANAGER_BUILD_FLAG] = 'false';
+      if (needs.presenceEvents) {
+        if (config.presenceEvents) {
+          environment.PRESENCE_EVENT_BUS = this.eventBus.eventBusName;
+          statements.push(
+            new iam.PolicyStatement({
+              sid: 'PublishPresenceEvents',
+              actions: ['events:PutEvents'],
+              resources: [this.eventBus.eventBusArn],
+            }),
+            new iam.PolicyStatement({
+              sid: needs.presenceEvents.sid,
+              actions: ['dynamodb:Query'],
+              resources: [this.table.tableArn],
+            }),
+          );
+        } else {
+          // Off, the bundle leaves the EventBridge client out (lambdas/runtime/presence-publisher.ts).
+          define[EVENTBRIDGE_BUILD_FLAG] = 'false';
+        }
+      }
       const handler = new RealtimeHandler(this, constructIdOf(name, 'Handler'), {
         entry: spec.entry,
         description: spec.description,
@@ -157,12 +250,7 @@ export class TripSyncRealtime extends Construct {
         },
         environment,
         statements,
-        // Without a secret to read, the bundle leaves the Secrets Manager client out (see
-        // lambdas/runtime/token-verifier.ts): a JWKS-only authorizer carries no SDK client.
-        define:
-          needs.jwtSecret && !this.jwtSecret
-            ? { [SECRETS_MANAGER_BUILD_FLAG]: 'false' }
-            : undefined,
+        define: Object.keys(define).length > 0 ? define : undefined,
       });
       if (needs.jwtSecret && this.jwtSecret) {
         handler.role.addToPrincipalPolicy(
@@ -283,6 +371,75 @@ export class TripSyncRealtime extends Construct {
       FUNCTION_NAMES.map((name) => [name, (handlers.get(name) as RealtimeHandler).function]),
     ) as TripSyncRealtimeFunctions;
     this.sendFunction = this.functions.send;
+    this.presenceFunction = this.functions.presence;
+
+    // The queue's consumers: Lambda polls, and returns only the records the function names in
+    // `batchItemFailures` (the consume grant is the mapping's: receive, delete, change visibility).
+    for (const name of functionsTriggeredBy('queue')) {
+      this.functions[name].addEventSource(
+        new SqsEventSource(this.notificationQueue, {
+          batchSize: config.queueBatchSize,
+          maxBatchingWindow:
+            config.queueMaxBatchingWindowSeconds > 0
+              ? Duration.seconds(config.queueMaxBatchingWindowSeconds)
+              : undefined,
+          reportBatchItemFailures: true,
+        }),
+      );
+    }
+
+    // An `Event` invocation that fails its retries, or waits too long, goes to the dead-letter
+    // queue as Lambda's invocation record (the payload, the error) instead of being dropped.
+    const deadLetterQueue = this.deadLetterQueue;
+    const toDeadLetterQueue: IDestination = {
+      bind: (_scope, fn) => {
+        fn.addToRolePolicy(
+          new iam.PolicyStatement({
+            sid: 'AsyncFailuresToDeadLetterQueue',
+            actions: ['sqs:SendMessage'],
+            resources: [deadLetterQueue.queueArn],
+          }),
+        );
+        return { destination: deadLetterQueue.queueArn };
+      },
+    };
+    for (const name of functionsTriggeredBy('invoke')) {
+      if (name !== 'send') continue; // presence answers its caller; nothing to keep
+      this.functions[name].configureAsyncInvoke({
+        retryAttempts: config.sendRetryAttempts,
+        maxEventAge: Duration.seconds(config.sendMaxEventAgeSeconds),
+        onFailure: toDeadLetterQueue,
+      });
+    }
+
+    if (config.notificationRule) {
+      this.notificationRule = new Rule(this, 'NotificationRule', {
+        description: `TripSync realtime: ${NOTIFICATION_DETAIL_TYPE} events into the notification queue`,
+        eventBus: this.eventBus,
+        eventPattern: { detailType: [NOTIFICATION_DETAIL_TYPE] },
+        targets: [
+          // The detail alone: the queue holds send payloads, however they came.
+          new SqsQueue(this.notificationQueue, {
+            message: RuleTargetInput.fromEventPath('$.detail'),
+            deadLetterQueue: this.deadLetterQueue,
+          }),
+        ],
+      });
+    }
+
+    this.monitoring = new RealtimeMonitoring(this, 'Monitoring', {
+      namespace: this.metricsNamespace,
+      functions: this.functions,
+      api: this.webSocketApi,
+      stageName: this.stage.stageName,
+      table: this.table,
+      queue: this.notificationQueue,
+      deadLetterQueue: this.deadLetterQueue,
+      alarms: config.alarms,
+      thresholds: config.alarmThresholds,
+      alarmTopic: props.alarmTopic,
+      dashboard: config.dashboard,
+    });
 
     if (this.jwtSecret instanceof Secret) {
       Validations.of(this.jwtSecret).acknowledge({
@@ -315,6 +472,50 @@ export class TripSyncRealtime extends Construct {
       resourceArns: [this.sendFunction.functionArn],
     });
   }
+
+  /**
+   * Lets `grantee` send send payloads to the notification queue (`sqs:SendMessage`, and
+   * `sqs:GetQueueUrl` so that code which looks the queue up by name works as is), on that queue
+   * only. The queue is encrypted with an SQS-managed key: no KMS grant is needed.
+   *
+   * @example
+   * realtime.grantEnqueue(payments);
+   * payments.addEnvironment('NOTIFICATION_QUEUE_URL', realtime.notificationQueue.queueUrl);
+   */
+  grantEnqueue(grantee: iam.IGrantable): iam.Grant {
+    return iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['sqs:SendMessage', 'sqs:GetQueueUrl'],
+      resourceArns: [this.notificationQueue.queueArn],
+    });
+  }
+
+  /**
+   * Lets `grantee` invoke the presence function (`lambda:InvokeFunction` on it only).
+   *
+   * @example
+   * realtime.grantPresence(dispatch);
+   * dispatch.addEnvironment('PRESENCE_FUNCTION_NAME', realtime.presenceFunction.functionName);
+   */
+  grantPresence(grantee: iam.IGrantable): iam.Grant {
+    return iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['lambda:InvokeFunction'],
+      resourceArns: [this.presenceFunction.functionArn],
+    });
+  }
+}
+
+/**
+ * The notification queue's visibility timeout: six times its consumer's timeout, as AWS
+ * recommends, at most SQS's 12 hours (the longest a token-valued timeout could need).
+ */
+function queueVisibilitySeconds(consumerTimeoutSeconds: number): number {
+  if (Token.isUnresolved(consumerTimeoutSeconds)) return QUEUE.maxVisibilityTimeoutSeconds;
+  return Math.min(
+    consumerTimeoutSeconds * QUEUE.visibilityTimeoutPerFunctionTimeout,
+    QUEUE.maxVisibilityTimeoutSeconds,
+  );
 }
 
 // One JSON object per event. No query string: the `$connect` URL carries the token.

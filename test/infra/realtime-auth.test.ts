@@ -7,6 +7,7 @@ import type { IRole, Policy } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { FUNCTION_NAMES, functionSpec } from '../../lambdas/manifest';
 import {
   TripSyncRealtime,
   type TripSyncRealtimeProps,
@@ -100,6 +101,7 @@ describe('JWKS only (-c jwksUrl=... -c jwtIssuer=... -c jwtAudience=...)', () =>
     expect(authorizerEnv(jwksOnly)).toEqual({
       POWERTOOLS_SERVICE_NAME: 'tripsync-realtime',
       POWERTOOLS_LOG_LEVEL: 'INFO',
+      POWERTOOLS_METRICS_NAMESPACE: `TripSyncRealtime/${jwksOnly.stack.stackName}`,
       JWKS_URL: JWKS.jwksUrl,
       JWT_ISSUER: JWKS.jwtIssuer,
       JWT_AUDIENCE: JWKS.jwtAudience,
@@ -135,10 +137,14 @@ describe('HS256 and JWKS together', () => {
       asArray(s.Action).includes('execute-api:ManageConnections'),
     );
 
-    // Assess
+    // Assess: one statement per function that posts (send and the queue consumer).
     expect(JSON.stringify(env.CONNECTIONS_ENDPOINT)).toMatch(/"\/v1"\]\]\}$/);
-    expect(manage).toHaveLength(1);
-    expect(JSON.stringify(manage[0]?.Resource)).toContain('"/v1/POST/@connections/*"');
+    expect(manage).toHaveLength(
+      FUNCTION_NAMES.filter((name) => functionSpec(name).needs.managementApi).length,
+    );
+    for (const statement of manage) {
+      expect(JSON.stringify(statement.Resource)).toContain('"/v1/POST/@connections/*"');
+    }
     both.template.hasResourceProperties('AWS::ApiGatewayV2::Stage', { StageName: 'v1' });
   });
 });

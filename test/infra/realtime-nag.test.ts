@@ -24,7 +24,14 @@ let importedSecret: SynthesizedStack;
 beforeAll(() => {
   defaults = synthesizeStack({}, { bundle: false });
   everything = synthesizeStack(
-    { ...JWKS, createJwtSecret: true, apiGatewayCloudWatchRole: true },
+    {
+      ...JWKS,
+      createJwtSecret: true,
+      apiGatewayCloudWatchRole: true,
+      notificationRule: true,
+      presenceEvents: true,
+      alarmTopicArn: 'arn:aws:sns:eu-west-1:123456789012:tripsync-alarms',
+    },
     {
       bundle: false,
       extend: (stack) => {
@@ -32,6 +39,8 @@ beforeAll(() => {
           assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
         });
         stack.realtime.grantSend(producer);
+        stack.realtime.grantEnqueue(producer);
+        stack.realtime.grantPresence(producer);
       },
     },
   );
@@ -63,7 +72,10 @@ function acknowledgments(scope: IConstruct): { path: string; id: string; reason:
 describe('cdk-nag AwsSolutions', () => {
   it.each([
     ['defaults (generated HS256 secret)', () => defaults],
-    ['JWKS + generated secret + API Gateway logging role + a grantSend grantee', () => everything],
+    [
+      'JWKS + generated secret + API Gateway logging role + rule, presence events, alarm topic + every grant',
+      () => everything,
+    ],
     ['an existing secret', () => importedSecret],
   ])('finds no unacknowledged error or warning: %s', (_name, synth) => {
     // Act
@@ -142,7 +154,11 @@ describe('acknowledged findings', () => {
       [
         'ApiGatewayCloudWatchRole AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
         'Realtime/JwtSecret AwsSolutions-SMG4',
-        'Realtime/SendHandler/Role AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<RealtimeWebSocketApiF9B350A8>/live/POST/@connections/*]',
+        // Every function that posts (send, the queue consumer): connection ids are not known.
+        ...['SendHandler', 'SendQueueHandler'].map(
+          (handler) =>
+            `Realtime/${handler}/Role AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<RealtimeWebSocketApiF9B350A8>/live/POST/@connections/*]`,
+        ),
         // Every route but $connect: API Gateway authorizes a connection on $connect only.
         ...routeKeysAfterConnect().map(
           (key) => `Realtime/WebSocketApi/${key}-Route AwsSolutions-APIG4`,

@@ -85,6 +85,9 @@ const stageUrl = (scheme: 'https' | 'wss') => ({
   ],
 });
 
+/** The default namespace: the stack's own, so two deployments never mix their figures. */
+const metricsNamespace = () => `TripSyncRealtime/${synth.stack.stackName}`;
+
 function functionProps(name: keyof typeof ids.functions) {
   return synth.template.toJSON().Resources[ids.functions[name]].Properties;
 }
@@ -360,6 +363,7 @@ describe('functions', () => {
     expect(functionProps('send').Environment.Variables).toEqual({
       POWERTOOLS_SERVICE_NAME: 'tripsync-realtime',
       POWERTOOLS_LOG_LEVEL: 'INFO',
+      POWERTOOLS_METRICS_NAMESPACE: metricsNamespace(),
       TABLE_NAME: { Ref: ids.table },
       CONNECTIONS_ENDPOINT: stageUrl('https'),
       SEND_CONCURRENCY: '50',
@@ -368,10 +372,26 @@ describe('functions', () => {
     });
   });
 
+  it('gives the queue consumer what send has, and the dead-letter queue', () => {
+    expect(functionProps('sendQueue').Environment.Variables).toEqual({
+      ...functionProps('send').Environment.Variables,
+      DEAD_LETTER_QUEUE_URL: { Ref: logicalId(synth.stack.realtime.deadLetterQueue) },
+    });
+  });
+
+  it('gives presence the table and nothing else', () => {
+    expect(functionProps('presence').Environment.Variables).toEqual({
+      POWERTOOLS_SERVICE_NAME: 'tripsync-realtime',
+      POWERTOOLS_LOG_LEVEL: 'INFO',
+      TABLE_NAME: { Ref: ids.table },
+    });
+  });
+
   it('gives the authorizer the secret ARN only, never the secret or the table', () => {
     expect(functionProps('authorizer').Environment.Variables).toEqual({
       POWERTOOLS_SERVICE_NAME: 'tripsync-realtime',
       POWERTOOLS_LOG_LEVEL: 'INFO',
+      POWERTOOLS_METRICS_NAMESPACE: metricsNamespace(),
       JWT_SECRET_ARN: { Ref: ids.secret },
     });
   });
@@ -397,41 +417,43 @@ describe('IAM', () => {
       'dynamodb:Query': [table, index].sort(),
       'dynamodb:DeleteItem': [table],
     });
+    expect(tableActions('sendQueue')).toEqual(tableActions('send'));
+    expect(tableActions('presence')).toEqual({ 'dynamodb:Query': [table] });
     expect(tableActions('default')).toEqual({});
     expect(tableActions('authorizer')).toEqual({});
   });
 
-  it('allows ManageConnections to send only, on POST @connections of this API and stage', () => {
+  it('allows ManageConnections to send and its queue consumer only, on POST @connections of this API and stage', () => {
     // Act
     const manage = allStatements(synth.template).filter((s) =>
       asArray(s.Action).some((a) => a.startsWith('execute-api:')),
     );
 
     // Assess
-    expect(manage).toEqual([
-      {
-        Sid: 'PostToConnections',
-        Effect: 'Allow',
-        Action: 'execute-api:ManageConnections',
-        Resource: {
-          'Fn::Join': [
-            '',
-            [
-              'arn:',
-              { Ref: 'AWS::Partition' },
-              ':execute-api:',
-              { Ref: 'AWS::Region' },
-              ':',
-              { Ref: 'AWS::AccountId' },
-              ':',
-              { Ref: ids.api },
-              '/live/POST/@connections/*',
-            ],
+    const statement = {
+      Sid: 'PostToConnections',
+      Effect: 'Allow',
+      Action: 'execute-api:ManageConnections',
+      Resource: {
+        'Fn::Join': [
+          '',
+          [
+            'arn:',
+            { Ref: 'AWS::Partition' },
+            ':execute-api:',
+            { Ref: 'AWS::Region' },
+            ':',
+            { Ref: 'AWS::AccountId' },
+            ':',
+            { Ref: ids.api },
+            '/live/POST/@connections/*',
           ],
-        },
+        ],
       },
-    ]);
-    expect(statementsOfRole(synth.template, ids.roles.send)).toContainEqual(manage[0]);
+    };
+    expect(manage).toEqual([statement, statement]);
+    expect(statementsOfRole(synth.template, ids.roles.send)).toContainEqual(statement);
+    expect(statementsOfRole(synth.template, ids.roles.sendQueue)).toContainEqual(statement);
   });
 
   it('has no wildcard action and no "*" resource anywhere', () => {
@@ -516,16 +538,26 @@ describe('HS256 secret', () => {
 });
 
 describe('outputs', () => {
-  it('exposes the URLs, the send function, the table and the secret', () => {
+  it('exposes the URLs, the functions, the queues, the table, the secret and the dashboard', () => {
     const outputs = synth.template.toJSON().Outputs;
     expect(Object.keys(outputs).sort()).toEqual([
       'ConnectionTableName',
       'ConnectionsEndpoint',
+      'DashboardName',
+      'DeadLetterQueueUrl',
       'JwtSecretArn',
+      'NotificationQueueArn',
+      'NotificationQueueUrl',
+      'PresenceFunctionArn',
+      'PresenceFunctionName',
       'SendFunctionArn',
       'SendFunctionName',
       'WebSocketUrl',
     ]);
+    const queueId = logicalId(synth.stack.realtime.notificationQueue);
+    expect(outputs.NotificationQueueUrl.Value).toEqual({ Ref: queueId });
+    expect(outputs.NotificationQueueArn.Value).toEqual({ 'Fn::GetAtt': [queueId, 'Arn'] });
+    expect(outputs.PresenceFunctionName.Value).toEqual({ Ref: ids.functions.presence });
     expect(outputs.WebSocketUrl.Value).toEqual(stageUrl('wss'));
     expect(outputs.ConnectionsEndpoint.Value).toEqual(stageUrl('https'));
     expect(outputs.SendFunctionName.Value).toEqual({ Ref: ids.functions.send });
