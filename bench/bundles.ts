@@ -23,6 +23,10 @@ export const BASELINES = {
     entry: 'dynamodb-management-api.ts',
     label: 'bare DocumentClient + Management API client',
   },
+  dynamodbManagementApiSqs: {
+    entry: 'dynamodb-management-api-sqs.ts',
+    label: 'bare DocumentClient + Management API + SQS clients',
+  },
   secretsManager: { entry: 'secrets-manager.ts', label: 'bare Secrets Manager client' },
   logger: { entry: 'logger.ts', label: 'bare Powertools Logger' },
 } as const;
@@ -47,7 +51,9 @@ export interface BenchedHandler {
 /**
  * The SDK clients a function's needs call for: the table through DynamoDB, posts through the
  * Management API, the HS256 secret through Secrets Manager (read once per container, when
- * `JWT_SECRET_ARN` is set, as in the default deployment).
+ * `JWT_SECRET_ARN` is set, as in the default deployment), the dead-letter queue through SQS.
+ * Presence events are off in the default deployment: their EventBridge client must not be in
+ * the bundle.
  */
 function clientsFor(name: FunctionName, jwksOnly: boolean): string[] {
   const { needs } = functionSpec(name);
@@ -55,6 +61,7 @@ function clientsFor(name: FunctionName, jwksOnly: boolean): string[] {
     ...(needs.connectionTable ? ['client-dynamodb'] : []),
     ...(needs.managementApi ? ['client-apigatewaymanagementapi'] : []),
     ...(needs.jwtSecret && !jwksOnly ? ['client-secrets-manager'] : []),
+    ...(needs.deadLetterQueue ? ['client-sqs'] : []),
   ];
 }
 
@@ -65,6 +72,7 @@ function baselineFor(clients: string[]): BaselineName {
     '': 'empty',
     'client-dynamodb': 'dynamodb',
     'client-apigatewaymanagementapi+client-dynamodb': 'dynamodbManagementApi',
+    'client-apigatewaymanagementapi+client-dynamodb+client-sqs': 'dynamodbManagementApiSqs',
     'client-secrets-manager': 'secretsManager',
   };
   const baseline = byClients[key];

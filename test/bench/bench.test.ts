@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HANDLER_NAMES } from '../../bench/bundles';
+import { BASELINES, HANDLER_NAMES } from '../../bench/bundles';
 import type { BenchResults, Figure } from '../../bench/report';
 
 const run = promisify(execFile);
@@ -40,9 +40,9 @@ const EXPECTED = [
   'bundle.unusedClients',
   'bundle.client.gzip',
   'coldStart.empty',
-  ...['logger', 'dynamodb', 'dynamodbManagementApi', 'secretsManager'].map(
-    (b) => `coldStart.${b}.vsEmpty`,
-  ),
+  ...Object.keys(BASELINES)
+    .filter((b) => b !== 'empty')
+    .map((b) => `coldStart.${b}.vsEmpty`),
   ...HANDLERS.flatMap((h) => [`coldStart.${h}.vsBaseline`, `coldStart.${h}.vsEmpty`]),
   'latency.send.median',
   'latency.send.p99',
@@ -53,6 +53,7 @@ const EXPECTED = [
   'fanOut.oneUser.cpuPerPost',
   'fanOut.manyUsers.median',
   'fanOut.peakInFlight',
+  'dynamodb.presence',
   'dynamodb.connect',
   'dynamodb.disconnect',
   'dynamodb.sendToUser',
@@ -97,6 +98,7 @@ describe('npm run bench -- --quick', () => {
   it('counts DynamoDB requests on the handlers’ own clients, the wire agreeing', () => {
     // Assess: counts are facts, not timings, so they hold on any machine.
     expect(byId('dynamodb.connect')?.value).toBe(1);
+    expect(byId('dynamodb.presence')?.value).toBe(1);
     expect(byId('dynamodb.sendToConnection')?.value).toBe(0);
     const counts = results.details.dynamodbRequests as Record<
       string,
