@@ -251,6 +251,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       AWS_REGION: config.region,
       POWERTOOLS_LOG_LEVEL: config.handlerLogLevel,
       DEAD_LETTER_QUEUE_URL: queues.deadLetters.url,
+      // As Lambda sets it for on-demand functions: Powertools logs cold_start true only then.
+      AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
       POWERTOOLS_METRICS_NAMESPACE: `${METRICS_NAMESPACE_PREFIX}/local`,
       // The metric lines are log lines: printed at every level but SILENT.
       POWERTOOLS_METRICS_DISABLED: String(config.handlerLogLevel === 'SILENT'),

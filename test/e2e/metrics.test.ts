@@ -1,0 +1,135 @@
+import { PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { METRICS } from '../../lambdas/shared/metrics';
+import { eventually, refusedWith } from '../support/local-clients';
+import { startTestStack, type TestStack } from '../support/local-stack';
+import { type CapturedOutput, captureOutput } from '../support/stdout';
+
+// The local stack prints the handlers' EMF lines like any other log line: these tests read back
+// what a send, a handshake and a close publish, and check it against what happened.
+
+let t: TestStack;
+let output: CapturedOutput;
+
+beforeAll(async () => {
+  // Any level but SILENT prints the metric lines; ERROR keeps the rest quiet.
+  t = await startTestStack({ handlerLogLevel: 'ERROR' });
+});
+afterAll(() => t?.stop());
+beforeEach(() => {
+  output = captureOutput({ quiet: true });
+});
+afterEach(() => output.stop());
+
+/** An EMF line: `_aws.CloudWatchMetrics` names the metrics, their values are top-level keys. */
+interface EmfLine {
+  _aws: {
+    Timestamp: number;
+    CloudWatchMetrics: {
+      Namespace: string;
+      Dimensions: string[][];
+      Metrics: { Name: string; Unit: string }[];
+    }[];
+  };
+  [key: string]: unknown;
+}
+
+/** The EMF lines printed since `from` that publish `metric`. */
+function emfLines(from: number, metric: string): EmfLine[] {
+  return (output.lines(from) as EmfLine[]).filter((line) =>
+    line._aws?.CloudWatchMetrics.some((block) => block.Metrics.some((m) => m.Name === metric)),
+  );
+}
+
+describe('EMF metric lines', () => {
+  it("a send's delivered, stale, failed and not attempted are its result's, with its duration", async () => {
+    // Prepare: two open tabs and a row whose connection is gone (a lost $disconnect).
+    await t.connect('metrics-user');
+    await t.connect('metrics-user');
+    const now = Date.now();
+    await t.dynamo.send(
+      new PutItemCommand({
+        TableName: t.stack.tableName,
+        Item: {
+          userId: { S: 'metrics-user' },
+          connectionId: { S: 'GoneGoneGoneGo0=' },
+          connectedAt: { N: String(now) },
+          expiresAt: { N: String(Math.floor(now / 1000) + 3600) },
+        },
+      }),
+    );
+    const mark = output.mark();
+
+    // Act
+    const { body } = await t.invokeSend({ userId: 'metrics-user', message: { type: 'm' } });
+
+    // Assess
+    expect(body).toEqual({ delivered: 2, stale: 1, failed: 0 });
+    const [line] = await eventually(() => {
+      const lines = emfLines(mark, METRICS.messagesDelivered);
+      return lines.length > 0 && lines;
+    });
+    expect(line?._aws.CloudWatchMetrics).toEqual([
+      {
+        Namespace: 'TripSyncRealtime/local',
+        Dimensions: [['service']],
+        Metrics: expect.arrayContaining([
+          { Name: 'MessagesDelivered', Unit: 'Count' },
+          { Name: 'MessagesStale', Unit: 'Count' },
+          { Name: 'MessagesFailed', Unit: 'Count' },
+          { Name: 'MessagesNotAttempted', Unit: 'Count' },
+          { Name: 'SendDuration', Unit: 'Milliseconds' },
+        ]),
+      },
+    ]);
+    const result = body as { delivered: number; stale: number; failed: number };
+    expect(line).toMatchObject({
+      service: 'tripsync-realtime',
+      MessagesDelivered: result.delivered,
+      MessagesStale: result.stale,
+      MessagesFailed: result.failed,
+      MessagesNotAttempted: 0,
+    });
+    expect(line?.SendDuration).toBeGreaterThan(0);
+    // No user or connection id anywhere in the line.
+    expect(JSON.stringify(line)).not.toMatch(/metrics-user|GoneGoneGoneGo0/);
+  });
+
+  it('counts a rejected payload, and nothing delivered', async () => {
+    // Prepare
+    const mark = output.mark();
+
+    // Act
+    const { functionError } = await t.invokeSend({ userId: 'x', message: 'text' });
+
+    // Assess
+    expect(functionError).toBe('Unhandled');
+    const [line] = await eventually(() => {
+      const lines = emfLines(mark, METRICS.sendsRejected);
+      return lines.length > 0 && lines;
+    });
+    expect(line).toMatchObject({ SendsRejected: 1 });
+    expect(line).not.toHaveProperty('MessagesDelivered');
+  });
+
+  it('counts connections opened and closed, and refused handshakes by reason class', async () => {
+    // Prepare
+    const mark = output.mark();
+
+    // Act
+    const client = await t.connect('metrics-lifecycle');
+    client.ws.close();
+    await client.closed;
+    const refused = await refusedWith(`${t.stack.url}?token=not.a.jwt`);
+
+    // Assess
+    expect(refused).toBe(401);
+    await eventually(() => emfLines(mark, METRICS.connectionsClosed).length === 1);
+    expect(emfLines(mark, METRICS.connectionsOpened)).toEqual([
+      expect.objectContaining({ ConnectionsOpened: 1 }),
+    ]);
+    const [refusal] = emfLines(mark, METRICS.handshakesRefused);
+    expect(refusal?._aws.CloudWatchMetrics[0]?.Dimensions).toEqual([['service', 'Reason']]);
+    expect(refusal).toMatchObject({ Reason: 'invalid_token', HandshakesRefused: 1 });
+  });
+});
