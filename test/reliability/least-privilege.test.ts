@@ -21,6 +21,10 @@ const CONFIGURATIONS = {
   'JWKS only': JWKS,
   'JWKS and HS256, stage v1': { ...JWKS, createJwtSecret: true, stageName: 'v1' },
   'with the API Gateway CloudWatch role': { apiGatewayCloudWatchRole: true },
+  'with the notification rule and presence events': {
+    notificationRule: true,
+    presenceEvents: true,
+  },
 } as const;
 
 type Statement = {
@@ -60,6 +64,8 @@ beforeAll(() => {
             assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
           });
           stack.realtime.grantSend(producer);
+          stack.realtime.grantEnqueue(producer);
+          stack.realtime.grantPresence(producer);
         },
       }),
     );
@@ -166,21 +172,59 @@ describe.each(Object.keys(CONFIGURATIONS))('%s', (name) => {
     };
     const fns = realtime.functions;
     const role = (fn: keyof typeof fns) => fns[fn].role as iam.IRole;
+    const queue = json({ 'Fn::GetAtt': [logicalId(realtime.notificationQueue), 'Arn'] });
+    const deadLetters = json({ 'Fn::GetAtt': [logicalId(realtime.deadLetterQueue), 'Arn'] });
+    // With presence events on, connect and disconnect also count the user's rows and put events.
+    const presenceEvents = 'presenceEvents' in CONFIGURATIONS[name as keyof typeof CONFIGURATIONS];
+    const defaultBus = json({
+      'Fn::Join': [
+        '',
+        [
+          'arn:',
+          { Ref: 'AWS::Partition' },
+          ':events:',
+          { Ref: 'AWS::Region' },
+          ':',
+          { Ref: 'AWS::AccountId' },
+          ':event-bus/default',
+        ],
+      ],
+    });
+    const bus = presenceEvents ? { 'events:PutEvents': [defaultBus] } : {};
 
-    expect(grants(role('connect'))).toEqual({ 'dynamodb:PutItem': [json(table)] });
+    expect(grants(role('connect'))).toEqual({
+      'dynamodb:PutItem': [json(table)],
+      ...(presenceEvents && { 'dynamodb:Query': [json(table)], ...bus }),
+    });
     expect(grants(role('disconnect'))).toEqual({
       'dynamodb:DeleteItem': [json(table)],
-      'dynamodb:Query': [json(index)],
+      'dynamodb:Query': presenceEvents ? [json(index), json(table)].sort() : [json(index)],
+      ...bus,
     });
     expect(grants(role('default'))).toEqual({});
+    expect(grants(role('presence'))).toEqual({ 'dynamodb:Query': [json(table)] });
     const send = grants(role('send'));
     expect(Object.keys(send).sort()).toEqual([
       'dynamodb:DeleteItem',
       'dynamodb:Query',
       'execute-api:ManageConnections',
+      'sqs:SendMessage',
     ]);
     expect(send['dynamodb:DeleteItem']).toEqual([json(table)]);
     expect(send['dynamodb:Query']).toEqual([json(index), json(table)].sort());
+    // Its `Event` invocations that fail go to the dead-letter queue, and nowhere else.
+    expect(send['sqs:SendMessage']).toEqual([deadLetters]);
+    // The queue consumer: send's grants, consuming the queue, sending to the DLQ only.
+    const consumer = grants(role('sendQueue'));
+    expect(consumer).toEqual({
+      ...send,
+      'sqs:ReceiveMessage': [queue],
+      'sqs:DeleteMessage': [queue],
+      'sqs:ChangeMessageVisibility': [queue],
+      'sqs:GetQueueAttributes': [queue],
+      'sqs:GetQueueUrl': [queue],
+      'sqs:SendMessage': [deadLetters],
+    });
     const [connections] = send['execute-api:ManageConnections'] ?? [];
     // arn:{partition}:execute-api:{region}:{account}:{this API}/{stage}/POST/@connections/*
     expect(connections).toContain(json(api));
@@ -189,11 +233,12 @@ describe.each(Object.keys(CONFIGURATIONS))('%s', (name) => {
     expect(
       authorizer.filter((a) => !/^(secretsmanager:GetSecretValue|kms:Decrypt)$/.test(a)),
     ).toEqual([]);
-    // Only send can post to a connection: no client frame reaches a role that could.
+    // Only send and its queue consumer can post to a connection, and producers invoke or feed
+    // them with IAM: no client frame reaches a role that could.
     const posters = (Object.keys(fns) as Array<keyof typeof fns>).filter(
       (fn) => grants(role(fn))['execute-api:ManageConnections'] !== undefined,
     );
-    expect(posters).toEqual(['send']);
+    expect(posters).toEqual(['send', 'sendQueue']);
   });
 
   it('expires rows with TTL on expiresAt', () => {
