@@ -144,6 +144,7 @@ export class TripSyncRealtime extends Construct {
     // enqueue time when it moves).
     this.deadLetterQueue = new Queue(this, 'DeadLetterQueue', {
       encryption: QueueEncryption.SQS_MANAGED,
+      visibilityTimeout: Duration.seconds(QUEUE.defaultVisibilityTimeoutSeconds),
       enforceSSL: true,
       retentionPeriod: Duration.days(QUEUE.deadLetterRetentionDays),
       maxMessageSizeBytes: QUEUE.maxMessageBytes,

@@ -566,6 +566,7 @@ function createQueues(
   const day = 24 * 60 * 60 * 1000;
   const deadLetters = new LocalQueue({
     ...queue(DEFAULTS.deadLetterQueueName),
+    visibilityTimeoutMs: QUEUE.defaultVisibilityTimeoutSeconds * 1000,
     retentionMs: QUEUE.deadLetterRetentionDays * day,
   });
   const notifications = new LocalQueue({

@@ -122,6 +122,8 @@ export const QUEUE = {
    * batch retried after a throttle is not redelivered while it still runs.
    */
   visibilityTimeoutPerFunctionTimeout: 6,
+  /** SQS's default visibility timeout, the dead-letter queue's (read by operators, not Lambda). */
+  defaultVisibilityTimeoutSeconds: 30,
   /** SQS's longest visibility timeout (12 hours). */
   maxVisibilityTimeoutSeconds: 12 * 60 * 60,
   /** Notifications are time-sensitive: SQS's default retention (4 days) on the queue. */
