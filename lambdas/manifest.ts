@@ -194,7 +194,8 @@ export const FUNCTIONS = {
     entry: 'presence.ts',
     description: 'TripSync realtime: counts the live connections of users (presence)',
     trigger: { kind: 'invoke' },
-    timeout: 'handlerTimeoutSeconds',
+    // Up to 1,000 Queries: a fan-out of reads, with send's time.
+    timeout: 'sendTimeoutSeconds',
     needs: {
       // One strongly consistent Query per user, on the table only.
       connectionTable: [{ sid: 'CountConnections', actions: ['dynamodb:Query'], on: ['table'] }],
