@@ -29,6 +29,7 @@ export const BASELINES = {
   },
   secretsManager: { entry: 'secrets-manager.ts', label: 'bare Secrets Manager client' },
   logger: { entry: 'logger.ts', label: 'bare Powertools Logger' },
+  loggerMetrics: { entry: 'logger-metrics.ts', label: 'bare Powertools Logger + Metrics' },
 } as const;
 export type BaselineName = keyof typeof BASELINES;
 
