@@ -1,3 +1,5 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { defineConfig } from 'vitest/config';
 
 // Tiers, one folder each: unit (no network), integration (real DynamoDB API, real HTTP
@@ -18,6 +20,16 @@ const localAws = {
     AWS_EC2_METADATA_DISABLED: 'true',
   },
 };
+
+/**
+ * A temporary directory of one tier's own, for this run: test/support/scratch-tmpdir.ts creates
+ * it and removes it with everything CDK left in it.
+ */
+const scratchDir = (tier: string) => join(tmpdir(), `tripsync-${tier}-${process.pid}`);
+const scratch = (tier: string) => ({
+  globalSetup: ['test/support/scratch-tmpdir.ts'],
+  envTmpdir: { TMPDIR: scratchDir(tier) },
+});
 
 export default defineConfig({
   test: {
@@ -46,7 +58,8 @@ export default defineConfig({
           ...localAws,
           name: 'reliability',
           include: ['test/reliability/**/*.test.ts'],
-          globalSetup: ['test/reliability/global-setup.ts'],
+          env: { ...localAws.env, ...scratch('reliability').envTmpdir },
+          globalSetup: ['test/reliability/global-setup.ts', ...scratch('reliability').globalSetup],
           testTimeout: 120_000,
           hookTimeout: 60_000,
         },
@@ -67,6 +80,8 @@ export default defineConfig({
           ...shared,
           name: 'infra',
           include: ['test/infra/**/*.test.ts'],
+          env: { ...shared.env, ...scratch('infra').envTmpdir },
+          globalSetup: scratch('infra').globalSetup,
           testTimeout: 120_000,
           hookTimeout: 120_000,
         },
