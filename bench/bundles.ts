@@ -50,7 +50,7 @@ export interface BenchedHandler {
 }
 
 /**
- * The SDK clients a function's needs call for: the table through DynamoDB, posts through the
+ * The SDK clients a function's needs call for: the tables through DynamoDB, posts through the
  * Management API, the HS256 secret through Secrets Manager (read once per container, when
  * `JWT_SECRET_ARN` is set, as in the default deployment), the dead-letter queue through SQS.
  * Presence events are off in the default deployment: their EventBridge client must not be in
@@ -59,7 +59,7 @@ export interface BenchedHandler {
 function clientsFor(name: FunctionName, jwksOnly: boolean): string[] {
   const { needs } = functionSpec(name);
   return [
-    ...(needs.connectionTable ? ['client-dynamodb'] : []),
+    ...(needs.connectionTable || needs.messageLog ? ['client-dynamodb'] : []),
     ...(needs.managementApi ? ['client-apigatewaymanagementapi'] : []),
     ...(needs.jwtSecret && !jwksOnly ? ['client-secrets-manager'] : []),
     ...(needs.deadLetterQueue ? ['client-sqs'] : []),

@@ -16,6 +16,8 @@ export interface LocalBench {
   /** The producer: Lambda `Invoke` of `send`, as a backend service calls it. */
   lambda: LambdaClient;
   dynamo: DynamoDBClient;
+  /** The WebSocket URL with a token for `userId` (tokens are signed once per user). */
+  urlFor(userId: string): Promise<string>;
   /** Opens `count` connections as `userId`, `inFlight` handshakes at a time. */
   connectUser(userId: string, count: number, inFlight: number): Promise<OpenResult>;
   /** Opens one connection for each user, `inFlight` handshakes at a time. */
@@ -32,16 +34,23 @@ export interface LocalBench {
 }
 
 /**
- * Starts the stack process and the clients the benchmark drives it with.
+ * Starts the stack process and the clients the benchmark drives it with. `maxConnectionsPerUser`
+ * raises the stack's per-user cap (`MAX_CONNECTIONS_PER_USER`) to what the run opens for one user.
  *
  * @example
- * const bench = await startLocalBench();
+ * const bench = await startLocalBench({ maxConnectionsPerUser: 1000 });
  * await bench.connectUser('42', 10, 10);
  * await bench.invokeSend({ userId: '42', message: { type: 'hi' } });
  * await bench.stop();
  */
-export async function startLocalBench(): Promise<LocalBench> {
-  const stack = await startStackProcess();
+export async function startLocalBench(
+  options: { maxConnectionsPerUser?: number } = {},
+): Promise<LocalBench> {
+  const stack = await startStackProcess(
+    options.maxConnectionsPerUser === undefined
+      ? {}
+      : { maxConnectionsPerUser: options.maxConnectionsPerUser },
+  );
   const { info } = stack;
   const common = { region: info.region, credentials: CREDENTIALS, maxAttempts: 1 };
   const lambda = new LambdaClient({ ...common, endpoint: info.endpoint });
@@ -70,6 +79,7 @@ export async function startLocalBench(): Promise<LocalBench> {
     fleet,
     lambda,
     dynamo,
+    urlFor,
     async connectUser(userId, count, inFlight) {
       const url = await urlFor(userId);
       return fleet.open(

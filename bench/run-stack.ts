@@ -15,18 +15,35 @@ import {
   fanOutFigures,
   latencyFigures,
   requestFigures,
+  resumeFigures,
 } from './figures';
 import { measureLatency } from './latency';
 import { type LocalBench, startLocalBench } from './local-context';
 import { type BenchMode, MODES } from './modes';
 import { type Output, progress } from './output';
 import { countRequests } from './requests';
+import { timeReplay } from './resume';
 import type { StackMemory } from './stack-protocol';
 import { summarize } from './stats';
 import { eventually } from './wait';
 
 /** Handshakes in flight when opening many connections from the one client process. */
 const IN_FLIGHT = 50;
+/** Connections of each user the capacity section adds. */
+const CAPACITY_CONNECTIONS_PER_USER = 100;
+/** Connections the warm-up opens for its one user. */
+const WARM_UP_CONNECTIONS = 10;
+
+/** The most connections the run holds for one user: the stack's cap is raised to it. */
+function connectionsPerUser(mode: BenchMode): number {
+  return Math.max(
+    mode.fanOutConnections,
+    mode.sequentialConnects,
+    mode.requestCountSample,
+    CAPACITY_CONNECTIONS_PER_USER,
+    WARM_UP_CONNECTIONS,
+  );
+}
 
 /**
  * Sections 3 to 6 against the local stack in its own process, driven from this one: fan-out
@@ -37,7 +54,7 @@ const IN_FLIGHT = 50;
  */
 export async function runStackSections(mode: BenchMode, output: Output): Promise<void> {
   progress('starting the local stack in its own process…');
-  const bench = await startLocalBench();
+  const bench = await startLocalBench({ maxConnectionsPerUser: connectionsPerUser(mode) });
   try {
     const idle = await warmUp(bench);
     const fanOut = await runFanOut(bench, mode, output);
@@ -54,6 +71,13 @@ export async function runStackSections(mode: BenchMode, output: Output): Promise
     output.figures.push(...requestFigures(counts));
     output.details.dynamodbRequests = counts;
 
+    progress(
+      `resume: replay of ${mode.replayMessages} missed messages, ${mode.replayRounds} rounds…`,
+    );
+    const replay = await timeReplay(bench, mode.replayMessages, mode.replayRounds);
+    output.figures.push(...resumeFigures(replay));
+    output.details.resume = replay;
+
     await runCapacity(bench, mode, output, { idle, ...fanOut });
     progress(`closing ${bench.fleet.size} connections…`);
     await closeAndWait(bench, bench.fleet.size);
@@ -64,11 +88,11 @@ export async function runStackSections(mode: BenchMode, output: Output): Promise
 
 /** Every handler cold-starts and builds its clients; returns the idle stack's memory. */
 async function warmUp(bench: LocalBench): Promise<StackMemory> {
-  await bench.connectUser('bench-warmup', 10, 10);
+  await bench.connectUser('bench-warmup', WARM_UP_CONNECTIONS, WARM_UP_CONNECTIONS);
   for (let i = 0; i < 3; i++) {
     await bench.invokeSend({ userId: 'bench-warmup', message: fanOutMessage(i) });
   }
-  await closeAndWait(bench, 10);
+  await closeAndWait(bench, WARM_UP_CONNECTIONS);
   return bench.stack.memory();
 }
 
@@ -96,6 +120,13 @@ async function runFanOut(bench: LocalBench, mode: BenchMode, output: Output): Pr
   progress(`fan-out to 1 user with ${n} connections, ${mode.fanOutRounds} rounds…`);
   const toOneUser = (round: number) => ({ userId: 'bench-fan', message: fanOutMessage(round) });
   const oneUser = await timeSends(bench, toOneUser, n, mode.fanOutRounds);
+  // The same send with `persist: false`: what logging (the default) adds, in the same run.
+  const oneUserUnlogged = await timeSends(
+    bench,
+    (round) => ({ ...toOneUser(round), persist: false }),
+    n,
+    mode.fanOutRounds,
+  );
   const ids = await bench.connectionIdsOf('bench-fan');
   const client = bench.managementClient();
   progress(`baselines: sequential loop and shared SDK client, ${mode.baselineRounds} rounds…`);
@@ -108,12 +139,20 @@ async function runFanOut(bench: LocalBench, mode: BenchMode, output: Output): Pr
   progress(`fan-out to ${n} users, ${mode.fanOutRounds} rounds…`);
   const toUsers = (round: number) => ({ userIds: users, message: fanOutMessage(round) });
   const manyUsers = await timeSends(bench, toUsers, n, mode.fanOutRounds);
+  const manyUsersUnlogged = await timeSends(
+    bench,
+    (round) => ({ ...toUsers(round), persist: false }),
+    n,
+    mode.fanOutRounds,
+  );
 
   const fanOut: FanOutResults = {
     connections: n,
     concurrency: bench.stack.info.sendConcurrency,
     oneUser,
+    oneUserUnlogged,
     manyUsers,
+    manyUsersUnlogged,
     sequential,
     sharedClient,
     raw,
@@ -133,7 +172,7 @@ async function runCapacity(
   const more = Math.max(0, mode.capacityConnections - (await bench.stack.stats()).connections);
   const before = await bench.stack.memory();
   progress(`capacity: opening ${more} more connections (${mode.capacityConnections} in all)…`);
-  const perUser = 100;
+  const perUser = CAPACITY_CONNECTIONS_PER_USER;
   for (let i = 0; i * perUser < more; i++) {
     const count = Math.min(perUser, more - i * perUser);
     opens.push(await bench.connectUser(`bench-capacity-${i}`, count, IN_FLIGHT));

@@ -10,7 +10,7 @@ import { refusalReasonOfToken } from './shared/metrics';
 
 const log = createLogger('authorizer');
 const metrics = createMetrics();
-const verify = createVerifier(readAuthConfig(process.env));
+const verify = createVerifier(readAuthConfig(process.env), { log });
 
 /**
  * REQUEST authorizer on `$connect`, identity source `route.request.querystring.token`.

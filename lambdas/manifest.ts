@@ -46,10 +46,21 @@ export interface TableAccess {
   readonly on: readonly TableResource[];
 }
 
+/** One IAM statement on the message log table (it has no index): its id and DynamoDB actions. */
+export interface MessageLogAccess {
+  readonly sid: string;
+  readonly actions: readonly `dynamodb:${string}`[];
+}
+
 /** What a function needs; the construct grants exactly this and sets the matching variables. */
 export interface FunctionNeeds {
   /** The connection table: `TABLE_NAME`, and these statements (least privilege, by action). */
   readonly connectionTable?: readonly TableAccess[];
+  /**
+   * The message log: `MESSAGE_TABLE_NAME`, and these statements on its table (least privilege,
+   * by action). `MESSAGE_RETENTION_SECONDS` comes with `settings`, for functions that append.
+   */
+  readonly messageLog?: readonly MessageLogAccess[];
   /** Construct props the function reads from its environment (`lambdas/shared/limits.ts`). */
   readonly settings?: readonly DeployedSetting[];
   /**
@@ -71,10 +82,11 @@ export interface FunctionNeeds {
   readonly metrics?: boolean;
   /**
    * Presence-change events, when the construct's `presenceEvents` prop is on: `events:PutEvents`
-   * on the bus, `PRESENCE_EVENT_BUS`, and `dynamodb:Query` on the table to count the user's live
-   * connections (statement `sid`). Off, the bundle carries no EventBridge client.
+   * on the bus, `PRESENCE_EVENT_BUS`, and, with a `sid`, `dynamodb:Query` on the table in a
+   * statement of that id, to read the user's live connections (without one, the function
+   * already reads them). Off, the bundle carries no EventBridge client.
    */
-  readonly presenceEvents?: { readonly sid: string };
+  readonly presenceEvents?: { readonly sid?: string };
 }
 
 /** `POST` posts to a connection, `GET` reads its status, `DELETE` disconnects it. */
@@ -117,10 +129,20 @@ export const FUNCTIONS = {
     trigger: { kind: 'route', routeKey: '$connect' },
     timeout: 'handlerTimeoutSeconds',
     needs: {
-      connectionTable: [{ sid: 'RecordConnection', actions: ['dynamodb:PutItem'], on: ['table'] }],
+      connectionTable: [
+        { sid: 'RecordConnection', actions: ['dynamodb:PutItem'], on: ['table'] },
+        // MAX_CONNECTIONS_PER_USER: count the user's live rows (a strongly consistent Query),
+        // and delete the row of a connect refused over the cap.
+        {
+          sid: 'CapConnectionsPerUser',
+          actions: ['dynamodb:Query', 'dynamodb:DeleteItem'],
+          on: ['table'],
+        },
+      ],
       settings: ['connectionTtlSeconds'],
       metrics: true,
-      presenceEvents: { sid: 'CountConnectionsForPresence' },
+      // The cap's Query reads the live rows a first connection is told by: no grant of its own.
+      presenceEvents: {},
     },
   },
   disconnect: {
@@ -164,7 +186,14 @@ export const FUNCTIONS = {
         // Rows of connections that answered 410 Gone.
         { sid: 'RemoveStaleConnections', actions: ['dynamodb:DeleteItem'], on: ['table'] },
       ],
-      settings: ['sendConcurrency', 'postTimeoutMs', 'postMaxAttempts'],
+      // Appending: read the head, put the message, move the head (lambdas/adapters/).
+      messageLog: [
+        {
+          sid: 'AppendToMessageLog',
+          actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+        },
+      ],
+      settings: ['sendConcurrency', 'postTimeoutMs', 'postMaxAttempts', 'messageRetentionSeconds'],
       managementApi: { sid: 'PostToConnections', verbs: ['POST'] },
       metrics: true,
     },
@@ -184,7 +213,14 @@ export const FUNCTIONS = {
         },
         { sid: 'RemoveStaleConnections', actions: ['dynamodb:DeleteItem'], on: ['table'] },
       ],
-      settings: ['sendConcurrency', 'postTimeoutMs', 'postMaxAttempts'],
+      // Appending, as send does.
+      messageLog: [
+        {
+          sid: 'AppendToMessageLog',
+          actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+        },
+      ],
+      settings: ['sendConcurrency', 'postTimeoutMs', 'postMaxAttempts', 'messageRetentionSeconds'],
       managementApi: { sid: 'PostToConnections', verbs: ['POST'] },
       deadLetterQueue: { sid: 'RejectBadPayloads' },
       metrics: true,
@@ -201,11 +237,35 @@ export const FUNCTIONS = {
       connectionTable: [{ sid: 'CountConnections', actions: ['dynamodb:Query'], on: ['table'] }],
     },
   },
+  resume: {
+    entry: 'resume.ts',
+    description: "TripSync realtime: replays a user's missed messages to a connection (resume)",
+    // Two-way: a refused resume is answered with an error frame, to the sender only.
+    trigger: { kind: 'route', routeKey: 'resume', twoWay: true },
+    timeout: 'handlerTimeoutSeconds',
+    needs: {
+      connectionTable: [
+        // The connection's protocol and its resume rate limit, on its own row (a conditional
+        // UpdateItem; a GetItem tells a refused resume from a missing row).
+        {
+          sid: 'LimitResumes',
+          actions: ['dynamodb:UpdateItem', 'dynamodb:GetItem'],
+          on: ['table'],
+        },
+      ],
+      // The head (GetItem) and one Query per page.
+      messageLog: [{ sid: 'ReadMessageLog', actions: ['dynamodb:GetItem', 'dynamodb:Query'] }],
+      settings: ['postTimeoutMs', 'postMaxAttempts'],
+      // Posts to the connection that asked, and to no other (the code posts to the event's own
+      // connection id; IAM cannot name a connection id known only at runtime).
+      managementApi: { sid: 'PostReplay', verbs: ['POST'] },
+    },
+  },
 } as const satisfies Record<string, FunctionSpec>;
 
 /**
  * A function's name: `authorizer`, `connect`, `disconnect`, `default`, `send`, `sendQueue`,
- * `presence`.
+ * `presence`, `resume`.
  */
 export type FunctionName = keyof typeof FUNCTIONS;
 

@@ -1,5 +1,6 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { readMessageLogConfig } from './config/message-log';
 import { readQueueConsumerConfig } from './config/queue';
 import { readSendConfig } from './config/send';
 import { readStoreConfig } from './config/store';
@@ -10,12 +11,15 @@ import { createDeadLetterQueue } from './runtime/dead-letter-queue';
 import { createConnectionGateway } from './runtime/gateway';
 import { createLogger } from './runtime/logger';
 import { createMetrics, publishMetrics, recordSend } from './runtime/metrics';
-import { createConnectionStore } from './runtime/store';
+import { createStores } from './runtime/store';
 import { SEND_FINISH_MARGIN_MS } from './shared/limits';
 import { METRICS } from './shared/metrics';
 
 const sendConfig = readSendConfig(process.env);
-const store = createConnectionStore(readStoreConfig(process.env));
+const { store, messageLog } = createStores(
+  readStoreConfig(process.env),
+  readMessageLogConfig(process.env),
+);
 const gateway = createConnectionGateway(sendConfig);
 const deadLetters = createDeadLetterQueue(readQueueConsumerConfig(process.env));
 const log = createLogger('sendQueue');
@@ -45,7 +49,9 @@ export async function handler(event: SQSEvent, context?: Context): Promise<SQSBa
         const started = performance.now();
         return sendNotification(payload, {
           store,
-          gateway,
+          messageLog,
+          // Each record's posts replay one request of their own.
+          gateway: gateway.forSend(),
           log,
           options: sendConfig.fanOut,
           finishBy,

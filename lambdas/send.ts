@@ -1,5 +1,6 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
+import { readMessageLogConfig } from './config/message-log';
 import { readSendConfig } from './config/send';
 import { readStoreConfig } from './config/store';
 import { ValidationError } from './core/errors';
@@ -7,18 +8,22 @@ import { type SendResult, sendNotification } from './core/send';
 import { createConnectionGateway } from './runtime/gateway';
 import { createLogger } from './runtime/logger';
 import { createMetrics, publishMetrics, recordSend } from './runtime/metrics';
-import { createConnectionStore } from './runtime/store';
+import { createStores } from './runtime/store';
 import { SEND_FINISH_MARGIN_MS } from './shared/limits';
 import { METRICS } from './shared/metrics';
 
 const sendConfig = readSendConfig(process.env);
-const store = createConnectionStore(readStoreConfig(process.env));
+const { store, messageLog } = createStores(
+  readStoreConfig(process.env),
+  readMessageLogConfig(process.env),
+);
 const gateway = createConnectionGateway(sendConfig);
 const log = createLogger('send');
 const metrics = createMetrics();
 
 /**
- * Invoked by producers (Lambda `Invoke`, `RequestResponse` or `Event`) with a `SendPayload`.
+ * Invoked by producers (Lambda `Invoke`, `RequestResponse` or `Event`) with a `SendPayload`:
+ * logs the message for each user (unless `persist` is false), then posts it.
  * Errors are thrown so Lambda reports them with `errorType` = the error's name:
  * `ValidationError` (bad payload, nothing sent) or `StoreUnavailableError` (retryable, nothing
  * sent). Posts that would not finish before the Lambda timeout are not attempted and count
@@ -36,7 +41,9 @@ export async function handler(event: unknown, context?: Context): Promise<SendRe
   try {
     return await sendNotification(event, {
       store,
-      gateway,
+      messageLog,
+      // The posts of this invocation replay one request: its trace headers are this invocation's.
+      gateway: gateway.forSend(),
       log,
       options: sendConfig.fanOut,
       finishBy,

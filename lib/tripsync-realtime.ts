@@ -31,6 +31,7 @@ import {
 import { CONNECTION_TABLE_SCHEMA } from '../lambdas/shared/connection-table-schema';
 import { DEFAULT_EVENT_BUS_NAME, NOTIFICATION_DETAIL_TYPE } from '../lambdas/shared/eventbridge';
 import { QUEUE, SETTINGS } from '../lambdas/shared/limits';
+import { MESSAGE_LOG_SCHEMA } from '../lambdas/shared/message-log-schema';
 import { METRICS_NAMESPACE_PREFIX } from '../lambdas/shared/metrics';
 import { RealtimeMonitoring } from './monitoring';
 import {
@@ -52,19 +53,20 @@ export type TripSyncRealtimeFunctions = { readonly [name in FunctionName]: Nodej
 
 /**
  * The TripSync realtime backend: a WebSocket API (`$connect` behind a token authorizer,
- * `$disconnect`, a two-way `$default`), its stage, the connection table; the `send` function
- * other services invoke to notify a user's connections, the notification queue (with its
- * dead-letter queue) for producers that would rather send a message, an optional EventBridge
- * rule into that queue, and the `presence` function; the alarms and the dashboard.
+ * `$disconnect`, two-way `$default` and `resume` routes), its stage, the connection table, each
+ * user's message log; the `send` function other services invoke to notify a user's
+ * connections, the notification queue (with its dead-letter queue) for producers that would
+ * rather send a message, an optional EventBridge rule into that queue, and the `presence`
+ * function; the alarms and the dashboard.
  *
  * The functions, their routes, grants and environment come from `lambdas/manifest.ts`.
  *
  * Construct ids are part of the contract (renaming one replaces its resource, and the table
- * or the secret with it): `ConnectionTable`, `JwtSecret`, `WebSocketApi` (authorizer
- * `TokenAuthorizer`), `Stage`, `AccessLogs`, `NotificationQueue`, `DeadLetterQueue`,
- * `NotificationRule`, `Monitoring` (its alarms and `Dashboard`), and one `{Name}Handler` per
- * function of the manifest (`AuthorizerHandler`, `ConnectHandler`, …), each holding `Function`,
- * `Role` and `Logs`, with a `{Name}Integration` for each route.
+ * or the secret with it): `ConnectionTable`, `MessageLogTable`, `JwtSecret`, `WebSocketApi`
+ * (authorizer `TokenAuthorizer`), `Stage`, `AccessLogs`, `NotificationQueue`,
+ * `DeadLetterQueue`, `NotificationRule`, `Monitoring` (its alarms and `Dashboard`), and one
+ * `{Name}Handler` per function of the manifest (`AuthorizerHandler`, `ConnectHandler`, …),
+ * each holding `Function`, `Role` and `Logs`, with a `{Name}Integration` for each route.
  *
  * @example
  * const realtime = new TripSyncRealtime(this, 'Realtime', {
@@ -79,6 +81,8 @@ export type TripSyncRealtimeFunctions = { readonly [name in FunctionName]: Nodej
 export class TripSyncRealtime extends Construct {
   /** The connection table (`userId` + `connectionId`, GSI `byConnectionId`, TTL `expiresAt`). */
   readonly table: Table;
+  /** Each user's message log (`userId` + `seq`, TTL `expiresAt`), replayed by `resume`. */
+  readonly messageLogTable: Table;
   readonly webSocketApi: WebSocketApi;
   readonly stage: WebSocketStage;
   readonly functions: TripSyncRealtimeFunctions;
@@ -128,7 +132,16 @@ export class TripSyncRealtime extends Construct {
     this.table.addGlobalSecondaryIndex({
       indexName: CONNECTION_TABLE_SCHEMA.connectionIdIndex,
       partitionKey: { name: CONNECTION_TABLE_SCHEMA.sortKey, type: AttributeType.STRING },
-      projectionType: ProjectionType.KEYS_ONLY,
+      projectionType: ProjectionType.INCLUDE,
+      nonKeyAttributes: [...CONNECTION_TABLE_SCHEMA.connectionIdIndexAttributes],
+    });
+    this.messageLogTable = new Table(this, 'MessageLogTable', {
+      partitionKey: { name: MESSAGE_LOG_SCHEMA.partitionKey, type: AttributeType.STRING },
+      sortKey: { name: MESSAGE_LOG_SCHEMA.sortKey, type: AttributeType.NUMBER },
+      billingMode: BillingMode.PAY_PER_REQUEST,
+      timeToLiveAttribute: MESSAGE_LOG_SCHEMA.ttlAttribute,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      removalPolicy: config.tableRemovalPolicy,
     });
     const tableResources: Record<TableResource, string> = {
       table: this.table.tableArn,
@@ -188,6 +201,18 @@ export class TripSyncRealtime extends Construct {
           );
         }
       }
+      if (needs.messageLog) {
+        environment.MESSAGE_TABLE_NAME = this.messageLogTable.tableName;
+        for (const access of needs.messageLog) {
+          statements.push(
+            new iam.PolicyStatement({
+              sid: access.sid,
+              actions: [...access.actions],
+              resources: [this.messageLogTable.tableArn],
+            }),
+          );
+        }
+      }
       for (const setting of needs.settings ?? []) {
         environment[SETTINGS[setting].env] = String(config[setting]);
       }
@@ -227,12 +252,16 @@ export class TripSyncRealtime extends Construct {
               actions: ['events:PutEvents'],
               resources: [this.eventBus.eventBusArn],
             }),
-            new iam.PolicyStatement({
-              sid: needs.presenceEvents.sid,
-              actions: ['dynamodb:Query'],
-              resources: [this.table.tableArn],
-            }),
           );
+          if (needs.presenceEvents.sid) {
+            statements.push(
+              new iam.PolicyStatement({
+                sid: needs.presenceEvents.sid,
+                actions: ['dynamodb:Query'],
+                resources: [this.table.tableArn],
+              }),
+            );
+          }
         } else {
           // Off, the bundle leaves the EventBridge client out (lambdas/runtime/presence-publisher.ts).
           define[EVENTBRIDGE_BUILD_FLAG] = 'false';

@@ -1,6 +1,18 @@
-import { type Env, integerInRange, optionalString, optionalUrl } from '../lambdas/config/env';
+import {
+  type Env,
+  integerInRange,
+  integerSetting,
+  optionalString,
+  optionalUrl,
+} from '../lambdas/config/env';
 import { ConfigError } from '../lambdas/core/errors';
-import { AWS_LIMITS, DEPLOYMENT, MIN_HS256_SECRET_BYTES, QUEUE } from '../lambdas/shared/limits';
+import {
+  AWS_LIMITS,
+  DEPLOYMENT,
+  MIN_HS256_SECRET_BYTES,
+  QUEUE,
+  SETTINGS,
+} from '../lambdas/shared/limits';
 
 /**
  * Named defaults of the local stack. Every option of `startLocalStack` falls back to one of these,
@@ -19,6 +31,10 @@ export const DEFAULTS = {
   dynamoDbPort: 8000,
   /** `TABLE_NAME`. */
   tableName: 'Connections',
+  /** `MESSAGE_TABLE_NAME`: each user's message log. */
+  messageTableName: 'MessageLog',
+  /** `MESSAGE_RETENTION_SECONDS`: how long a logged message is replayed (a day). */
+  messageRetentionSeconds: SETTINGS.messageRetentionSeconds.default,
   /** `STAGE`: the API stage in events and ARNs; `ws://host:port/{stage}` is also accepted. */
   stage: 'local',
   /** Shown as `apiId` and in `methodArn`; real ids are 10 lowercase characters. */
@@ -31,6 +47,11 @@ export const DEFAULTS = {
   idleTimeoutMs: AWS_LIMITS.idleTimeoutMs,
   /** `MAX_CONNECTION_DURATION_MS`: API Gateway closes every connection at 2 hours. */
   maxConnectionDurationMs: AWS_LIMITS.maxConnectionDurationMs,
+  /**
+   * `MAX_CONNECTIONS_PER_USER`: live connections one user may hold, as deployed; the next
+   * handshake gets 429. Load tests that open thousands of sockets for one user raise it.
+   */
+  maxConnectionsPerUser: SETTINGS.maxConnectionsPerUser.default,
   /** API Gateway's integration timeout for WebSocket routes (29 s). */
   integrationTimeoutMs: AWS_LIMITS.integrationTimeoutSeconds * 1000,
   /** Lambda timeout of the authorizer and route functions (the CDK construct's default, 10 s). */
@@ -39,6 +60,17 @@ export const DEFAULTS = {
   sendTimeoutMs: DEPLOYMENT.sendTimeoutSeconds.default * 1000,
   /** `POWERTOOLS_LOG_LEVEL` for the handlers' JSON logs: warnings and errors only. */
   handlerLogLevel: 'WARN',
+  /**
+   * `FUNCTION_CONCURRENCY`: workers per function, each running one invocation at a time, as a
+   * Lambda execution environment does; more invocations wait for one. Lambda would start an
+   * environment for each of 2,000 `$disconnect`s at once; here every worker costs a cold start
+   * and its own heap on the machine's few cores, while the gateway and dynalite share one
+   * thread that the functions' replies all go through: past two per function, a burst of
+   * connections spends more on cold starts than it gains (`npm run bench` measures the rate).
+   */
+  functionConcurrency: 2,
+  /** An idle function worker stops after this long; the next invocation starts a new one. */
+  functionIdleTimeoutMs: 5 * 60 * 1000,
   /** The notification queue and its dead-letter queue, at `{origin}/{accountId}/{name}`. */
   queueName: QUEUE.localName,
   deadLetterQueueName: QUEUE.localDeadLetterName,
@@ -77,6 +109,8 @@ export interface LocalStackEnvOptions {
   dynamoDbPort: number;
   dynamoDbEndpoint: string | undefined;
   tableName: string;
+  messageTableName: string;
+  messageRetentionSeconds: number;
   stage: string;
   region: string;
   jwtSecret: string;
@@ -84,11 +118,15 @@ export interface LocalStackEnvOptions {
   jwtSecretIsDefault: boolean;
   idleTimeoutMs: number;
   maxConnectionDurationMs: number;
+  maxConnectionsPerUser: number;
   handlerLogLevel: string;
+  functionConcurrency: number;
 }
 
 /** Longest idle timeout or connection duration the local stack accepts (a day). */
 export const MAX_LOCAL_DURATION_MS = 24 * 60 * 60 * 1000;
+/** Workers per function at most: each one is a thread with its own heap. */
+export const MAX_FUNCTION_CONCURRENCY = 256;
 const STAGE_PATTERN = AWS_LIMITS.stageNamePattern;
 const TABLE_NAME_PATTERN = AWS_LIMITS.tableNamePattern;
 const LOG_LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR', 'CRITICAL', 'SILENT'];
@@ -116,6 +154,19 @@ export function readLocalStackEnv(env: Env): LocalStackEnvOptions {
     dynamoDbPort: integerInRange(env, 'DYNAMODB_PORT', DEFAULTS.dynamoDbPort, 0, 65535),
     dynamoDbEndpoint,
     tableName: matching(env, 'TABLE_NAME', DEFAULTS.tableName, TABLE_NAME_PATTERN),
+    messageTableName: matching(
+      env,
+      'MESSAGE_TABLE_NAME',
+      DEFAULTS.messageTableName,
+      TABLE_NAME_PATTERN,
+    ),
+    messageRetentionSeconds: integerInRange(
+      env,
+      SETTINGS.messageRetentionSeconds.env,
+      DEFAULTS.messageRetentionSeconds,
+      SETTINGS.messageRetentionSeconds.min,
+      SETTINGS.messageRetentionSeconds.max,
+    ),
     stage: matching(env, 'STAGE', DEFAULTS.stage, STAGE_PATTERN),
     region: optionalString(env, 'AWS_REGION') ?? DEFAULTS.region,
     jwtSecret: checkSecret('JWT_SECRET', secret ?? LOCAL_JWT_SECRET),
@@ -134,7 +185,15 @@ export function readLocalStackEnv(env: Env): LocalStackEnvOptions {
       1,
       MAX_LOCAL_DURATION_MS,
     ),
+    maxConnectionsPerUser: integerSetting(env, SETTINGS.maxConnectionsPerUser),
     handlerLogLevel: logLevel(env, 'POWERTOOLS_LOG_LEVEL', DEFAULTS.handlerLogLevel),
+    functionConcurrency: integerInRange(
+      env,
+      'FUNCTION_CONCURRENCY',
+      DEFAULTS.functionConcurrency,
+      1,
+      MAX_FUNCTION_CONCURRENCY,
+    ),
   };
 }
 

@@ -7,11 +7,12 @@ import {
   FUNCTION_NAMES,
   FUNCTIONS,
   functionForRoute,
+  functionSpec,
   functionsTriggeredBy,
   routeKeyOf,
 } from '../lambdas/manifest';
 import { NOTIFICATION_DETAIL_TYPE } from '../lambdas/shared/eventbridge';
-import { AWS_LIMITS, QUEUE } from '../lambdas/shared/limits';
+import { AWS_LIMITS, QUEUE, SETTINGS } from '../lambdas/shared/limits';
 import { METRICS_NAMESPACE_PREFIX } from '../lambdas/shared/metrics';
 import {
   checkInteger,
@@ -20,10 +21,12 @@ import {
   checkStage,
   DEFAULTS,
   LOCAL_JWT_SECRET,
+  MAX_FUNCTION_CONCURRENCY,
   MAX_LOCAL_DURATION_MS,
   queueVisibilityTimeoutMs,
 } from './config';
 import { GATEWAY_CLOSES } from './connection';
+import { serveDemo } from './demo';
 import { displayHost, startLocalDynamoDb } from './dynamodb';
 import {
   type BusEvent,
@@ -32,14 +35,18 @@ import {
   isEventBridgeRequest,
   type LocalRule,
 } from './eventbridge-api';
+import { FunctionWorkers } from './function-workers';
 import { sendJson } from './http';
 import { handleInvokeRequest, invokedFunctionName } from './lambda-api';
 import {
   type FunctionName,
+  HANDLER_MODULES,
+  handlerModuleUrl,
+  InProcessHandler,
   type InvocationRecord,
-  importHandlers,
   type LambdaHandler,
   LocalFunction,
+  workerHandler,
 } from './lambda-runtime';
 import { listen } from './listen';
 import { type LogSink, StackLog } from './log';
@@ -62,6 +69,10 @@ export interface LocalStackOptions {
   dynamoDbEndpoint?: string;
   /** @default 'Connections' */
   tableName?: string;
+  /** The message log table. @default 'MessageLog' */
+  messageTableName?: string;
+  /** `MESSAGE_RETENTION_SECONDS` of the functions: how long a logged message is replayed. @default 86400 */
+  messageRetentionSeconds?: number;
   /** @default 'local' */
   stage?: string;
   /** @default 'us-east-1' */
@@ -72,21 +83,36 @@ export interface LocalStackOptions {
   idleTimeoutMs?: number;
   /** Closes every connection at this age (1001). @default 7200000 */
   maxConnectionDurationMs?: number;
+  /** `MAX_CONNECTIONS_PER_USER` of `$connect`: the next handshake gets 429. @default 20 */
+  maxConnectionsPerUser?: number;
   /** A route invocation slower than this answers "Endpoint request timed out". @default 29000 */
   integrationTimeoutMs?: number;
   /** Lambda timeout of the authorizer, `$connect`, `$disconnect` and route functions. @default 10000 */
   handlerTimeoutMs?: number;
-  /** Lambda timeout of `send`. @default 30000 */
+  /** Lambda timeout of `send`, the queue consumer and `presence`. @default 30000 */
   sendTimeoutMs?: number;
   /** `POWERTOOLS_LOG_LEVEL` for the handlers' JSON logs. @default 'WARN' */
   handlerLogLevel?: string;
+  /** Workers per function, each running one invocation at a time. @default 2 */
+  functionConcurrency?: number;
+  /** An idle function worker stops after this long. @default 300000 */
+  functionIdleTimeoutMs?: number;
+  /**
+   * Modules (file URLs) each function worker imports before its handler module: instrumentation
+   * such as the benchmark's request counters, as a Lambda layer's wrapper script would load.
+   */
+  functionPreload?: string[];
   /** Where readable log lines go; `false` for none. @default stdout */
   log?: LogSink | false;
   /** Called after every invocation with the event the handler received and its outcome. */
   onInvoke?: (record: InvocationRecord) => void;
-  /** Replaces or wraps a deployed handler (tests: a Deny authorizer, a `$connect` subprotocol). */
+  /**
+   * Replaces or wraps a deployed handler (tests: a Deny authorizer, a `$connect` subprotocol).
+   * `handler` runs the deployed module in the function's workers; a replacement that is not
+   * `handler` itself runs on the stack's thread, sharing the test's state.
+   */
   wrapHandler?: (name: FunctionName, handler: LambdaHandler) => LambdaHandler;
-  /** Custom routes by route key, selected by `$request.body.action`. */
+  /** Custom routes by route key, selected by `$request.body.action`; run on the stack's thread. */
   routes?: Record<string, LambdaHandler>;
   /** The notification queue's visibility timeout. @default 6 × sendTimeoutMs, as deployed */
   queueVisibilityTimeoutMs?: number;
@@ -125,6 +151,7 @@ export interface LocalStack {
   /** True when dynalite runs in this process. */
   dynamoDbEmbedded: boolean;
   tableName: string;
+  messageTableName: string;
   stage: string;
   region: string;
   jwtSecret: string;
@@ -143,14 +170,17 @@ const CONNECTION_ROUTE_KEYS: readonly string[] = ['$connect', '$disconnect'];
 /** How long stop() waits for clients to answer the close frame before dropping them. */
 const SHUTDOWN_GRACE_MS = 1000;
 
-let instances = 0;
-
 /**
  * Starts the whole backend in this process: the WebSocket gateway, the Management API and the
- * Lambda Invoke API on one origin, and DynamoDB (embedded dynalite unless `dynamoDbEndpoint`),
- * running the handler modules CDK deploys. Sets the handlers' environment (`TABLE_NAME`,
- * `DYNAMODB_ENDPOINT`, `CONNECTIONS_ENDPOINT`, `JWT_SECRET`, `AWS_REGION`, dummy credentials)
- * in `process.env` before importing them.
+ * Lambda Invoke API, SQS and EventBridge on one origin, and DynamoDB (embedded dynalite unless `dynamoDbEndpoint`),
+ * running the handler modules CDK deploys, each function in worker threads of its own. Every
+ * worker gets this process's environment plus the function's own (`TABLE_NAME`,
+ * `MESSAGE_TABLE_NAME`, `DYNAMODB_ENDPOINT`, `CONNECTIONS_ENDPOINT`, `JWT_SECRET`,
+ * `MAX_CONNECTIONS_PER_USER`, `DEAD_LETTER_QUEUE_URL`, the metrics namespace, `AWS_REGION`,
+ * dummy credentials; `PRESENCE_EVENT_BUS` for connect and disconnect with `presenceEvents`)
+ * as its `process.env`; this process's `process.env` is left as it was, so stacks started
+ * side by side cannot read each other's endpoints. One worker per function starts with the
+ * stack: a handler module that cannot load (a configuration error) fails the start.
  *
  * @example
  * const stack = await startLocalStack({ port: 0, dynamoDbPort: 0, idleTimeoutMs: 500, log: false });
@@ -226,13 +256,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   };
 
   let db: Awaited<ReturnType<typeof startLocalDynamoDb>>;
+  const credentials = localCredentials(config.dynamoDbEndpoint);
   try {
-    const credentials = applyCredentials(config.dynamoDbEndpoint);
     db = await startLocalDynamoDb({
       host: config.host,
       port: config.dynamoDbPort,
       ...(config.dynamoDbEndpoint !== undefined && { endpoint: config.dynamoDbEndpoint }),
       tableName: config.tableName,
+      messageTableName: config.messageTableName,
       region: config.region,
       ...(credentials && { credentials }),
     });
@@ -242,12 +273,25 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     throw error;
   }
 
+  // Every worker the stack starts, for stop() and for a start that fails half-way.
+  const workers = new Map<FunctionName, FunctionWorkers>();
+  const stopWorkers = () => Promise.all([...workers.values()].map((runner) => runner.stop()));
   try {
-    Object.assign(process.env, {
+    const functionEnv: Record<string, string> = {
+      ...definedEntries(process.env),
+      ...(credentials && {
+        AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+      }),
+      // Every AWS SDK client on Node 20 warns that Lambda runs a newer Node; noise here.
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       TABLE_NAME: config.tableName,
+      MESSAGE_TABLE_NAME: config.messageTableName,
+      [SETTINGS.messageRetentionSeconds.env]: String(config.messageRetentionSeconds),
       DYNAMODB_ENDPOINT: db.endpoint,
       CONNECTIONS_ENDPOINT: endpoint,
       JWT_SECRET: config.jwtSecret,
+      MAX_CONNECTIONS_PER_USER: String(config.maxConnectionsPerUser),
       AWS_REGION: config.region,
       POWERTOOLS_LOG_LEVEL: config.handlerLogLevel,
       DEAD_LETTER_QUEUE_URL: queues.deadLetters.url,
@@ -256,36 +300,67 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       POWERTOOLS_METRICS_NAMESPACE: `${METRICS_NAMESPACE_PREFIX}/local`,
       // The metric lines are log lines: printed at every level but SILENT.
       POWERTOOLS_METRICS_DISABLED: String(config.handlerLogLevel === 'SILENT'),
-    });
-    if (config.presenceEvents) {
-      Object.assign(process.env, { PRESENCE_EVENT_BUS: 'default', EVENTS_ENDPOINT: endpoint });
-    } else {
-      // Another stack in this process may have set them.
-      delete process.env.PRESENCE_EVENT_BUS;
-      delete process.env.EVENTS_ENDPOINT;
+    };
+    if (credentials) delete functionEnv.AWS_SESSION_TOKEN;
+    // Presence events go only to the functions that publish them, as the construct sets it;
+    // never inherited from this process's environment.
+    delete functionEnv.PRESENCE_EVENT_BUS;
+    delete functionEnv.EVENTS_ENDPOINT;
+    const envOf = (name: FunctionName): Record<string, string> =>
+      config.presenceEvents && functionSpec(name).needs.presenceEvents
+        ? { ...functionEnv, PRESENCE_EVENT_BUS: 'default', EVENTS_ENDPOINT: endpoint }
+        : functionEnv;
+    const identity = { region: api.region, accountId: api.accountId };
+    for (const name of Object.keys(HANDLER_MODULES) as FunctionName[]) {
+      workers.set(
+        name,
+        new FunctionWorkers({
+          ...identity,
+          functionName: name,
+          handlerModule: handlerModuleUrl(name),
+          env: envOf(name),
+          maxWorkers: config.functionConcurrency,
+          idleTimeoutMs: config.functionIdleTimeoutMs,
+          preload: options.functionPreload ?? [],
+          log,
+        }),
+      );
     }
-    const handlers = await importHandlers(++instances);
+    const onInvoke = options.onInvoke && { onInvoke: options.onInvoke };
+    const inProcess = (name: string, handler: LambdaHandler, timeoutMs: number) =>
+      new LocalFunction(
+        name,
+        new InProcessHandler(
+          { ...identity, functionName: name },
+          handler,
+          config.functionConcurrency,
+        ),
+        { timeoutMs, ...onInvoke },
+      );
     // Every function of lambdas/manifest.ts, with the Lambda timeout its manifest entry names.
     const timeoutsMs = {
       handlerTimeoutSeconds: config.handlerTimeoutMs,
       sendTimeoutSeconds: config.sendTimeoutMs,
     };
     const functions = new Map(
-      FUNCTION_NAMES.map((name) => [
-        name,
-        new LocalFunction(name, options.wrapHandler?.(name, handlers[name]) ?? handlers[name], {
-          region: api.region,
-          accountId: api.accountId,
-          timeoutMs: timeoutsMs[FUNCTIONS[name].timeout],
-          ...(options.onInvoke && { onInvoke: options.onInvoke }),
-        }),
-      ]),
+      FUNCTION_NAMES.map((name) => {
+        const timeoutMs = timeoutsMs[FUNCTIONS[name].timeout];
+        const runner = workers.get(name) as FunctionWorkers;
+        const deployed = workerHandler(runner);
+        const replacement = options.wrapHandler?.(name, deployed) ?? deployed;
+        const local =
+          replacement === deployed
+            ? new LocalFunction(name, runner, { timeoutMs, ...onInvoke })
+            : inProcess(name, replacement, timeoutMs);
+        return [name, local] as const;
+      }),
     );
     const fn = (name: FunctionName | undefined, role: string): LocalFunction => {
       const found = name === undefined ? undefined : functions.get(name);
       if (!found) throw new Error(`lambdas/manifest.ts names no ${role} function`);
       return found;
     };
+    await Promise.all([...workers.values()].map((runner) => runner.warm()));
     // Message routes: every route of the manifest but $connect and $disconnect, which the
     // handshake and the close run; then the caller's own.
     const routes = new Map<string, LocalFunction>();
@@ -294,15 +369,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       if (!CONNECTION_ROUTE_KEYS.includes(routeKey)) routes.set(routeKey, fn(name, routeKey));
     }
     for (const [routeKey, handler] of Object.entries(options.routes ?? {})) {
-      routes.set(
-        routeKey,
-        new LocalFunction(routeKey, handler, {
-          region: api.region,
-          accountId: api.accountId,
-          timeoutMs: config.handlerTimeoutMs,
-          ...(options.onInvoke && { onInvoke: options.onInvoke }),
-        }),
-      );
+      routes.set(routeKey, inProcess(routeKey, handler, config.handlerTimeoutMs));
     }
     // The event source mapping of each queue-triggered function (one queue: notifications).
     for (const name of functionsTriggeredBy('queue')) {
@@ -372,6 +439,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       },
       stage: api.stage,
       url: `ws://${displayHost(config.host)}:${port}`,
+      jwtSecret: config.jwtSecret,
       sqs: { queues: queues.all, log },
       events: {
         region: api.region,
@@ -384,6 +452,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     for (const source of eventSources) source.start();
   } catch (error) {
     markFailed(error);
+    await stopWorkers();
     await closeServer();
     await db.stop();
     throw error;
@@ -405,6 +474,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       await registry.drained();
       clearTimeout(force);
       await Promise.allSettled([...background]);
+      await stopWorkers();
       await closeServer();
       await db.stop();
     })();
@@ -420,6 +490,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     dynamoDbEndpoint: db.endpoint,
     dynamoDbEmbedded: db.embedded,
     tableName: config.tableName,
+    messageTableName: config.messageTableName,
     stage: config.stage,
     region: config.region,
     jwtSecret: config.jwtSecret,
@@ -434,6 +505,7 @@ interface Deps {
   invoke: Parameters<typeof handleInvokeRequest>[4];
   stage: string;
   url: string;
+  jwtSecret: string;
   sqs: SqsApiDeps;
   events: EventBridgeApiDeps;
 }
@@ -450,6 +522,7 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, deps: Deps): 
   const functionName = invokedFunctionName(url.pathname);
   if (functionName !== undefined)
     return handleInvokeRequest(req, res, functionName, url, deps.invoke);
+  if (await serveDemo(req, res, url, deps)) return;
   req.resume();
   if (url.pathname === '/' || url.pathname === `/${deps.stage}`) {
     return sendJson(res, 426, {
@@ -479,6 +552,13 @@ function resolveOptions(options: LocalStackOptions) {
     ),
     dynamoDbEndpoint: options.dynamoDbEndpoint,
     tableName: options.tableName ?? DEFAULTS.tableName,
+    messageTableName: options.messageTableName ?? DEFAULTS.messageTableName,
+    messageRetentionSeconds: checkInteger(
+      'messageRetentionSeconds',
+      options.messageRetentionSeconds ?? DEFAULTS.messageRetentionSeconds,
+      SETTINGS.messageRetentionSeconds.min,
+      SETTINGS.messageRetentionSeconds.max,
+    ),
     stage: checkStage('stage', options.stage ?? DEFAULTS.stage),
     region: options.region ?? DEFAULTS.region,
     jwtSecret: checkSecret('jwtSecret', options.jwtSecret ?? LOCAL_JWT_SECRET),
@@ -493,6 +573,12 @@ function resolveOptions(options: LocalStackOptions) {
       options.maxConnectionDurationMs ?? DEFAULTS.maxConnectionDurationMs,
       1,
       duration,
+    ),
+    maxConnectionsPerUser: checkInteger(
+      'maxConnectionsPerUser',
+      options.maxConnectionsPerUser ?? DEFAULTS.maxConnectionsPerUser,
+      SETTINGS.maxConnectionsPerUser.min,
+      SETTINGS.maxConnectionsPerUser.max,
     ),
     integrationTimeoutMs: checkInteger(
       'integrationTimeoutMs',
@@ -515,6 +601,18 @@ function resolveOptions(options: LocalStackOptions) {
     handlerLogLevel: checkLogLevel(
       'handlerLogLevel',
       options.handlerLogLevel ?? DEFAULTS.handlerLogLevel,
+    ),
+    functionConcurrency: checkInteger(
+      'functionConcurrency',
+      options.functionConcurrency ?? DEFAULTS.functionConcurrency,
+      1,
+      MAX_FUNCTION_CONCURRENCY,
+    ),
+    functionIdleTimeoutMs: checkInteger(
+      'functionIdleTimeoutMs',
+      options.functionIdleTimeoutMs ?? DEFAULTS.functionIdleTimeoutMs,
+      1,
+      duration,
     ),
     queueVisibilityTimeoutMs: checkInteger(
       'queueVisibilityTimeoutMs',
@@ -586,19 +684,21 @@ function createQueues(
 }
 
 /**
- * The SDK needs credentials to sign, even for dynalite. Dummy ones are set in this process,
- * except when an external non-loopback DynamoDB endpoint is used with credentials already
- * configured (a real table needs real credentials).
+ * The SDK needs credentials to sign, even for dynalite: dummy ones, for the stack's own client
+ * and the functions, except when an external non-loopback DynamoDB endpoint is used with
+ * credentials already configured (a real table needs real credentials).
  */
-function applyCredentials(dynamoDbEndpoint: string | undefined) {
+function localCredentials(dynamoDbEndpoint: string | undefined) {
   const external =
     dynamoDbEndpoint !== undefined &&
     !['127.0.0.1', 'localhost', '[::1]', '::1'].includes(new URL(dynamoDbEndpoint).hostname);
   const configured = Boolean(process.env.AWS_ACCESS_KEY_ID || process.env.AWS_PROFILE);
   if (external && configured) return undefined;
-  const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
-  process.env.AWS_ACCESS_KEY_ID = credentials.accessKeyId;
-  process.env.AWS_SECRET_ACCESS_KEY = credentials.secretAccessKey;
-  delete process.env.AWS_SESSION_TOKEN;
-  return credentials;
+  return { accessKeyId: 'local', secretAccessKey: 'local' };
+}
+
+function definedEntries(env: NodeJS.ProcessEnv): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined),
+  );
 }

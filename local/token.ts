@@ -1,8 +1,11 @@
 /**
  * `npm run --silent token -- <userId>`: prints one HS256 JWT for the local stack and nothing
  * else, so it can be captured: `TOKEN=$(npm run --silent token -- 42)`. Signed with
- * `JWT_SECRET`, or the local default `npm start` also uses when it is unset.
+ * `JWT_SECRET`, or the local default `npm start` also uses when it is unset, and carrying the
+ * claims the authorizer checks: `aud` from `JWT_AUDIENCE` (`tripsync-realtime`), `iss` from the
+ * first of `JWT_ISSUER` when set, a lifetime within `JWT_MAX_LIFETIME_SECONDS`.
  */
+import { readClaimRules } from '../lambdas/config/auth';
 import { ConfigError, ValidationError } from '../lambdas/core/errors';
 import { checkSecret, LOCAL_JWT_SECRET } from './config';
 import { LOCAL_TOKEN_TTL_SECONDS, signLocalToken } from './tokens';
@@ -16,9 +19,12 @@ async function main(): Promise<number> {
     return 2;
   }
   const secret = process.env.JWT_SECRET?.trim() ? process.env.JWT_SECRET : undefined;
+  const claims = readClaimRules(process.env);
   const token = await signLocalToken(args[0] as string, {
     secret: checkSecret('JWT_SECRET', secret ?? LOCAL_JWT_SECRET),
-    ttlSeconds: LOCAL_TOKEN_TTL_SECONDS,
+    ttlSeconds: Math.min(LOCAL_TOKEN_TTL_SECONDS, claims.maxLifetimeSeconds),
+    audience: claims.audience,
+    ...(claims.issuers && { issuer: claims.issuers[0] }),
   });
   process.stdout.write(`${token}\n`);
   return 0;

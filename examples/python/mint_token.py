@@ -17,17 +17,23 @@ import jwt  # PyJWT
 # `npm start`'s secret when JWT_SECRET is unset (local/config.ts, LOCAL_JWT_SECRET).
 LOCAL_DEFAULT_SECRET = "tripsync-local-development-only-secret-not-for-aws"
 SECRET = os.environ.get("JWT_SECRET") or LOCAL_DEFAULT_SECRET
-VALID_SECONDS = 4 * 60 * 60
+# What the authorizer checks, from the same variables it reads (lambdas/config/auth.ts).
+AUDIENCE = os.environ.get("JWT_AUDIENCE") or "tripsync-realtime"
+ISSUERS = [name.strip() for name in (os.environ.get("JWT_ISSUER") or "").split(",") if name.strip()]
+VALID_SECONDS = min(4 * 60 * 60, int(os.environ.get("JWT_MAX_LIFETIME_SECONDS") or 86400))
 
 
 def claims(user_id, now):
     """Every claim the token carries, in one place.
 
     `sub` is the user id as a string (RFC 7519; PyJWT 2.10 and later refuse another type); the
-    authorizer treats "42" and 42 as one user. `exp` is required. Add any claim the authorizer
-    comes to require (such as `aud`) here.
+    authorizer treats "42" and 42 as one user. `aud` binds the token to this API; `iat` and `exp`
+    are required, at most JWT_MAX_LIFETIME_SECONDS apart; `iss` when the authorizer checks it.
     """
-    return {"sub": str(user_id), "iat": now, "exp": now + VALID_SECONDS}
+    token_claims = {"sub": str(user_id), "aud": AUDIENCE, "iat": now, "exp": now + VALID_SECONDS}
+    if ISSUERS:
+        token_claims["iss"] = ISSUERS[0]
+    return token_claims
 
 
 def make_token(user_id, now=None):

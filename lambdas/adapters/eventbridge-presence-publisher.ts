@@ -1,4 +1,6 @@
-import { type EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+// Types only: the runtime imports the SDK when the first event is put, and hands its command in
+// (a dynamic import of this module would not resolve in the local stack's function workers).
+import type { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import type { PresencePublisher } from '../core/ports';
 import {
   EVENT_SOURCE,
@@ -12,18 +14,19 @@ import {
  * entry, so a failed entry is thrown here.
  *
  * @example
- * const publisher = new EventBridgePresencePublisher(new EventBridgeClient({}), 'default');
+ * const publisher = new EventBridgePresencePublisher(new EventBridgeClient({}), PutEventsCommand, 'default');
  * await publisher.publish({ userId: '42', online: true, connections: 1, observedAt: new Date().toISOString() });
  */
 export class EventBridgePresencePublisher implements PresencePublisher {
   constructor(
     private readonly client: EventBridgeClient,
+    private readonly command: typeof PutEventsCommand,
     private readonly eventBusName: string,
   ) {}
 
   async publish(detail: PresenceChangeDetail): Promise<void> {
     const result = await this.client.send(
-      new PutEventsCommand({
+      new this.command({
         Entries: [
           {
             EventBusName: this.eventBusName,

@@ -1,8 +1,6 @@
-import {
-  type MessageAttributeValue,
-  SendMessageCommand,
-  type SQSClient,
-} from '@aws-sdk/client-sqs';
+// Types only: the runtime imports the SDK on the first bad payload, and hands its command in
+// (a dynamic import of this module would not resolve in the local stack's function workers).
+import type { MessageAttributeValue, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { DeadLetterQueue, RejectedMessage } from '../core/ports';
 
 /** Longest `ErrorMessage` attribute kept: the reason names the field, a line is plenty. */
@@ -15,13 +13,15 @@ const MAX_ERROR_MESSAGE_LENGTH = 1000;
  * `RequestID`), plus `SourceMessageId`, the id it had on the notification queue.
  *
  * @example
- * const deadLetters = new SqsDeadLetterQueue(new SQSClient({}), process.env.DEAD_LETTER_QUEUE_URL);
+ * const deadLetters = new SqsDeadLetterQueue(new SQSClient({}), SendMessageCommand,
+ *   process.env.DEAD_LETTER_QUEUE_URL);
  * await deadLetters.reject({ body: '{"userId":42}', sourceMessageId: 'b1c2…',
  *   errorCode: 'ValidationError', errorMessage: 'message: is required' });
  */
 export class SqsDeadLetterQueue implements DeadLetterQueue {
   constructor(
     private readonly client: SQSClient,
+    private readonly command: typeof SendMessageCommand,
     private readonly queueUrl: string,
   ) {}
 
@@ -33,7 +33,7 @@ export class SqsDeadLetterQueue implements DeadLetterQueue {
     };
     if (message.requestId) attributes.RequestID = text(message.requestId);
     await this.client.send(
-      new SendMessageCommand({
+      new this.command({
         QueueUrl: this.queueUrl,
         MessageBody: message.body,
         MessageAttributes: attributes,

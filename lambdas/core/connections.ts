@@ -1,6 +1,12 @@
-import { MissingIdentityError } from './errors';
+import { ConnectionLimitExceededError, MissingIdentityError } from './errors';
 import { type AuthorizerContext, authorizedUserId } from './identity';
-import type { ConnectionRecord, ConnectionStore, Log } from './ports';
+import type {
+  ClientProtocol,
+  ConnectionRecord,
+  ConnectionStore,
+  LiveConnection,
+  Log,
+} from './ports';
 
 /** What `$connect` and `$disconnect` know about the connection (from `requestContext`). */
 export interface ConnectionEvent {
@@ -8,6 +14,8 @@ export interface ConnectionEvent {
   /** Epoch milliseconds, set by API Gateway when the handshake arrived. */
   connectedAt?: number;
   authorizer?: AuthorizerContext;
+  /** On `$connect`: the protocol answered to the client (`chosenProtocol`). Absent: v1. */
+  protocol?: ClientProtocol;
 }
 
 export interface ConnectionDependencies {
@@ -18,19 +26,47 @@ export interface ConnectionDependencies {
   now?: () => number;
 }
 
+/** What `$connect` needs on top of what both lifecycle functions share. */
+export interface ConnectDependencies extends ConnectionDependencies {
+  /** Live connections one user may hold (`MAX_CONNECTIONS_PER_USER`). */
+  maxConnectionsPerUser: number;
+}
+
+/** A connection `$connect` admitted, and the user's live connections as its cap read them. */
+export interface RegisteredConnection {
+  record: ConnectionRecord;
+  /** The user's live connections, this one included, read right after its row was written. */
+  live: LiveConnection[];
+  /** When `live` was read, epoch milliseconds. */
+  readAt: number;
+}
+
 /**
- * `$connect`: stores the mapping from the authorized user to this connection, one write.
+ * `$connect`: stores the mapping from the authorized user to this connection, with the
+ * protocol it speaks, then reads the user's live rows with one strongly consistent Query. Over
+ * `maxConnectionsPerUser`, it deletes the row it wrote and throws `ConnectionLimitExceededError`
+ * (the edge answers 429). The rows it read come back with the record: presence-change events
+ * tell a user's first connection from them, with no read of their own.
+ *
+ * Writing before counting keeps the cap exact from above without a transaction: of any set of
+ * connects that overlap, the one whose count is sent last sees every row the others wrote
+ * (each put was acknowledged before its own count was sent), so it cannot be admitted beyond
+ * the cap. Connects that overlap may all see each other and all be refused; the cap is never
+ * exceeded. Two requests per admitted connect, three per refused one.
+ *
  * Throws `MissingIdentityError` without an authorizer context and `StoreUnavailableError` if
- * DynamoDB fails; either way nothing was written and the handshake must be refused.
+ * DynamoDB fails; either way the handshake must be refused, and the row is removed when it
+ * can be (a row left behind expires by TTL, or goes on the first send's 410).
  *
  * @example
- * await registerConnection({ connectionId: 'BFaT_fALIAMCKug=', connectedAt: Date.now(),
- *   authorizer: { principalId: '42', userId: '42' } }, { store, log, ttlSeconds: 7200 });
+ * const { record, live } = await registerConnection({ connectionId: 'BFaT_fALIAMCKug=',
+ *   connectedAt: Date.now(), authorizer: { principalId: '42', userId: '42' } },
+ *   { store, log, ttlSeconds: 7200, maxConnectionsPerUser: 20 });
  */
 export async function registerConnection(
   event: ConnectionEvent,
-  { store, log, ttlSeconds, now = Date.now }: ConnectionDependencies,
-): Promise<ConnectionRecord> {
+  { store, log, ttlSeconds, maxConnectionsPerUser, now = Date.now }: ConnectDependencies,
+): Promise<RegisteredConnection> {
   const userId = authorizedUserId(event.authorizer);
   const connectedAt = event.connectedAt ?? now();
   const record: ConnectionRecord = {
@@ -38,10 +74,36 @@ export async function registerConnection(
     connectionId: event.connectionId,
     connectedAt,
     expiresAt: Math.floor(connectedAt / 1000) + ttlSeconds,
+    protocol: event.protocol ?? 'v1',
   };
   await store.putConnection(record);
-  log.info('connected', { userId, connectionId: event.connectionId });
-  return record;
+  let live: LiveConnection[];
+  const readAt = now();
+  try {
+    live = await store.listConnections(userId, Math.floor(readAt / 1000));
+  } catch (error) {
+    await removeRefusedRow(store, log, record);
+    throw error;
+  }
+  if (live.length > maxConnectionsPerUser) {
+    await removeRefusedRow(store, log, record);
+    throw new ConnectionLimitExceededError(userId, live.length, maxConnectionsPerUser);
+  }
+  log.info('connected', { userId, connectionId: event.connectionId, protocol: record.protocol });
+  return { record, live, readAt };
+}
+
+/** The handshake is refused, so API Gateway will send no `$disconnect` for it: delete now. */
+async function removeRefusedRow(store: ConnectionStore, log: Log, record: ConnectionRecord) {
+  try {
+    await store.deleteConnection(record.userId, record.connectionId);
+  } catch (error) {
+    log.error('row of a refused connection left behind; it expires by TTL', {
+      userId: record.userId,
+      connectionId: record.connectionId,
+      error,
+    });
+  }
 }
 
 /**

@@ -31,6 +31,7 @@ export type TokenRejectionReason =
   | 'expired'
   | 'not_yet_valid'
   | 'missing_claim'
+  | 'lifetime_too_long'
   | 'wrong_issuer'
   | 'wrong_audience'
   | 'invalid_subject';
@@ -56,8 +57,9 @@ export class AuthProviderUnavailableError extends Error {
 }
 
 /**
- * The connection table could not be read or written. Retryable: when `send` fails with it,
- * nothing has been posted yet, so invoking again delivers each message once.
+ * The connection table or the message log could not be read or written. Retryable: when `send`
+ * fails with it, nothing has been posted yet, so invoking again delivers each message (a
+ * message already logged for some users is logged for them again: see docs/producers.md).
  */
 export class StoreUnavailableError extends Error {
   override readonly name = 'StoreUnavailableError';
@@ -65,9 +67,9 @@ export class StoreUnavailableError extends Error {
   /** The DynamoDB operation that failed, e.g. `Query`. */
   readonly operation: string;
 
-  constructor(operation: string, cause: unknown) {
+  constructor(operation: string, cause: unknown, store = 'connection store', detail?: string) {
     const causeText = cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause);
-    super(`connection store ${operation} failed: ${causeText}`, { cause });
+    super(`${store} ${operation} failed: ${causeText}${detail ? `; ${detail}` : ''}`, { cause });
     this.operation = operation;
   }
 }
@@ -80,7 +82,11 @@ export class MissingIdentityError extends Error {
   override readonly name = 'MissingIdentityError';
 }
 
-/** A required environment variable is missing or malformed. Thrown at cold start. */
+/**
+ * A required environment variable is missing or malformed, thrown at cold start; or a value
+ * it points to is unusable (an HS256 key in Secrets Manager shorter than 32 bytes), thrown when
+ * that value is read. `variable` names the setting, the message names the secret: never a value.
+ */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
   /** The environment variable at fault. */
@@ -89,6 +95,29 @@ export class ConfigError extends Error {
   constructor(variable: string, problem: string) {
     super(`${variable}: ${problem}`);
     this.variable = variable;
+  }
+}
+
+/**
+ * The user already holds `limit` live connections: `$connect` refuses the next handshake with
+ * 429 and removes the row it had written.
+ *
+ * @example
+ * throw new ConnectionLimitExceededError('42', 21, 20);
+ * // "user 42 holds 21 live connections with this one; at most 20 are allowed"
+ */
+export class ConnectionLimitExceededError extends Error {
+  override readonly name = 'ConnectionLimitExceededError';
+
+  constructor(
+    readonly userId: string,
+    /** Live rows counted, the refused connection's own included. */
+    readonly live: number,
+    readonly limit: number,
+  ) {
+    super(
+      `user ${userId} holds ${live} live connections with this one; at most ${limit} are allowed`,
+    );
   }
 }
 

@@ -57,8 +57,9 @@ export function parsePresenceQuery(payload: unknown): string[] {
 }
 
 /**
- * Counts each user's live connections: one strongly consistent Query per user (a connection
- * whose `$connect` has returned is always counted), rows past their TTL left out. Throws
+ * Counts each user's live connections: one strongly consistent Query per user that returns the
+ * count alone (a connection whose `$connect` has returned is always counted), rows past their
+ * TTL left out. Throws
  * `ValidationError` before any read, `StoreUnavailableError` when a read fails.
  *
  * @example
@@ -73,9 +74,7 @@ export async function queryPresence(
   const nowSeconds = Math.floor(now() / 1000);
   const limit = pLimit(PRESENCE_QUERY_CONCURRENCY);
   const counts = await Promise.all(
-    userIds.map((userId) =>
-      limit(async () => (await store.listConnectionIds(userId, nowSeconds)).length),
-    ),
+    userIds.map((userId) => limit(() => store.countLiveConnections(userId, nowSeconds))),
   );
   const online: Record<string, number> = {};
   userIds.forEach((userId, index) => {
@@ -95,6 +94,11 @@ export interface PresenceChange {
   kind: 'connected' | 'disconnected';
   userId: string;
   connectionId: string;
+  /**
+   * The user's live connections, read after this change was written, when the caller has
+   * them: `$connect` read them for its cap. Without them, one Query reads them.
+   */
+  live?: { connections: LiveConnection[]; readAt: number };
 }
 
 export interface PresenceChangeDependencies {
@@ -107,14 +111,18 @@ export interface PresenceChangeDependencies {
 /**
  * After a connection opened or closed, publishes a presence-change event when it made the
  * user go online (this is the user's oldest live connection) or offline (no live connection
- * is left). One strongly consistent Query, then at most one event. Never throws: the connection
- * itself has been recorded; a failure is logged and reported as `false`.
+ * is left). It reads the user's live rows after the change was written (one strongly
+ * consistent Query; none on `$connect`, whose cap has just read them), then puts at most one
+ * event. Never throws: the connection itself has been recorded; a failure is logged and
+ * reported as `failed`.
  *
  * How exact it is: the read follows the write, so every change to or from zero is seen by at
- * least one of the connections involved; two closing at once both see zero (two offline
- * events), and a connect and a disconnect racing each other can both publish. A `$disconnect`
- * that never arrives leaves a row until its TTL or a send's 410 removes it, with no offline
- * event. Consumers keep the latest `observedAt` per user, and ask `presence` for the truth.
+ * least one of the connections involved. Two first connections racing both publish "online"
+ * when each reads before the other's row lands; the older one publishes when both see each
+ * other (never neither). Two last ones closing at once both see zero (two offline events), and
+ * a connect and a disconnect racing each other can both publish. A `$disconnect` that never
+ * arrives leaves a row until its TTL or a send's 410 removes it, with no offline event.
+ * Consumers keep the latest `observedAt` per user, and ask `presence` for the truth.
  *
  * @example
  * await announcePresenceChange({ kind: 'connected', userId: '42', connectionId: 'BFaT_fALIAMCKug=' },
@@ -124,9 +132,9 @@ export async function announcePresenceChange(
   change: PresenceChange,
   { store, publisher, log, now = Date.now }: PresenceChangeDependencies,
 ): Promise<{ published: boolean; failed: boolean }> {
-  const observed = now();
   try {
-    const live = await store.listConnections(change.userId, Math.floor(observed / 1000));
+    const { connections: live, readAt: observed } =
+      change.live ?? (await readLive(change, store, now));
     const detail: PresenceChangeDetail | undefined =
       change.kind === 'connected'
         ? isOldest(live, change.connectionId)
@@ -157,6 +165,18 @@ export async function announcePresenceChange(
     });
     return { published: false, failed: true };
   }
+}
+
+async function readLive(
+  change: PresenceChange,
+  store: ConnectionStore,
+  now: () => number,
+): Promise<{ connections: LiveConnection[]; readAt: number }> {
+  const readAt = now();
+  return {
+    connections: await store.listConnections(change.userId, Math.floor(readAt / 1000)),
+    readAt,
+  };
 }
 
 /** Whether this connection is the user's oldest live one (ties broken by connection id). */

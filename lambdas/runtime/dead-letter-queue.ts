@@ -1,3 +1,4 @@
+import { SqsDeadLetterQueue } from '../adapters/sqs-dead-letter-queue';
 import type { QueueConsumerConfig } from '../config/queue';
 import type { DeadLetterQueue, RejectedMessage } from '../core/ports';
 
@@ -24,13 +25,10 @@ export function createDeadLetterQueue(config: QueueConsumerConfig): DeadLetterQu
 }
 
 async function load(config: QueueConsumerConfig): Promise<DeadLetterQueue> {
-  const [{ SQSClient }, { SqsDeadLetterQueue }] = await Promise.all([
-    import('@aws-sdk/client-sqs'),
-    import('../adapters/sqs-dead-letter-queue'),
-  ]);
+  const { SQSClient, SendMessageCommand } = await import('@aws-sdk/client-sqs');
   const client = new SQSClient({
     endpoint: new URL(config.deadLetterQueueUrl).origin,
     maxAttempts: 3,
   });
-  return new SqsDeadLetterQueue(client, config.deadLetterQueueUrl);
+  return new SqsDeadLetterQueue(client, SendMessageCommand, config.deadLetterQueueUrl);
 }

@@ -1,3 +1,4 @@
+import { EventBridgePresencePublisher } from '../adapters/eventbridge-presence-publisher';
 import type { PresenceEventsConfig } from '../config/presence-events';
 import type { PresencePublisher } from '../core/ports';
 import type { PresenceChangeDetail } from '../shared/eventbridge';
@@ -44,10 +45,7 @@ function load(config: PresenceEventsConfig): Promise<PresencePublisher> {
 }
 
 async function loadEventBridgePublisher(config: PresenceEventsConfig): Promise<PresencePublisher> {
-  const [{ EventBridgeClient }, { EventBridgePresencePublisher }] = await Promise.all([
-    import('@aws-sdk/client-eventbridge'),
-    import('../adapters/eventbridge-presence-publisher'),
-  ]);
+  const { EventBridgeClient, PutEventsCommand } = await import('@aws-sdk/client-eventbridge');
   const client = new EventBridgeClient({ endpoint: config.eventsEndpoint, maxAttempts: 3 });
-  return new EventBridgePresencePublisher(client, config.eventBusName);
+  return new EventBridgePresencePublisher(client, PutEventsCommand, config.eventBusName);
 }

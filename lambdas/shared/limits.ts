@@ -59,6 +59,22 @@ export const AWS_LIMITS = {
 /** RFC 7518 §3.2: an HS256 key must be at least as long as the hash output (32 bytes). */
 export const MIN_HS256_SECRET_BYTES = 32;
 
+/** The `aud` every token must carry when `JWT_AUDIENCE` is unset: this API's name. */
+export const DEFAULT_JWT_AUDIENCE = 'tripsync-realtime';
+
+/**
+ * How long the authorizer keeps HS256 keys read from Secrets Manager before reading them again:
+ * the longest a warm container goes on trusting a key an operator has rotated out.
+ */
+export const HS256_KEY_CACHE_SECONDS = 5 * 60;
+
+/**
+ * A token that fails every cached HS256 key may mean the key was rotated since the last read;
+ * it triggers one early read, at most once in this many seconds per container, so a flood of
+ * forged tokens cannot become a flood of Secrets Manager calls.
+ */
+export const HS256_KEY_REFRESH_MIN_INTERVAL_SECONDS = 30;
+
 /**
  * Time the send function keeps back from its Lambda timeout for stale-row cleanup and its reply:
  * no post attempt starts unless it would end before `timeout - SEND_FINISH_MARGIN_MS`.
@@ -66,15 +82,45 @@ export const MIN_HS256_SECRET_BYTES = 32;
 export const SEND_FINISH_MARGIN_MS = 1000;
 
 /**
+ * Protocol v2 (`tripsync.v2`, see docs/client-protocol.md): the subprotocol a client offers, and
+ * the limits of its message log and resume.
+ */
+export const PROTOCOL_V2 = {
+  /** The `Sec-WebSocket-Protocol` value a client offers and `$connect` answers. */
+  subprotocol: 'tripsync.v2',
+  /** Most messages one resume replays (a page); the client resumes again for the next one. */
+  replayPageSize: 1000,
+  /**
+   * Bytes kept free for the v2 envelope around a logged message
+   * (`{"type":"message","seq":…,"epoch":"…","message":…}`, at most 83 bytes with a 16-character
+   * epoch and the largest seq), so that the frame fits API Gateway's 128 KiB. A message larger
+   * than `maxMessageBytes - envelopeReserveBytes` still reaches v1 connections, but is not
+   * logged and cannot be posted to v2 ones.
+   */
+  envelopeReserveBytes: 128,
+  /**
+   * Resumes one connection may make at once, and how fast it earns another: a token bucket on
+   * its connection row. A client resumes after each reconnect and once per page; a flood is
+   * answered `RESUME_RATE_LIMITED`.
+   */
+  resumeBurst: 20,
+  resumeRefillMs: 500,
+} as const;
+
+/**
  * The settings a deployment may change, with their defaults and ranges. Each is a prop of the
  * CDK construct under the same name and an environment variable of the functions that read it.
  */
 export const SETTINGS = {
-  /** Lifetime of a connection row; API Gateway's maximum connection duration by default. */
+  /**
+   * Lifetime of a connection row: never below API Gateway's maximum connection duration (the
+   * default), since a row is never refreshed while its socket is open and `send` skips expired
+   * rows.
+   */
   connectionTtlSeconds: {
     env: 'CONNECTION_TTL_SECONDS',
     default: AWS_LIMITS.maxConnectionDurationMs / 1000,
-    min: 60,
+    min: AWS_LIMITS.maxConnectionDurationMs / 1000,
     max: 7 * 24 * 60 * 60,
   },
   /** Posts `send` makes at once; 50 is also the SDK's default socket pool. */
@@ -93,12 +139,44 @@ export const SETTINGS = {
     min: 100,
     max: 20_000,
   },
-  /** Slack allowed on a token's `exp` and `nbf`. */
+  /**
+   * How long a logged message stays in its user's message log (DynamoDB TTL, and filtered on
+   * read since TTL deletion lags): a client that reconnects within this gets what it missed.
+   */
+  messageRetentionSeconds: {
+    env: 'MESSAGE_RETENTION_SECONDS',
+    default: 24 * 60 * 60,
+    min: 1,
+    max: 30 * 24 * 60 * 60,
+  },
+  /**
+   * Posts a resume makes at once to its one connection. They start in seq order; with more than
+   * one in flight they may arrive slightly out of order (each frame carries its seq).
+   */
+  replayConcurrency: { env: 'REPLAY_CONCURRENCY', default: 8, min: 1, max: 100 },
+  /** Slack allowed on a token's `exp`, `nbf` and `iat`. */
   jwtClockToleranceSeconds: {
     env: 'JWT_CLOCK_TOLERANCE_SECONDS',
     default: 5,
     min: 0,
     max: 300,
+  },
+  /**
+   * Live connections one user may hold: a few phones, tabs and tablets, while a client stuck in
+   * a reconnect loop cannot multiply every fan-out to its user. 0 would refuse everyone.
+   */
+  maxConnectionsPerUser: {
+    env: 'MAX_CONNECTIONS_PER_USER',
+    default: 20,
+    min: 1,
+    max: 100_000,
+  },
+  /** The longest token lifetime (`exp − iat`) accepted: a minute to a week, a day by default. */
+  jwtMaxLifetimeSeconds: {
+    env: 'JWT_MAX_LIFETIME_SECONDS',
+    default: 24 * 60 * 60,
+    min: 60,
+    max: 7 * 24 * 60 * 60,
   },
 } as const satisfies Record<string, IntegerRange>;
 
@@ -200,6 +278,7 @@ export const DEPLOYED_SETTINGS = [
   'sendConcurrency',
   'postTimeoutMs',
   'postMaxAttempts',
+  'messageRetentionSeconds',
 ] as const satisfies readonly (keyof typeof SETTINGS)[];
 export type DeployedSetting = (typeof DEPLOYED_SETTINGS)[number];
 
@@ -229,7 +308,7 @@ export const DEPLOYMENT = {
 
 /**
  * Whether a JWKS URL may be deployed: https only, so keys cannot be swapped in transit. (The
- * authorizer itself also accepts http, for JWKS servers in tests.)
+ * authorizer itself also accepts http on a loopback address, for JWKS servers in tests.)
  *
  * @example
  * isHttpsUrl('https://issuer.example/.well-known/jwks.json'); // true

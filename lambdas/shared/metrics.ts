@@ -50,6 +50,8 @@ export const REFUSAL_REASON_DIMENSION = 'Reason';
  *   authorizer;
  * - `auth_unavailable`: the JWKS or the HS256 secret could not be read (500), by the authorizer;
  * - `no_identity`: `$connect` ran without the authorizer's context (403), by connect;
+ * - `too_many_connections`: the user already held `MAX_CONNECTIONS_PER_USER` live
+ *   connections (429), by connect;
  * - `store_unavailable`: the connection could not be recorded (500), by connect.
  */
 export const REFUSAL_REASONS = [
@@ -58,6 +60,7 @@ export const REFUSAL_REASONS = [
   'expired_token',
   'auth_unavailable',
   'no_identity',
+  'too_many_connections',
   'store_unavailable',
 ] as const;
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];

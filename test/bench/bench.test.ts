@@ -1,13 +1,11 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BASELINES, HANDLER_NAMES } from '../../bench/bundles';
 import type { BenchResults, Figure } from '../../bench/report';
+import { runCommand } from '../support/processes';
 
-const run = promisify(execFile);
 const REPO_ROOT = resolve(import.meta.dirname, '../..');
 
 // The benchmark is not a timed test: this checks that its quick mode runs and measures every
@@ -19,11 +17,16 @@ let stdout: string;
 beforeAll(async () => {
   scratch = mkdtempSync(join(tmpdir(), 'tripsync-bench-'));
   const out = join(scratch, 'results.json');
-  ({ stdout } = await run('npm', ['run', '--silent', 'bench', '--', '--quick', '--out', out], {
+  // In a process group of its own: past the timeout, the benchmark and its stack process are
+  // killed, not only npm.
+  const run = await runCommand('npm', ['run', '--silent', 'bench', '--', '--quick', '--out', out], {
     cwd: REPO_ROOT,
-    timeout: 170_000,
-    maxBuffer: 16 * 1024 * 1024,
-  }));
+    timeoutMs: 170_000,
+  });
+  if (run.code !== 0) {
+    throw new Error(`the benchmark failed (${run.signal ?? run.code}): ${run.stderr}`);
+  }
+  stdout = run.stdout;
   results = JSON.parse(readFileSync(out, 'utf8'));
 }, 180_000);
 
@@ -52,6 +55,8 @@ const EXPECTED = [
   'fanOut.oneUser.vsSharedClient',
   'fanOut.oneUser.cpuPerPost',
   'fanOut.manyUsers.median',
+  'fanOut.oneUser.logCost',
+  'fanOut.manyUsers.logCost',
   'fanOut.peakInFlight',
   'dynamodb.presence',
   'dynamodb.connect',
@@ -59,11 +64,18 @@ const EXPECTED = [
   'dynamodb.sendToUser',
   'dynamodb.sendToUsers',
   'dynamodb.sendToConnection',
+  'dynamodb.loggedMessage',
   'dynamodb.staleCleanupByUser',
   'dynamodb.staleCleanupByConnection',
   'capacity.connectRate',
   'capacity.heldRss',
   'capacity.perConnection',
+  'peer.fanOut.median',
+  'peer.connectRate',
+  'scale.fanOut.median',
+  'send.cpuPerPost',
+  'resume.replay.median',
+  'resume.requests',
 ];
 
 describe('npm run bench -- --quick', () => {
@@ -97,9 +109,14 @@ describe('npm run bench -- --quick', () => {
 
   it('counts DynamoDB requests on the handlers’ own clients, the wire agreeing', () => {
     // Assess: counts are facts, not timings, so they hold on any machine.
-    expect(byId('dynamodb.connect')?.value).toBe(1);
+    // The row, then the per-user cap's strongly consistent count.
+    expect(byId('dynamodb.connect')?.value).toBe(2);
+    // One read of the byConnectionId index: the connection's protocol decides its frame.
     expect(byId('dynamodb.presence')?.value).toBe(1);
-    expect(byId('dynamodb.sendToConnection')?.value).toBe(0);
+    expect(byId('dynamodb.sendToConnection')?.value).toBe(1);
+    // A logged message: 1 read and 2 writes per user; a resume: 1 Query for its page.
+    expect(byId('dynamodb.loggedMessage')?.value).toBe(3);
+    expect(byId('resume.requests')?.value).toBe(3);
     const counts = results.details.dynamodbRequests as Record<
       string,
       { sdk: Record<string, number>; wire: Record<string, number> }

@@ -2,7 +2,6 @@ import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { InvocationType, InvokeCommand } from '@aws-sdk/client-lambda';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { apiGatewayId } from '../../local/ids';
-import { eventually } from '../support/local-clients';
 import { startTestStack, type TestStack } from '../support/local-stack';
 import { hs256Token } from '../support/tokens';
 
@@ -34,8 +33,8 @@ describe('send through the Lambda Invoke API', () => {
 
     // Assess
     expect(results.map((r) => r.body)).toEqual([
-      { delivered: 3, stale: 0, failed: 0 },
-      { delivered: 3, stale: 0, failed: 0 },
+      { delivered: 3, stale: 0, failed: 0, seq: 1 },
+      { delivered: 3, stale: 0, failed: 0, seq: 2 },
     ]);
     for (const tab of tabs) {
       expect([JSON.parse(await tab.next()), JSON.parse(await tab.next())]).toEqual(messages);
@@ -56,8 +55,9 @@ describe('send through the Lambda Invoke API', () => {
     const second = await t.invokeSend({ userId: '303', message: byString });
 
     // Assess
-    expect(first.body).toEqual({ delivered: 2, stale: 0, failed: 0 });
-    expect(second.body).toEqual({ delivered: 2, stale: 0, failed: 0 });
+    // One user, one log: the second message is the user's seq 2.
+    expect(first.body).toEqual({ delivered: 2, stale: 0, failed: 0, seq: 1 });
+    expect(second.body).toEqual({ delivered: 2, stale: 0, failed: 0, seq: 2 });
     for (const client of [numeric, text]) {
       expect([JSON.parse(await client.next()), JSON.parse(await client.next())]).toEqual([
         byNumber,
@@ -83,9 +83,9 @@ describe('send through the Lambda Invoke API', () => {
       stale: 0,
       failed: 0,
       users: {
-        '311': { delivered: 1, stale: 0, failed: 0 },
-        '312': { delivered: 2, stale: 0, failed: 0 },
-        '313': { delivered: 0, stale: 0, failed: 0 },
+        '311': { delivered: 1, stale: 0, failed: 0, seq: 1 },
+        '312': { delivered: 2, stale: 0, failed: 0, seq: 1 },
+        '313': { delivered: 0, stale: 0, failed: 0, seq: 1 },
       },
     });
     for (const client of [a, b1, b2]) expect(JSON.parse(await client.next())).toEqual(message);
@@ -124,9 +124,9 @@ describe('send through the Lambda Invoke API', () => {
     expect(async.status).toBe(202);
     expect(async.body).toBeUndefined();
     expect(JSON.parse(await client.next())).toEqual(event);
-    await eventually(() => t.lines.some((l) => l.includes('Event  userId 331 → delivered 1')), {
-      what: 'the Event invocation log line',
-    });
+    await expect
+      .poll(() => t.lines, { message: 'the Event invocation log line' })
+      .toContainEqual(expect.stringContaining('Event  userId 331 → delivered 1'));
   });
 
   test('a row whose socket is gone is removed by the send that gets 410', async () => {
@@ -151,7 +151,7 @@ describe('send through the Lambda Invoke API', () => {
     const result = await t.invokeSend({ userId: 341, message });
 
     // Assess
-    expect(result.body).toEqual({ delivered: 1, stale: 1, failed: 0 });
+    expect(result.body).toEqual({ delivered: 1, stale: 1, failed: 0, seq: 1 });
     expect(JSON.parse(await live.next())).toEqual(message);
     const rows = (await t.rows()).filter((r) => r.userId === '341');
     expect(rows.map((r) => r.connectionId)).toEqual([(await live.whoami()).connectionId]);
@@ -242,7 +242,7 @@ describe('client frames on $default', () => {
     for (const client of clients) client.ws.close(1000);
 
     // Assess
-    await eventually(async () => (await mine()).length === 0, { what: 'rows removed' });
+    await expect.poll(mine, { message: 'rows removed' }).toEqual([]);
     for (const id of ids) {
       expect(await t.invocations.disconnectOf(id)).toMatchObject({ disconnectStatusCode: 1000 });
     }

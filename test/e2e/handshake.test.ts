@@ -1,8 +1,8 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { apiGatewayId } from '../../local/ids';
 import type { LambdaHandler } from '../../local/lambda-runtime';
 import { loadEvent } from '../support/fixtures';
-import { eventually, openClient, refusedWith } from '../support/local-clients';
+import { openClient, refusedWith } from '../support/local-clients';
 import { startTestStack, type TestStack } from '../support/local-stack';
 import { hs256Token, unsignedToken } from '../support/tokens';
 
@@ -78,6 +78,9 @@ describe('refused handshakes', () => {
     ['malformed', async () => 'not-a-jwt'],
     ['not yet valid', () => hs256Token({ sub: 404, nbf: now() + 600 }, secret())],
     ['without sub', () => hs256Token({ sub: undefined }, secret())],
+    ['without aud', () => hs256Token({ sub: 405, aud: undefined }, secret())],
+    ['for another audience', () => hs256Token({ sub: 406, aud: 'password-reset' }, secret())],
+    ['living two days', () => hs256Token({ sub: 407, exp: now() + 2 * 86_400 }, secret())],
   ])('a token %s: 401 from the authorizer, and $connect never runs', async (_kind, makeToken) => {
     // Prepare
     const token = await makeToken();
@@ -306,14 +309,19 @@ describe('events are shaped like the captured fixtures', () => {
     const { connectionId } = await client.whoami();
 
     // Act
-    const connect = await eventually(() =>
-      t.invocations
-        .of('connect')
-        .find(
-          (r) =>
-            (r.event as { requestContext: { connectionId: string } }).requestContext
-              .connectionId === connectionId,
-        ),
+    const connect = await vi.waitFor(
+      () => {
+        const found = t.invocations
+          .of('connect')
+          .find(
+            (r) =>
+              (r.event as { requestContext: { connectionId: string } }).requestContext
+                .connectionId === connectionId,
+          );
+        if (found === undefined) throw new Error(`no $connect of ${connectionId} yet`);
+        return found;
+      },
+      { timeout: 5000, interval: 20 },
     );
 
     // Assess

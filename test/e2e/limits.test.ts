@@ -3,7 +3,7 @@ import {
   PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { eventually } from '../support/local-clients';
+import { refusedWith } from '../support/local-clients';
 import { startTestStack, type TestStack } from '../support/local-stack';
 
 const KiB = 1024;
@@ -14,10 +14,13 @@ const IDLE_MS = 300;
 const MAX_MS = 1000;
 /** A third with short integration and Lambda timeouts, and routes that are slow or fail. */
 let slow: TestStack;
+/** A fourth whose per-user connection cap is small. */
+let capped: TestStack;
+const CAP = 3;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 beforeAll(async () => {
-  [t, timed, slow] = await Promise.all([
+  [t, timed, slow, capped] = await Promise.all([
     startTestStack(),
     startTestStack({ idleTimeoutMs: IDLE_MS, maxConnectionDurationMs: MAX_MS }),
     startTestStack({
@@ -40,10 +43,11 @@ beforeAll(async () => {
         },
       },
     }),
+    startTestStack({ maxConnectionsPerUser: CAP }),
   ]);
 });
 
-afterAll(() => Promise.all([t.stop(), timed.stop(), slow.stop()]));
+afterAll(() => Promise.all([t.stop(), timed.stop(), slow.stop(), capped.stop()]));
 
 /** Sends one message as frames of `frameBytes` (ws sends each `fin: false` part as one frame). */
 function sendFragmented(ws: import('ws').WebSocket, text: string, frameBytes: number) {
@@ -167,6 +171,31 @@ describe('128 KiB messages, 32 KiB frames', () => {
   });
 });
 
+describe('live connections per user (maxConnectionsPerUser)', () => {
+  test('the handshake past the cap gets HTTP 429 on the upgrade, other users are not affected', async () => {
+    // Prepare
+    const held = await Promise.all(Array.from({ length: CAP }, () => capped.connect('busy')));
+
+    // Act
+    const status = await refusedWith(`${capped.stack.url}?token=${await capped.token('busy')}`);
+    const other = await capped.connect('calm');
+
+    // Assess
+    expect(status).toBe(429);
+    expect(capped.lines.some((l) => /refused\s+429 Too Many Requests/.test(l))).toBe(true);
+    expect(capped.invocations.of('connect').at(-2)?.outcome).toMatchObject({
+      ok: true,
+      result: { statusCode: 429 },
+    });
+    expect((await other.whoami()).userId).toBe('calm');
+    const rows = await capped.rows();
+    expect(rows.filter((r) => r.userId === 'busy')).toHaveLength(CAP);
+    // Nothing of the refused connection remains: it was never registered, and no $disconnect ran.
+    expect(capped.stack.connectionCount()).toBe(CAP + 1);
+    for (const client of held) client.ws.close();
+  });
+});
+
 describe('idle timeout and maximum duration', () => {
   test('a connection without data frames is closed with 1001 after the idle timeout', async () => {
     // Prepare
@@ -181,7 +210,7 @@ describe('idle timeout and maximum duration', () => {
     expect(closed).toEqual({ code: 1001, reason: 'Going away' });
     expect(elapsed).toBeGreaterThanOrEqual(IDLE_MS - 20);
     expect(elapsed).toBeLessThan(MAX_MS);
-    await eventually(async () => (await timed.rows()).every((r) => r.userId !== '511'));
+    await expect.poll(async () => (await timed.rows()).map((r) => r.userId)).not.toContain('511');
   });
 
   test('messages keep a connection open, but not past the maximum duration', async () => {

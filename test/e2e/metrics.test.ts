@@ -1,7 +1,7 @@
 import { PutItemCommand } from '@aws-sdk/client-dynamodb';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { METRICS } from '../../lambdas/shared/metrics';
-import { eventually, refusedWith } from '../support/local-clients';
+import { refusedWith } from '../support/local-clients';
 import { startTestStack, type TestStack } from '../support/local-stack';
 import { type CapturedOutput, captureOutput } from '../support/stdout';
 
@@ -64,10 +64,11 @@ describe('EMF metric lines', () => {
     const { body } = await t.invokeSend({ userId: 'metrics-user', message: { type: 'm' } });
 
     // Assess
-    expect(body).toEqual({ delivered: 2, stale: 1, failed: 0 });
-    const [line] = await eventually(() => {
+    expect(body).toEqual({ delivered: 2, stale: 1, failed: 0, seq: 1 });
+    const [line] = await vi.waitFor(() => {
       const lines = emfLines(mark, METRICS.messagesDelivered);
-      return lines.length > 0 && lines;
+      if (lines.length === 0) throw new Error('no messagesDelivered line yet');
+      return lines;
     });
     expect(line?._aws.CloudWatchMetrics).toEqual([
       {
@@ -104,9 +105,10 @@ describe('EMF metric lines', () => {
 
     // Assess
     expect(functionError).toBe('Unhandled');
-    const [line] = await eventually(() => {
+    const [line] = await vi.waitFor(() => {
       const lines = emfLines(mark, METRICS.sendsRejected);
-      return lines.length > 0 && lines;
+      if (lines.length === 0) throw new Error('no sendsRejected line yet');
+      return lines;
     });
     expect(line).toMatchObject({ SendsRejected: 1 });
     expect(line).not.toHaveProperty('MessagesDelivered');
@@ -124,7 +126,7 @@ describe('EMF metric lines', () => {
 
     // Assess
     expect(refused).toBe(401);
-    await eventually(() => emfLines(mark, METRICS.connectionsClosed).length === 1);
+    await expect.poll(() => emfLines(mark, METRICS.connectionsClosed)).toHaveLength(1);
     expect(emfLines(mark, METRICS.connectionsOpened)).toEqual([
       expect.objectContaining({ ConnectionsOpened: 1 }),
     ]);

@@ -2,7 +2,6 @@ import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { InvokeCommand } from '@aws-sdk/client-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BusEvent } from '../../local/eventbridge-api';
-import { eventually } from '../support/local-clients';
 import { startTestStack, type TestStack } from '../support/local-stack';
 
 // presence through the local Lambda Invoke API, as producers call it, against the same table the
@@ -106,7 +105,7 @@ describe('presence-change events (presenceEvents on)', () => {
 
     // Act
     const first = await t.connect('presence-user');
-    await eventually(() => of('presence-user').length === 1, { what: 'the online event' });
+    await expect.poll(() => of('presence-user'), { message: 'the online event' }).toHaveLength(1);
     const second = await t.connect('presence-user');
     const { connectionId: secondId } = await second.whoami();
     const { connectionId: firstId } = await first.whoami();
@@ -114,7 +113,7 @@ describe('presence-change events (presenceEvents on)', () => {
     await t.invocations.disconnectOf(firstId);
     second.ws.close();
     await t.invocations.disconnectOf(secondId);
-    await eventually(() => of('presence-user').length === 2, { what: 'the offline event' });
+    await expect.poll(() => of('presence-user'), { message: 'the offline event' }).toHaveLength(2);
 
     // Assess
     expect(of('presence-user').map((e) => [e.source, e.detail])).toEqual([

@@ -10,9 +10,8 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import type { SQSEvent } from 'aws-lambda';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { QUEUE } from '../../lambdas/shared/limits';
-import { eventually } from '../support/local-clients';
 import { E2E_CREDENTIALS, startTestStack, type TestStack } from '../support/local-stack';
 
 // The notification queue and the bus on the local stack's origin, driven by the AWS SDK (SQS's
@@ -77,7 +76,7 @@ describe('the AWS SDK (JSON protocol)', () => {
     // Assess
     expect(QueueUrl).toBe(t.stack.queueUrl);
     expect(batch.Successful?.map((s) => s.Id)).toEqual(['one', 'two']);
-    await eventually(() => a.received.length === 2 && b.received.length === 2);
+    await expect.poll(() => [a.received.length, b.received.length]).toEqual([2, 2]);
     expect(a.received.map((m) => JSON.parse(m)).sort((x, y) => x.n - y.n)).toEqual([
       { n: 1 },
       { n: 2 },
@@ -156,7 +155,7 @@ print(json.dumps({"url": url, "md5": one["MD5OfMessageBody"], "batch": [s["Id"] 
       batch: ['b1'],
       error: 'AWS.SimpleQueueService.NonExistentQueue',
     });
-    await eventually(() => client.received.length === 2);
+    await expect.poll(() => client.received).toHaveLength(2);
     expect(client.received.map((m) => JSON.parse(m))).toEqual(
       expect.arrayContaining([message, { n: 2 }]),
     );
@@ -216,18 +215,19 @@ describe('redelivery (visibility timeout and maxReceiveCount, as deployed)', () 
           MessageBody: JSON.stringify({ userId: 'slow-user', message: { n: 1 } }),
         }),
       );
-      const dead = await eventually(
-        async () =>
-          (
-            await client.send(
-              new ReceiveMessageCommand({
-                QueueUrl: r.stack.deadLetterQueueUrl,
-                AttributeNames: ['All'],
-                MessageAttributeNames: ['All'],
-              }),
-            )
-          ).Messages?.[0],
-        { timeoutMs: 10_000, what: 'the message on the dead-letter queue' },
+      const dead = await vi.waitFor(
+        async () => {
+          const { Messages } = await client.send(
+            new ReceiveMessageCommand({
+              QueueUrl: r.stack.deadLetterQueueUrl,
+              AttributeNames: ['All'],
+              MessageAttributeNames: ['All'],
+            }),
+          );
+          if (!Messages?.[0]) throw new Error('no message on the dead-letter queue yet');
+          return Messages[0];
+        },
+        { timeout: 10_000, interval: 20 },
       );
 
       // Assess: two deliveries (receive counts 1 and 2), each answered with the record.
@@ -301,7 +301,7 @@ describe('EventBridge PutEvents on the local default bus', () => {
       { ErrorCode: 'MalformedDetail', ErrorMessage: 'Detail is malformed.' },
       { EventId: expect.any(String) },
     ]);
-    await eventually(() => client.received.length === 1);
+    await expect.poll(() => client.received).toHaveLength(1);
     expect(JSON.parse(client.received[0] as string)).toEqual({ via: 'events' });
     expect(
       t.lines.some((l) => l.includes('Seat Taken from com.tripsync.bookings (no rule matches)')),

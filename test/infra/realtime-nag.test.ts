@@ -1,13 +1,18 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { App, Validations } from 'aws-cdk-lib';
+import { Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { functionsTriggeredBy, routeKeyOf } from '../../lambdas/manifest';
 import { TripSyncRealtimeStack } from '../../lib/tripsync-realtime-stack';
-import { NO_BUNDLING_CONTEXT, type SynthesizedStack, synthesizeStack } from '../support/cdk-stack';
+import {
+  NO_BUNDLING_CONTEXT,
+  type SynthesizedStack,
+  synthesizeStack,
+  testApp,
+} from '../support/cdk-stack';
 
 // cdk-nag reads the construct tree, not the code, so the functions are not bundled here.
 const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:tripsync/jwt-AbC123';
@@ -88,7 +93,7 @@ describe('cdk-nag AwsSolutions', () => {
 
   it('reports what is not acknowledged (control: access logging turned off)', () => {
     // Prepare
-    const app = new App({ context: NO_BUNDLING_CONTEXT });
+    const app = testApp({ context: NO_BUNDLING_CONTEXT });
     new TripSyncRealtimeStack(app, 'NoAccessLogs', { accessLogging: false });
 
     // Act
@@ -108,7 +113,7 @@ describe('cdk-nag AwsSolutions', () => {
 
   it('fails a synthesis with the pack registered, and writes the finding to the report', () => {
     // Prepare: the pack registered as app.ts registers it.
-    const app = new App({ context: NO_BUNDLING_CONTEXT, builtinCloudFormationValidation: false });
+    const app = testApp({ context: NO_BUNDLING_CONTEXT, builtinCloudFormationValidation: false });
     new TripSyncRealtimeStack(app, 'NoAccessLogs', { accessLogging: false });
     Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
 
@@ -127,7 +132,7 @@ describe('cdk-nag AwsSolutions', () => {
 
   it('passes a synthesis with the pack registered', () => {
     // Prepare
-    const app = new App({ context: NO_BUNDLING_CONTEXT, builtinCloudFormationValidation: false });
+    const app = testApp({ context: NO_BUNDLING_CONTEXT, builtinCloudFormationValidation: false });
     new TripSyncRealtimeStack(app, 'Registered', { ...JWKS, apiGatewayCloudWatchRole: true });
     Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
 
@@ -154,8 +159,9 @@ describe('acknowledged findings', () => {
       [
         'ApiGatewayCloudWatchRole AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
         'Realtime/JwtSecret AwsSolutions-SMG4',
-        // Every function that posts (send, the queue consumer): connection ids are not known.
-        ...['SendHandler', 'SendQueueHandler'].map(
+        // Every function that posts (send, the queue consumer, resume): connection ids are
+        // known only at runtime (resume posts to the connection that asked, and no other).
+        ...['SendHandler', 'SendQueueHandler', 'ResumeHandler'].map(
           (handler) =>
             `Realtime/${handler}/Role AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<RealtimeWebSocketApiF9B350A8>/live/POST/@connections/*]`,
         ),

@@ -54,6 +54,7 @@ function oidcToken(
     sub: 'cognito-user-1',
     iss: ISSUER,
     aud: AUDIENCE,
+    iat: now(),
     exp: now() + 600,
     ...claims,
   })
@@ -83,7 +84,30 @@ describe('JWKS tokens', () => {
   });
 
   it('still accepts HS256 tokens from the shared secret when both are configured', async () => {
-    expect(await verify(await hs256Token({ sub: 'fastapi-user' }))).toBe('fastapi-user');
+    expect(await verify(await hs256Token({ sub: 'fastapi-user', iss: ISSUER }))).toBe(
+      'fastapi-user',
+    );
+  });
+
+  it('holds HS256 tokens to the same audience and issuers as JWKS tokens', async () => {
+    const reason = (claims: Record<string, unknown>) => reasonOf(hs256Token(claims).then(verify));
+    expect(await reason({ iss: ISSUER, aud: 'password-reset' })).toBe('wrong_audience');
+    expect(await reason({ iss: 'https://evil.test' })).toBe('wrong_issuer');
+    expect(await reason({ iss: undefined })).toBe('wrong_issuer');
+  });
+
+  it('lets the two signers use issuers of their own (JWT_ISSUER lists both)', async () => {
+    const both = createVerifier(
+      readAuthConfig({
+        JWKS_URL: jwksUrl,
+        JWT_ISSUER: `${ISSUER},tripsync-backend`,
+        JWT_SECRET: TEST_SECRET,
+      }),
+    );
+    expect(await both(await hs256Token({ sub: 'b', iss: 'tripsync-backend' }))).toBe('b');
+    expect(await both(await oidcToken(rsa.privateKey, { alg: 'RS256', kid: 'rsa-1' }))).toBe(
+      'cognito-user-1',
+    );
   });
 
   it.each([
@@ -122,6 +146,21 @@ describe('JWKS tokens', () => {
       () => oidcToken(rsa.privateKey, { alg: 'RS256', kid: 'rsa-1' }, { sub: undefined }),
       'missing_claim',
     ],
+    [
+      'no aud',
+      () => oidcToken(rsa.privateKey, { alg: 'RS256', kid: 'rsa-1' }, { aud: undefined }),
+      'wrong_audience',
+    ],
+    [
+      'no iat',
+      () => oidcToken(rsa.privateKey, { alg: 'RS256', kid: 'rsa-1' }, { iat: undefined }),
+      'missing_claim',
+    ],
+    [
+      'a lifetime over a day',
+      () => oidcToken(rsa.privateKey, { alg: 'RS256', kid: 'rsa-1' }, { exp: now() + 86_400 + 60 }),
+      'lifetime_too_long',
+    ],
   ])('rejects a token with %s', async (_name, make, reason) => {
     expect(await reasonOf(verify(await make()))).toBe(reason);
   });
@@ -132,6 +171,7 @@ describe('JWKS tokens', () => {
       sub: 'attacker',
       iss: ISSUER,
       aud: AUDIENCE,
+      iat: now(),
       exp: now() + 600,
     })
       .setProtectedHeader({ alg: 'HS256', kid: 'rsa-1' })

@@ -90,6 +90,18 @@ describe('DynamoDbConnectionStore against a real DynamoDB API (dynalite)', () =>
       ),
     );
     expect((await store.listConnectionIds('paged-user', now)).sort()).toEqual(ids);
+    expect(await store.countLiveConnections('paged-user', now)).toBe(30);
+  });
+
+  it("counts a user's live rows only: expired ones and other users' are left out", async () => {
+    await store.putConnection(record('count-user', 'c1=', now + 1));
+    await store.putConnection(record('count-user', 'c2=', now + 7200));
+    await store.putConnection(record('count-user', 'gone=', now));
+    await store.putConnection(record('count-user', 'older=', now - 3600));
+    await store.putConnection(record('count-user-2', 'c1=', now + 7200));
+    expect(await store.countLiveConnections('count-user', now)).toBe(2);
+    expect(await store.countLiveConnections('count-user', now + 1)).toBe(1);
+    expect(await store.countLiveConnections('nobody', now)).toBe(0);
   });
 
   it('wraps a DynamoDB failure in StoreUnavailableError naming the operation and cause', async () => {
@@ -113,7 +125,7 @@ describe('DynamoDbConnectionStore against a real DynamoDB API (dynalite)', () =>
     )) {
       rows += page.Count ?? 0;
     }
-    // tabs (3) + other (1) + row (1) + ttl (2) + del (1) + owner (1) + paged (30)
-    expect(rows).toBe(39);
+    // tabs (3) + other (1) + row (1) + ttl (2) + del (1) + owner (1) + paged (30) + count (5)
+    expect(rows).toBe(44);
   });
 });

@@ -5,8 +5,8 @@ import type * as ConnectModule from '../../lambdas/connect';
 import type * as DefaultModule from '../../lambdas/default';
 import type * as DisconnectModule from '../../lambdas/disconnect';
 import type * as SendModule from '../../lambdas/send';
-import { type ConnectionsServer, startConnectionsServer } from '../support/connections-server';
 import { startDynamoDb, type TestDynamoDb } from '../support/dynamodb';
+import { type FakeManagementApi, startFakeManagementApi } from '../support/fake-management-api';
 import { loadEvent } from '../support/fixtures';
 import { captureOutput } from '../support/stdout';
 import { hs256Token, TEST_SECRET } from '../support/tokens';
@@ -16,7 +16,7 @@ import { hs256Token, TEST_SECRET } from '../support/tokens';
 // server speaking `@connections`.
 
 let db: TestDynamoDb;
-let api: ConnectionsServer;
+let api: FakeManagementApi;
 let authorizer: typeof AuthorizerModule;
 let connect: typeof ConnectModule;
 let disconnect: typeof DisconnectModule;
@@ -26,12 +26,14 @@ let output: ReturnType<typeof captureOutput>;
 
 beforeAll(async () => {
   db = await startDynamoDb();
-  api = await startConnectionsServer();
+  api = await startFakeManagementApi();
   Object.assign(process.env, {
     TABLE_NAME: db.tableName,
+    MESSAGE_TABLE_NAME: db.messageTableName,
     DYNAMODB_ENDPOINT: db.endpoint,
     CONNECTIONS_ENDPOINT: api.endpoint,
     JWT_SECRET: TEST_SECRET,
+    MAX_CONNECTIONS_PER_USER: '5',
     POST_TIMEOUT_MS: '500',
   });
   [authorizer, connect, disconnect, defaultRoute, send] = await Promise.all([
@@ -97,6 +99,16 @@ describe('authorizer handler', () => {
     expect(output.text()).not.toContain(token.split('.')[2]);
   });
 
+  it('refuses a token not bound to this API (no aud), logging why', async () => {
+    const event = loadEvent('authorizer-request');
+    event.queryStringParameters = { token: await hs256Token({ aud: undefined }) };
+    await expect(authorizer.handler(event)).rejects.toThrow(/^Unauthorized$/);
+    expect(output.lines().find((line) => line.message === 'token rejected')).toMatchObject({
+      reason: 'wrong_audience',
+      detail: 'token rejected (wrong_audience): missing required "aud" claim',
+    });
+  });
+
   it('refuses a handshake without a token', async () => {
     const event = loadEvent('authorizer-request');
     await expect(authorizer.handler(event)).rejects.toThrow(/^Unauthorized$/);
@@ -129,6 +141,30 @@ describe('connect handler', () => {
     event.queryStringParameters = { userId: '7' };
     expect(await connect.handler(event)).toEqual({ statusCode: 403, body: 'Forbidden' });
     expect(await rowOf('7', 'conn-anon=')).toBeUndefined();
+  });
+
+  it('refuses the connection past MAX_CONNECTIONS_PER_USER with 429, logging why, keeping no row', async () => {
+    for (let i = 0; i < 5; i++) {
+      expect(await connect.handler(connectEvent(`capped-${i}=`, 'capped'))).toEqual({
+        statusCode: 200,
+      });
+    }
+    expect(await connect.handler(connectEvent('capped-5=', 'capped'))).toEqual({
+      statusCode: 429,
+      body: 'Too Many Requests',
+    });
+    expect(await rowOf('capped', 'capped-5=')).toBeUndefined();
+    expect(await rowOf('capped', 'capped-4=')).toBeDefined();
+    expect(
+      output.lines().find((l) => l.message === 'connection refused: too many live connections'),
+    ).toMatchObject({
+      level: 'WARN',
+      handler: 'connect',
+      connectionId: 'capped-5=',
+      userId: 'capped',
+      live: 6,
+      limit: 5,
+    });
   });
 
   it('accepts the real captured $connect event once an authorizer context is added', async () => {
@@ -223,6 +259,7 @@ describe('send handler', () => {
       delivered: 2,
       stale: 0,
       failed: 0,
+      seq: 1,
     });
     expect(api.posts.map((p) => p.body)).toEqual([
       '{"type":"driver_near","etaMinutes":3}',

@@ -5,8 +5,8 @@ import type * as DefaultModule from '../../lambdas/default';
 import type * as DisconnectModule from '../../lambdas/disconnect';
 import type * as PresenceModule from '../../lambdas/presence';
 import type * as SendModule from '../../lambdas/send';
-import { type ConnectionsServer, startConnectionsServer } from '../support/connections-server';
 import { startDynamoDb, type TestDynamoDb } from '../support/dynamodb';
+import { type FakeManagementApi, startFakeManagementApi } from '../support/fake-management-api';
 import { loadEvent } from '../support/fixtures';
 import { lambdaContext } from '../support/lambda-context';
 import { captureOutput } from '../support/stdout';
@@ -16,7 +16,7 @@ import { hs256Token, TEST_SECRET } from '../support/tokens';
 // request id, the cold-start flag and the function's name on each line of the invocation.
 
 let db: TestDynamoDb;
-let api: ConnectionsServer;
+let api: FakeManagementApi;
 let handlers: {
   authorizer: typeof AuthorizerModule;
   connect: typeof ConnectModule;
@@ -29,9 +29,10 @@ let output: ReturnType<typeof captureOutput>;
 
 beforeAll(async () => {
   db = await startDynamoDb();
-  api = await startConnectionsServer();
+  api = await startFakeManagementApi();
   Object.assign(process.env, {
     TABLE_NAME: db.tableName,
+    MESSAGE_TABLE_NAME: db.messageTableName,
     DYNAMODB_ENDPOINT: db.endpoint,
     CONNECTIONS_ENDPOINT: api.endpoint,
     JWT_SECRET: TEST_SECRET,

@@ -4,14 +4,15 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DynamoDbConnectionStore } from '../../lambdas/adapters/dynamodb-connection-store';
+import { DynamoDbMessageLog } from '../../lambdas/adapters/dynamodb-message-log';
 import { ManagementApiGateway } from '../../lambdas/adapters/management-api-gateway';
 import { sendNotification } from '../../lambdas/core/send';
 import { consumeSendBatch } from '../../lambdas/core/send-queue';
 import { createDeadLetterQueue } from '../../lambdas/runtime/dead-letter-queue';
 import { createLogger } from '../../lambdas/runtime/logger';
 import type * as SendQueueModule from '../../lambdas/send-queue';
-import { type ConnectionsServer, startConnectionsServer } from '../support/connections-server';
 import { startDynamoDb, type TestDynamoDb } from '../support/dynamodb';
+import { type FakeManagementApi, startFakeManagementApi } from '../support/fake-management-api';
 import { loadSqsEvent } from '../support/fixtures';
 import { lambdaContext } from '../support/lambda-context';
 import { type SqsServer, startSqsServer } from '../support/sqs-server';
@@ -22,7 +23,7 @@ import { captureOutput } from '../support/stdout';
 // SQS server holding the dead-letter queue.
 
 let db: TestDynamoDb;
-let api: ConnectionsServer;
+let api: FakeManagementApi;
 let sqs: SqsServer;
 let consumer: typeof SendQueueModule;
 let output: ReturnType<typeof captureOutput>;
@@ -31,11 +32,12 @@ const DLQ = 'notifications-dlq';
 beforeAll(async () => {
   [db, api, sqs] = await Promise.all([
     startDynamoDb(),
-    startConnectionsServer(),
+    startFakeManagementApi(),
     startSqsServer([DLQ]),
   ]);
   Object.assign(process.env, {
     TABLE_NAME: db.tableName,
+    MESSAGE_TABLE_NAME: db.messageTableName,
     DYNAMODB_ENDPOINT: db.endpoint,
     CONNECTIONS_ENDPOINT: api.endpoint,
     DEAD_LETTER_QUEUE_URL: sqs.urlOf(DLQ),
@@ -83,7 +85,7 @@ describe('the queue consumer (ReportBatchItemFailures)', () => {
     await connection('q-good', 'qgood-a=');
     await connection('q-good', 'qgood-b=');
     await connection('q-fail', 'qfail=');
-    api.behave('qfail=', 'server-error');
+    api.script('qfail=', 'server-error');
     const event: SQSEvent = {
       Records: [
         record('good-1', { userId: 'q-good', message: { type: 'seat_taken', seat: 3 } }),
@@ -103,7 +105,7 @@ describe('the queue consumer (ReportBatchItemFailures)', () => {
       '{"type":"seat_taken","seat":3}',
       '{"type":"seat_taken","seat":3}',
     ]);
-    expect(api.attempts.get('qfail=')).toBe(3);
+    expect(api.attempts.get('qfail=')).toHaveLength(3);
 
     // The bad ones are on the dead-letter queue, unchanged, with the reason as attributes.
     const dead = await sqs.queues.named(DLQ)?.receive({ max: 10, waitMs: 0 });
@@ -168,10 +170,9 @@ describe('the queue consumer (ReportBatchItemFailures)', () => {
   it('returns a record when the table cannot be read, and one it could not move to the DLQ', async () => {
     // Prepare: a store on a table that does not exist, and a dead-letter queue that does not.
     const log = createLogger('sendQueue');
-    const missingTable = new DynamoDbConnectionStore(
-      DynamoDBDocumentClient.from(db.client),
-      'NoSuchTable',
-    );
+    const documents = DynamoDBDocumentClient.from(db.client);
+    const missingTable = new DynamoDbConnectionStore(documents, 'NoSuchTable');
+    const messageLog = new DynamoDbMessageLog(documents, db.messageTableName, 3600);
     const gateway = new ManagementApiGateway(
       new ApiGatewayManagementApiClient({ endpoint: api.endpoint, maxAttempts: 1 }),
     );
@@ -194,7 +195,7 @@ describe('the queue consumer (ReportBatchItemFailures)', () => {
       ],
       {
         deliver: (payload) =>
-          sendNotification(payload, { store: missingTable, gateway, log, options }),
+          sendNotification(payload, { store: missingTable, messageLog, gateway, log, options }),
         deadLetters,
         log,
       },

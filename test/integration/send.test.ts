@@ -1,6 +1,7 @@
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DynamoDbConnectionStore } from '../../lambdas/adapters/dynamodb-connection-store';
+import { DynamoDbMessageLog } from '../../lambdas/adapters/dynamodb-message-log';
 import { StoreUnavailableError, ValidationError } from '../../lambdas/core/errors';
 import {
   type FanOutOptions,
@@ -9,16 +10,17 @@ import {
 } from '../../lambdas/core/send';
 import { createConnectionGateway } from '../../lambdas/runtime/gateway';
 import { captureLog } from '../support/capture-log';
-import { type ConnectionsServer, startConnectionsServer } from '../support/connections-server';
 import { startDynamoDb, type TestDynamoDb } from '../support/dynamodb';
+import { type FakeManagementApi, startFakeManagementApi } from '../support/fake-management-api';
 import { countRequests } from '../support/request-counter';
 
 // The send core against a real DynamoDB API (dynalite) and a real HTTP server speaking the
 // `@connections` wire format, through the real Management API SDK client.
 
 let db: TestDynamoDb;
-let api: ConnectionsServer;
+let api: FakeManagementApi;
 let store: DynamoDbConnectionStore;
+let messageLog: DynamoDbMessageLog;
 let requests: ReturnType<typeof countRequests>;
 const fanOut: FanOutOptions = {
   concurrency: 8,
@@ -31,18 +33,21 @@ const nowSeconds = () => Math.floor(Date.now() / 1000);
 
 beforeAll(async () => {
   db = await startDynamoDb();
-  api = await startConnectionsServer();
+  api = await startFakeManagementApi();
   requests = countRequests(db.client);
   store = new DynamoDbConnectionStore(DynamoDBDocumentClient.from(db.client), db.tableName);
+  messageLog = new DynamoDbMessageLog(
+    DynamoDBDocumentClient.from(db.client),
+    db.messageTableName,
+    86_400,
+  );
 });
 afterAll(async () => {
   await api.stop();
   await db.stop();
 });
 beforeEach(() => {
-  api.posts.length = 0;
-  api.attempts.clear();
-  api.setDefault('ok');
+  api.reset();
 });
 
 function deps(options: Partial<FanOutOptions> = {}) {
@@ -50,7 +55,8 @@ function deps(options: Partial<FanOutOptions> = {}) {
   const config = { connectionsEndpoint: api.endpoint, fanOut: { ...fanOut, ...options } };
   const dependencies: SendDependencies = {
     store,
-    gateway: createConnectionGateway(config),
+    messageLog,
+    gateway: createConnectionGateway(config).forSend(),
     log,
     options: config.fanOut,
   };
@@ -85,12 +91,13 @@ describe('send to one user', () => {
 
     const result = await sendNotification({ userId: 42, message }, deps().dependencies);
 
-    expect(result).toEqual({ delivered: 3, stale: 0, failed: 0 });
+    expect(result).toEqual({ delivered: 3, stale: 0, failed: 0, seq: 1 });
     for (const id of ['u42a=', 'u42b=', 'u42c=']) {
       expect(postsTo(id).map((p) => p.body)).toEqual([JSON.stringify(message)]);
     }
     expect(postsTo('u43a=')).toEqual([]);
-    expect(requests.counts).toEqual({ Query: 1 });
+    // One consistent read of the connections; the user's first logged message creates the head.
+    expect(requests.counts).toEqual({ Query: 1, GetItem: 1, PutItem: 2, UpdateItem: 1 });
   });
 
   it('treats the string and the number form of an id as the same user', async () => {
@@ -111,6 +118,7 @@ describe('send to one user', () => {
         delivered: 0,
         stale: 0,
         failed: 0,
+        seq: 1,
       },
     );
     expect(api.posts).toEqual([]);
@@ -128,6 +136,7 @@ describe('send to one user', () => {
       delivered: 1,
       stale: 0,
       failed: 0,
+      seq: 1,
     });
     expect(api.attempts.has('ttl-old=')).toBe(false);
   });
@@ -137,7 +146,7 @@ describe('send to several users', () => {
   it('fans out with a per-user breakdown, including users with no connection', async () => {
     await connect('p1', 'p1a=', 'p1b=');
     await connect('p2', 'p2a=');
-    api.behave('p1b=', 'gone');
+    api.script('p1b=', 'gone');
     requests.reset();
 
     const result = await sendNotification(
@@ -150,19 +159,26 @@ describe('send to several users', () => {
       stale: 1,
       failed: 0,
       users: {
-        p1: { delivered: 1, stale: 1, failed: 0 },
-        p2: { delivered: 1, stale: 0, failed: 0 },
-        p3: { delivered: 0, stale: 0, failed: 0 },
+        p1: { delivered: 1, stale: 1, failed: 0, seq: 1 },
+        p2: { delivered: 1, stale: 0, failed: 0, seq: 1 },
+        p3: { delivered: 0, stale: 0, failed: 0, seq: 1 },
       },
     });
-    // One consistent read per distinct user, one delete for the stale row.
-    expect(requests.counts).toEqual({ Query: 3, DeleteItem: 1 });
+    // One consistent read per distinct user, one delete for the stale row; each user's first
+    // logged message creates its head (GetItem, PutItem head, PutItem message, UpdateItem).
+    expect(requests.counts).toEqual({
+      Query: 3,
+      DeleteItem: 1,
+      GetItem: 3,
+      PutItem: 6,
+      UpdateItem: 3,
+    });
     expect(await store.listConnectionIds('p1', nowSeconds())).toEqual(['p1a=']);
   });
 });
 
 describe('send to one connection', () => {
-  it('posts to that connection only, without reading DynamoDB', async () => {
+  it('posts to that connection only, after one read of the index for its protocol', async () => {
     await connect('c', 'c-one=', 'c-two=');
     requests.reset();
     expect(
@@ -174,12 +190,13 @@ describe('send to one connection', () => {
     });
     expect(postsTo('c-one=')).toHaveLength(1);
     expect(postsTo('c-two=')).toHaveLength(0);
-    expect(requests.total()).toBe(0);
+    // The connection's protocol (v1: the message verbatim) from the byConnectionId index.
+    expect(requests.counts).toEqual({ Query: 1 });
   });
 
   it('on 410 finds the owner through the index and removes the row', async () => {
     await connect('gone-owner', 'c-gone=', 'c-kept=');
-    api.behave('c-gone=', 'gone');
+    api.script('c-gone=', 'gone');
     requests.reset();
     expect(
       await sendNotification({ connectionId: 'c-gone=', message: {} }, deps().dependencies),
@@ -196,14 +213,15 @@ describe('send to one connection', () => {
 describe('failures of API Gateway', () => {
   it('removes a stale (410) connection and counts it as stale, not failed, and not retried', async () => {
     await connect('stale', 'st-live=', 'st-dead=');
-    api.behave('st-dead=', 'gone');
+    api.script('st-dead=', 'gone');
     const { dependencies, lines } = deps();
     expect(await sendNotification({ userId: 'stale', message: {} }, dependencies)).toEqual({
       delivered: 1,
       stale: 1,
       failed: 0,
+      seq: 1,
     });
-    expect(api.attempts.get('st-dead=')).toBe(1);
+    expect(api.attempts.get('st-dead=')).toHaveLength(1);
     expect(await store.listConnectionIds('stale', nowSeconds())).toEqual(['st-live=']);
     expect(
       lines.some(
@@ -214,13 +232,14 @@ describe('failures of API Gateway', () => {
 
   it('retries throttling (429) and delivers once it passes', async () => {
     await connect('thr', 'thr1=');
-    api.behave('thr1=', { throttleTimes: 2 });
+    api.script('thr1=', { throttleTimes: 2 });
     expect(await sendNotification({ userId: 'thr', message: {} }, deps().dependencies)).toEqual({
       delivered: 1,
       stale: 0,
       failed: 0,
+      seq: 1,
     });
-    expect(api.attempts.get('thr1=')).toBe(3);
+    expect(api.attempts.get('thr1=')).toHaveLength(3);
     expect(postsTo('thr1=')).toHaveLength(1);
   });
 
@@ -234,15 +253,16 @@ describe('failures of API Gateway', () => {
     async (behaviour, attempts) => {
       const userId = `f-${behaviour}`;
       await connect(userId, `${userId}-bad=`, `${userId}-ok=`);
-      api.behave(`${userId}-bad=`, behaviour);
+      api.script(`${userId}-bad=`, behaviour);
       const { dependencies, lines } = deps();
 
       expect(await sendNotification({ userId, message: {} }, dependencies)).toEqual({
         delivered: 1,
         stale: 0,
         failed: 1,
+        seq: 1,
       });
-      expect(api.attempts.get(`${userId}-bad=`)).toBe(attempts);
+      expect(api.attempts.get(`${userId}-bad=`)).toHaveLength(attempts);
       expect(postsTo(`${userId}-ok=`)).toHaveLength(1);
       const warning = lines.find((l) => l.message === 'post failed');
       expect(warning?.attributes).toMatchObject({ connectionId: `${userId}-bad=`, attempts });
@@ -253,15 +273,16 @@ describe('failures of API Gateway', () => {
 
   it('gives up on a hanging post at its deadline, without retrying it, and delivers the rest', async () => {
     await connect('hang', 'hang-stuck=', 'hang-1=', 'hang-2=');
-    api.behave('hang-stuck=', 'hang');
+    api.script('hang-stuck=', 'hang');
     const { dependencies, lines } = deps({ postTimeoutMs: 200 });
 
     expect(await sendNotification({ userId: 'hang', message: {} }, dependencies)).toEqual({
       delivered: 2,
       stale: 0,
       failed: 1,
+      seq: 1,
     });
-    expect(api.attempts.get('hang-stuck=')).toBe(1);
+    expect(api.attempts.get('hang-stuck=')).toHaveLength(1);
     expect(lines.find((l) => l.message === 'post failed')?.attributes.error).toBe(
       'PostFailedError: post timed out after 200 ms',
     );
@@ -270,7 +291,7 @@ describe('failures of API Gateway', () => {
   it('starts no post that would outlive the invocation, and returns its counts in time', async () => {
     const ids = Array.from({ length: 10 }, (_, i) => `late${i}=`);
     await connect('late', ...ids);
-    for (const id of ids) api.behave(id, 'hang');
+    for (const id of ids) api.script(id, 'hang');
     const { dependencies, lines } = deps({ concurrency: 2, postTimeoutMs: 200 });
     const started = Date.now();
 
@@ -279,7 +300,7 @@ describe('failures of API Gateway', () => {
       { ...dependencies, finishBy: started + 700 },
     );
 
-    expect(result).toEqual({ delivered: 0, stale: 0, failed: 10 });
+    expect(result).toEqual({ delivered: 0, stale: 0, failed: 10, seq: 1 });
     const attempted = ids.filter((id) => api.attempts.has(id)).length;
     expect(attempted).toBeGreaterThanOrEqual(2);
     expect(attempted).toBeLessThan(10);
@@ -291,7 +312,7 @@ describe('failures of API Gateway', () => {
   });
 
   it('keeps at most `concurrency` posts in flight', async () => {
-    const slow = await startConnectionsServer({ latencyMs: 20 });
+    const slow = await startFakeManagementApi({ latencyMs: 20 });
     try {
       const ids = Array.from({ length: 60 }, (_, i) => `many${i}=`);
       await connect('many', ...ids);
@@ -300,12 +321,13 @@ describe('failures of API Gateway', () => {
         { userId: 'many', message: { i: 1 } },
         {
           store,
-          gateway: createConnectionGateway(config),
+          messageLog,
+          gateway: createConnectionGateway(config).forSend(),
           log: captureLog().log,
           options: config.fanOut,
         },
       );
-      expect(result).toEqual({ delivered: 60, stale: 0, failed: 0 });
+      expect(result).toEqual({ delivered: 60, stale: 0, failed: 0, seq: 1 });
       expect(slow.peakInFlight).toBe(6);
     } finally {
       await slow.stop();

@@ -10,8 +10,8 @@ import {
   generateKeyPair,
   SignJWT,
 } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, refusedWith, type TestClient } from '../support/local-clients';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { refusedWith, type TestClient } from '../support/local-clients';
 import { startTestStack, type TestStack } from '../support/local-stack';
 import { captureOutput } from '../support/stdout';
 import { unsignedToken } from '../support/tokens';
@@ -25,6 +25,8 @@ import { recordFigures } from './report';
 
 const KiB = 1024;
 const ISSUER = 'https://idp.tripsync.test';
+/** The TripSync backend's own issuer: the HS256 signer, listed first (`npm run token` uses it). */
+const BACKEND_ISSUER = 'tripsync-backend';
 const AUDIENCE = 'tripsync-realtime';
 const json = JSON.stringify;
 const now = () => Math.floor(Date.now() / 1000);
@@ -52,6 +54,8 @@ const tally = {
   errorReplies: 0,
   closes: 0,
   refusedHandshakes: 0,
+  /** Handshakes over a user's connection cap, refused with 429 and the reason logged. */
+  refusedOverConnectionCap: 0,
   /** A handler that failed with anything but the expected error, or an HTTP error. */
   crashes: 0,
   rowsWrittenByBadInput: 0,
@@ -74,7 +78,7 @@ beforeAll(async () => {
   // HS/RS confusion cases need a public key the authorizer knows.
   const jwksEnv = {
     JWKS_URL: `http://127.0.0.1:${(jwksServer.address() as AddressInfo).port}/jwks.json`,
-    JWT_ISSUER: ISSUER,
+    JWT_ISSUER: `${BACKEND_ISSUER},${ISSUER}`,
     JWT_AUDIENCE: AUDIENCE,
   };
   Object.assign(process.env, jwksEnv);
@@ -387,7 +391,14 @@ describe('send payloads: refused with a ValidationError naming the field, nothin
     const { status } = await t.invokeSend(json({ userId: 42, message: 'hi' }), 'Event');
 
     expect(status).toBe(202);
-    const record = await eventually(() => t.invocations.of('send')[runs]);
+    const record = await vi.waitFor(
+      () => {
+        const found = t.invocations.of('send')[runs];
+        if (found === undefined) throw new Error('the Event invocation has not run yet');
+        return found;
+      },
+      { timeout: 5000, interval: 20 },
+    );
     expect(record.outcome).toMatchObject({
       ok: false,
       error: {
@@ -413,8 +424,9 @@ describe('send payloads accepted exactly as the contract says', () => {
       stale: 0,
       failed: 0,
       users: {
-        '42': { delivered: 2, stale: 0, failed: 0 },
-        '7': { delivered: 1, stale: 0, failed: 0 },
+        // Logged by default: each user's place in its log (earlier tests logged to them too).
+        '42': { delivered: 2, stale: 0, failed: 0, seq: expect.any(Number) },
+        '7': { delivered: 1, stale: 0, failed: 0, seq: expect.any(Number) },
       },
     });
     for (const canary of canaries) expect(JSON.parse(await canary.next())).toEqual({ type: 'dup' });
@@ -443,6 +455,7 @@ describe('send payloads accepted exactly as the contract says', () => {
 
     const { body } = await t.invokeSend(`{"userId":7,"message":${message}}`);
 
+    // Too large for the protocol v2 envelope: delivered to v1 as before, not logged (no seq).
     expect(body).toEqual({ delivered: 1, stale: 0, failed: 0 });
     expect(await canaries[2]?.next()).toBe(message);
     tally.acceptedAsSpecified++;
@@ -452,7 +465,7 @@ describe('send payloads accepted exactly as the contract says', () => {
   it('a message nested 64 levels, the most allowed, arrives verbatim', async () => {
     tally.sendPayloads++;
     const { body } = await t.invokeSend(`{"userId":7,"message":${nested(64)}}`);
-    expect(body).toEqual({ delivered: 1, stale: 0, failed: 0 });
+    expect(body).toEqual({ delivered: 1, stale: 0, failed: 0, seq: expect.any(Number) });
     expect(await canaries[2]?.next()).toBe(nested(64));
     tally.acceptedAsSpecified++;
     await expectNothingSent();
@@ -463,7 +476,7 @@ describe('send payloads accepted exactly as the contract says', () => {
     const message =
       '{"__proto__":{"admin":true},"constructor":{"prototype":{"admin":true}},"type":"p"}';
     const { body } = await t.invokeSend(`{"userId":7,"message":${message}}`);
-    expect(body).toEqual({ delivered: 1, stale: 0, failed: 0 });
+    expect(body).toEqual({ delivered: 1, stale: 0, failed: 0, seq: expect.any(Number) });
     expect(await canaries[2]?.next()).toBe(message);
     expect(({} as Record<string, unknown>).admin).toBeUndefined();
     tally.acceptedAsSpecified++;
@@ -659,7 +672,9 @@ describe('client frames: an error reply to the sender only, the connection kept'
         disconnectStatusCode: code,
       });
       expect(t.invocations.of('default')).toHaveLength(defaults);
-      await eventually(async () => !(await rowKeys()).some((k) => k.endsWith(`|${connectionId}`)));
+      await expect
+        .poll(async () => (await rowKeys()).filter((k) => k.endsWith(`|${connectionId}`)))
+        .toEqual([]);
       await expectNothingSent();
     },
   );
@@ -678,9 +693,14 @@ function canaryId(): string {
 const secret = () => new TextEncoder().encode(t.stack.jwtSecret);
 function hs256(claims: Record<string, unknown>, key: Uint8Array = secret(), header = {}) {
   const payload = Object.fromEntries(
-    Object.entries({ sub: '42', iat: now(), exp: now() + 600, ...claims }).filter(
-      ([, v]) => v !== undefined,
-    ),
+    Object.entries({
+      sub: '42',
+      iss: BACKEND_ISSUER,
+      aud: AUDIENCE,
+      iat: now(),
+      exp: now() + 600,
+      ...claims,
+    }).filter(([, v]) => v !== undefined),
   );
   return new SignJWT(payload).setProtectedHeader({ alg: 'HS256', typ: 'JWT', ...header }).sign(key);
 }
@@ -690,6 +710,7 @@ function oidc(claims: Record<string, unknown> = {}, key = rsa.privateKey, kid = 
       sub: 'cognito-1',
       iss: ISSUER,
       aud: AUDIENCE,
+      iat: now(),
       exp: now() + 600,
       ...claims,
     }).filter(([, v]) => v !== undefined),
@@ -739,6 +760,23 @@ const REFUSED_TOKENS: Array<[string, () => Promise<string | undefined>, string |
   ['expired', () => hs256({ exp: now() - 3600 }), 'expired'],
   ['nbf in the future', () => hs256({ nbf: now() + 3600 }), 'not_yet_valid'],
   ['no exp', () => hs256({ exp: undefined }), 'missing_claim'],
+  ['no aud (any token the backend signs)', () => hs256({ aud: undefined }), 'wrong_audience'],
+  ['aud of a password-reset link', () => hs256({ aud: 'password-reset' }), 'wrong_audience'],
+  ['aud a list without this API', () => hs256({ aud: ['billing', 'app'] }), 'wrong_audience'],
+  ['no iat', () => hs256({ iat: undefined }), 'missing_claim'],
+  ['no iss, with issuers configured', () => hs256({ iss: undefined }), 'wrong_issuer'],
+  ['iss of another service', () => hs256({ iss: 'tripsync-password-reset' }), 'wrong_issuer'],
+  ['iat in the future', () => hs256({ iat: now() + 3600, exp: now() + 7200 }), 'not_yet_valid'],
+  [
+    'a lifetime of 100 years',
+    () => hs256({ exp: now() + 100 * 365 * 86_400 }),
+    'lifetime_too_long',
+  ],
+  [
+    'a lifetime one second over a day',
+    () => hs256({ iat: now() - 60, exp: now() - 60 + 86_401 }),
+    'lifetime_too_long',
+  ],
   ['a wrong signature', () => hs256({}, new TextEncoder().encode('x'.repeat(48))), 'bad_signature'],
   [
     'a payload swapped under a valid signature',
@@ -779,6 +817,9 @@ const REFUSED_TOKENS: Array<[string, () => Promise<string | undefined>, string |
   ],
   ['RS256 with an unpublished kid', () => oidc({}, stranger.privateKey, 'rogue'), 'unknown_key'],
   ['RS256 expired', () => oidc({ exp: now() - 3600 }), 'expired'],
+  ['RS256 without aud', () => oidc({ aud: undefined }), 'wrong_audience'],
+  ['RS256 without iat', () => oidc({ iat: undefined }), 'missing_claim'],
+  ['RS256 living a week', () => oidc({ exp: now() + 7 * 86_400 }), 'lifetime_too_long'],
   ['no sub', () => hs256({ sub: undefined }), 'missing_claim'],
   ['an empty sub', () => hs256({ sub: '' }), 'invalid_subject'],
   ['a sub of 129 characters', () => hs256({ sub: 's'.repeat(129) }), 'invalid_subject'],
@@ -831,6 +872,47 @@ describe('tokens: the handshake refused with 401 for the reason logged, nothing 
   });
 });
 
+describe('the connection cap: the 21st live connection of one user refused with 429', () => {
+  it('refuses it for the reason logged, writes nothing, then admits one once a slot frees', async () => {
+    tally.tokens++;
+    const user = 'capped-user';
+    const held: TestClient[] = [];
+    for (let i = 0; i < 20; i++) held.push(await t.connect(user));
+    const mine = async () => (await rowKeys()).filter((k) => k.startsWith(`${user}|`));
+    expect(await mine()).toHaveLength(20);
+    const before = await rowKeys();
+    const mark = output.mark();
+
+    const status = await refusedWith(`${t.stack.url}?token=${await t.token(user)}`);
+
+    expect(status).toBe(429);
+    const connectOutcome = t.invocations.of('connect').at(-1)?.outcome;
+    if (!connectOutcome?.ok) tally.crashes++;
+    expect(connectOutcome).toMatchObject({ ok: true, result: { statusCode: 429 } });
+    expect(
+      output
+        .lines(mark)
+        .filter((line) => line.message === 'connection refused: too many live connections'),
+    ).toMatchObject([{ level: 'WARN', userId: user, live: 21, limit: 20 }]);
+    expect(t.lines.some((line) => /refused\s+429 Too Many Requests/.test(line))).toBe(true);
+    await expectNoRowWritten(before);
+    await expectNothingSent();
+    tally.refusedHandshakes++;
+    tally.refusedOverConnectionCap++;
+
+    // A closed connection frees its slot: the next handshake is admitted.
+    const leaving = held.pop() as TestClient;
+    const { connectionId } = await leaving.whoami();
+    leaving.ws.close();
+    await t.invocations.disconnectOf(connectionId);
+    held.push(await t.connect(user));
+    expect(await mine()).toHaveLength(20);
+    tally.acceptedAsSpecified++;
+    for (const client of held) client.ws.close();
+    await expect.poll(mine).toEqual([]);
+  });
+});
+
 /** Ids a string key could trip over; each must be its own user, exactly. */
 const KEY_LIKE_SUBS = [
   'a#b',
@@ -861,7 +943,7 @@ describe('tokens for ids that could break a key: accepted, and exactly that user
     await expectNothingSent([{ userId: sub, client }]);
     tally.acceptedAsSpecified++;
     client.ws.close();
-    await eventually(async () => !(await rowKeys()).includes(`${sub}|${connectionId}`));
+    await expect.poll(rowKeys).not.toContain(`${sub}|${connectionId}`);
   });
 
   it('a valid RS256 token from the provider is accepted (the JWKS path works)', async () => {

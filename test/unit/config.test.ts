@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { readAuthConfig } from '../../lambdas/config/auth';
+import { readConnectConfig } from '../../lambdas/config/connect';
 import { readSendConfig } from '../../lambdas/config/send';
 import { readStoreConfig } from '../../lambdas/config/store';
 import { ConfigError } from '../../lambdas/core/errors';
@@ -40,12 +41,48 @@ describe('readStoreConfig', () => {
     [
       { TABLE_NAME: 'T', CONNECTION_TTL_SECONDS: '2h' },
       'CONNECTION_TTL_SECONDS',
-      'CONNECTION_TTL_SECONDS: must be an integer from 60 to 604800, got "2h"',
+      'CONNECTION_TTL_SECONDS: must be an integer from 7200 to 604800, got "2h"',
+    ],
+    [
+      { TABLE_NAME: 'T', CONNECTION_TTL_SECONDS: '7199' },
+      'CONNECTION_TTL_SECONDS',
+      `CONNECTION_TTL_SECONDS: must be at least 7200 (API Gateway's maximum connection duration: rows are never refreshed, so a shorter TTL stops delivery to sockets still open), got "7199"`,
+    ],
+    [
+      { TABLE_NAME: 'T', CONNECTION_TTL_SECONDS: '604801' },
+      'CONNECTION_TTL_SECONDS',
+      'CONNECTION_TTL_SECONDS: must be an integer from 7200 to 604800, got "604801"',
     ],
   ])('rejects %j naming %s', (env, variable, message) => {
     const error = configError(() => readStoreConfig(env));
     expect(error.variable).toBe(variable);
     expect(error.message).toBe(message);
+  });
+
+  it('accepts a TTL of exactly the maximum connection duration, and longer', () => {
+    expect(readStoreConfig({ TABLE_NAME: 'T', CONNECTION_TTL_SECONDS: '7200' })).toMatchObject({
+      connectionTtlSeconds: 7200,
+    });
+    expect(readStoreConfig({ TABLE_NAME: 'T', CONNECTION_TTL_SECONDS: '86400' })).toMatchObject({
+      connectionTtlSeconds: 86400,
+    });
+  });
+});
+
+describe('readConnectConfig', () => {
+  it('caps live connections per user at 20 by default', () => {
+    expect(readConnectConfig({})).toEqual({ maxConnectionsPerUser: 20 });
+    expect(readConnectConfig({ MAX_CONNECTIONS_PER_USER: '1' })).toEqual({
+      maxConnectionsPerUser: 1,
+    });
+  });
+
+  it.each(['0', '-1', '2.5', 'many', '100001'])('refuses MAX_CONNECTIONS_PER_USER=%s', (raw) => {
+    const error = configError(() => readConnectConfig({ MAX_CONNECTIONS_PER_USER: raw }));
+    expect(error.variable).toBe('MAX_CONNECTIONS_PER_USER');
+    expect(error.message).toBe(
+      `MAX_CONNECTIONS_PER_USER: must be an integer from 1 to 100000, got ${JSON.stringify(raw)}`,
+    );
   });
 });
 
@@ -79,15 +116,37 @@ describe('readSendConfig', () => {
 });
 
 describe('readAuthConfig', () => {
-  it('reads an inline HS256 secret', () => {
+  const RULES = {
+    audience: 'tripsync-realtime',
+    maxLifetimeSeconds: 86400,
+    clockToleranceSeconds: 5,
+  };
+
+  it('reads an inline HS256 secret, with the default claim rules', () => {
     expect(readAuthConfig({ JWT_SECRET: SECRET })).toEqual({
       hs256: { kind: 'inline', secret: SECRET },
       jwks: undefined,
+      claims: RULES,
+    });
+  });
+
+  it('reads an audience, issuers and a lifetime for HS256 alone', () => {
+    expect(
+      readAuthConfig({
+        JWT_SECRET: SECRET,
+        JWT_AUDIENCE: 'tripsync-web',
+        JWT_ISSUER: 'tripsync-backend, https://idp.example.com',
+        JWT_MAX_LIFETIME_SECONDS: '3600',
+      }).claims,
+    ).toEqual({
+      audience: 'tripsync-web',
+      issuers: ['tripsync-backend', 'https://idp.example.com'],
+      maxLifetimeSeconds: 3600,
       clockToleranceSeconds: 5,
     });
   });
 
-  it('reads a Secrets Manager secret and a JWKS together', () => {
+  it('reads a Secrets Manager secret and a JWKS together, one audience for both', () => {
     const config = readAuthConfig({
       JWT_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:jwt-AbCdEf',
       JWKS_URL: 'https://idp.example.com/.well-known/jwks.json',
@@ -98,11 +157,21 @@ describe('readAuthConfig', () => {
       kind: 'secretsManager',
       secretId: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:jwt-AbCdEf',
     });
-    expect(config.jwks).toEqual({
-      url: 'https://idp.example.com/.well-known/jwks.json',
-      issuer: 'https://idp.example.com',
+    expect(config.jwks).toEqual({ url: 'https://idp.example.com/.well-known/jwks.json' });
+    expect(config.claims).toEqual({
+      ...RULES,
       audience: 'tripsync',
+      issuers: ['https://idp.example.com'],
     });
+  });
+
+  it.each([
+    'http://127.0.0.1:8080/jwks.json',
+    'http://127.1.2.3/jwks.json',
+    'http://localhost:9000/.well-known/jwks.json',
+    'http://[::1]:9000/jwks.json',
+  ])('accepts a plain http JWKS on a loopback address (%s)', (url) => {
+    expect(readAuthConfig({ JWKS_URL: url, JWT_ISSUER: 'https://idp.test' }).jwks).toEqual({ url });
   });
 
   it.each([
@@ -114,11 +183,31 @@ describe('readAuthConfig', () => {
     ],
     [{ JWT_SECRET: SECRET, JWT_SECRET_ARN: 'arn:x' }, 'JWT_SECRET', /not both/],
     [
-      { JWKS_URL: 'https://idp.example.com/jwks.json', JWT_ISSUER: 'https://idp.example.com' },
-      'JWT_AUDIENCE',
-      /^JWT_AUDIENCE: is required with JWKS_URL, JWT_ISSUER$/,
+      { JWKS_URL: 'https://idp.example.com/jwks.json', JWT_AUDIENCE: 'a' },
+      'JWT_ISSUER',
+      /^JWT_ISSUER: is required with JWKS_URL$/,
     ],
-    [{ JWT_AUDIENCE: 'a' }, 'JWKS_URL', /^JWKS_URL: is required with JWT_AUDIENCE$/],
+    [
+      { JWKS_URL: 'http://idp.example.com/jwks.json', JWT_ISSUER: 'https://idp.example.com' },
+      'JWKS_URL',
+      /^JWKS_URL: must be an https URL \(http only on a loopback address\), got "http:\/\/idp\.example\.com\/jwks\.json"$/,
+    ],
+    [
+      { JWKS_URL: 'http://127.0.0.1.evil.test/jwks.json', JWT_ISSUER: 'https://idp.test' },
+      'JWKS_URL',
+      /must be an https URL/,
+    ],
+    [
+      { JWKS_URL: 'http://10.0.0.1/jwks.json', JWT_ISSUER: 'https://idp.test' },
+      'JWKS_URL',
+      /must be an https URL/,
+    ],
+    [{ JWT_SECRET: SECRET, JWT_ISSUER: 'a,,b' }, 'JWT_ISSUER', /none empty, got "a,,b"$/],
+    [
+      { JWT_SECRET: SECRET, JWT_MAX_LIFETIME_SECONDS: '0' },
+      'JWT_MAX_LIFETIME_SECONDS',
+      /^JWT_MAX_LIFETIME_SECONDS: must be an integer from 60 to 604800, got "0"$/,
+    ],
     [
       { JWT_SECRET: SECRET, JWT_CLOCK_TOLERANCE_SECONDS: '-1' },
       'JWT_CLOCK_TOLERANCE_SECONDS',

@@ -2,12 +2,20 @@ import { base64url, CompactSign, SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { authorizeConnect } from '../../lambdas/core/authorize';
 import { TokenRejectedError, type TokenRejectionReason } from '../../lambdas/core/errors';
-import { createTokenVerifier } from '../../lambdas/core/tokens';
-import { hs256Token, TEST_SECRET_BYTES, unsignedToken } from '../support/tokens';
+import { Hs256KeyRing } from '../../lambdas/core/hs256-keys';
+import { createTokenVerifier, type TokenClaimRules } from '../../lambdas/core/tokens';
+import { hs256Token, TEST_AUDIENCE, TEST_SECRET_BYTES, unsignedToken } from '../support/tokens';
 
+const TOLERANCE = 5;
+const MAX_LIFETIME = 86_400;
+const CLAIMS: TokenClaimRules = {
+  audience: TEST_AUDIENCE,
+  maxLifetimeSeconds: MAX_LIFETIME,
+  clockToleranceSeconds: TOLERANCE,
+};
 const verify = createTokenVerifier({
-  hs256Secret: async () => TEST_SECRET_BYTES,
-  clockToleranceSeconds: 5,
+  hs256Keys: Hs256KeyRing.fixed(TEST_SECRET_BYTES),
+  claims: CLAIMS,
 });
 const now = () => Math.floor(Date.now() / 1000);
 
@@ -32,6 +40,10 @@ describe('HS256 token verification', () => {
 
   it('accepts a token a few seconds past exp, within the clock tolerance', async () => {
     expect(await verify(await hs256Token({ exp: now() - 2 }))).toBe('42');
+  });
+
+  it('accepts aud as an array that holds this API, and any iss when none is configured', async () => {
+    expect(await verify(await hs256Token({ aud: ['other', TEST_AUDIENCE], iss: 'x' }))).toBe('42');
   });
 
   const cases: Array<[string, () => Promise<string> | string, TokenRejectionReason]> = [
@@ -83,6 +95,25 @@ describe('HS256 token verification', () => {
       'unsupported_algorithm',
     ],
     ['no exp', () => hs256Token({ exp: undefined }), 'missing_claim'],
+    ['no iat', () => hs256Token({ iat: undefined }), 'missing_claim'],
+    ['iat not a number', () => hs256Token({ iat: String(now()) }), 'malformed'],
+    ['no aud', () => hs256Token({ aud: undefined }), 'wrong_audience'],
+    [
+      'aud of another use (a password reset)',
+      () => hs256Token({ aud: 'password-reset' }),
+      'wrong_audience',
+    ],
+    ['aud an array without this API', () => hs256Token({ aud: ['a', 'b'] }), 'wrong_audience'],
+    [
+      'a lifetime of 100 years',
+      () => hs256Token({ exp: now() + 100 * 365 * 86_400 }),
+      'lifetime_too_long',
+    ],
+    [
+      'iat in the future with a legal lifetime',
+      () => hs256Token({ iat: now() + 3600, exp: now() + 7200 }),
+      'not_yet_valid',
+    ],
     ['no sub', () => hs256Token({ sub: undefined }), 'missing_claim'],
     ['empty sub', () => hs256Token({ sub: '' }), 'invalid_subject'],
     ['boolean sub', () => hs256Token({ sub: true }), 'invalid_subject'],
@@ -101,6 +132,72 @@ describe('HS256 token verification', () => {
     const error = await rejectionOf(await make());
     expect(error.reason).toBe(reason);
     expect(error.name).toBe('TokenRejectedError');
+  });
+});
+
+describe('claim boundaries, on a clock the test holds', () => {
+  const NOW = 1_800_000_000;
+  const verifyAt = (rules: Partial<TokenClaimRules> = {}) =>
+    createTokenVerifier({
+      hs256Keys: Hs256KeyRing.fixed(TEST_SECRET_BYTES),
+      claims: { ...CLAIMS, ...rules },
+      now: () => NOW * 1000 + 999, // late in the second: the verifier must floor, not round
+    });
+  const at = verifyAt();
+  const token = (claims: Record<string, unknown>) =>
+    hs256Token({ iat: NOW - 60, exp: NOW + 60, ...claims });
+  const outcome = async (jwt: string, v = at) =>
+    v(jwt).then(
+      () => 'accepted',
+      (error: unknown) => (error as TokenRejectedError).reason,
+    );
+
+  it.each([
+    ['exp = now − tolerance − 1', { exp: NOW - TOLERANCE - 1 }, 'expired'],
+    ['exp = now − tolerance', { exp: NOW - TOLERANCE }, 'expired'],
+    ['exp = now − tolerance + 1', { exp: NOW - TOLERANCE + 1 }, 'accepted'],
+    ['nbf = now + tolerance + 1', { nbf: NOW + TOLERANCE + 1 }, 'not_yet_valid'],
+    ['nbf = now + tolerance', { nbf: NOW + TOLERANCE }, 'accepted'],
+    ['nbf = now + tolerance − 1', { nbf: NOW + TOLERANCE - 1 }, 'accepted'],
+    ['iat = now + tolerance + 1', { iat: NOW + TOLERANCE + 1, exp: NOW + 600 }, 'not_yet_valid'],
+    ['iat = now + tolerance', { iat: NOW + TOLERANCE, exp: NOW + 600 }, 'accepted'],
+    [
+      'exp − iat = max lifetime + 1',
+      { iat: NOW - 10, exp: NOW - 10 + MAX_LIFETIME + 1 },
+      'lifetime_too_long',
+    ],
+    ['exp − iat = max lifetime', { iat: NOW - 10, exp: NOW - 10 + MAX_LIFETIME }, 'accepted'],
+    [
+      'issued long ago, valid now, lifetime over the max',
+      { iat: NOW - 2 * MAX_LIFETIME, exp: NOW + 60 },
+      'lifetime_too_long',
+    ],
+  ])('%s: %s', async (_name, claims, expected) => {
+    expect(await outcome(await token(claims))).toBe(expected);
+  });
+
+  it('with no clock tolerance, exp = now is expired and exp = now + 1 is not', async () => {
+    const strict = verifyAt({ clockToleranceSeconds: 0 });
+    expect(await outcome(await token({ exp: NOW }), strict)).toBe('expired');
+    expect(await outcome(await token({ exp: NOW + 1 }), strict)).toBe('accepted');
+  });
+
+  it('checks iss on HS256 tokens once issuers are configured', async () => {
+    const withIssuers = verifyAt({ issuers: ['tripsync-backend', 'https://idp.example.com'] });
+    expect(await outcome(await token({ iss: 'tripsync-backend' }), withIssuers)).toBe('accepted');
+    expect(await outcome(await token({ iss: 'https://idp.example.com' }), withIssuers)).toBe(
+      'accepted',
+    );
+    expect(await outcome(await token({ iss: 'password-reset-service' }), withIssuers)).toBe(
+      'wrong_issuer',
+    );
+    expect(await outcome(await token({}), withIssuers)).toBe('wrong_issuer');
+  });
+
+  it('binds to the configured audience, not the default', async () => {
+    const web = verifyAt({ audience: 'tripsync-web' });
+    expect(await outcome(await token({ aud: 'tripsync-web' }), web)).toBe('accepted');
+    expect(await outcome(await token({ aud: TEST_AUDIENCE }), web)).toBe('wrong_audience');
   });
 });
 
