@@ -1,4 +1,12 @@
-import { Annotations, type CfnElement, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import {
+  Annotations,
+  type CfnElement,
+  Lazy,
+  RemovalPolicy,
+  Stack,
+  Token,
+  Validations,
+} from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import {
   type CfnStage,
@@ -352,11 +360,12 @@ export const GENERATED_SECRET_LENGTH = 64;
  * Route-level throttling for the routes whose manifest trigger says `throttle: 'frames'`
  * (`$default`); every other route keeps the stage's default route settings.
  *
- * A route setting replaces the stage default for that route, field by field left unset taking
- * API Gateway's own default, so both limits are always given. `RouteSettings` is untyped JSON in
- * the L1, which CDK passes through as is: the keys are CloudFormation's (`ThrottlingRateLimit`),
- * not CDK's camel case. CloudFormation creates the stage only once the routes it names exist
- * ("Unable to find Route by key"), hence the dependencies.
+ * A route setting replaces the stage default for its route: a field it leaves out takes API
+ * Gateway's own default, not the stage's. So each one carries the stage's other settings
+ * (detailed metrics, logging), read at synth, whoever set them. `RouteSettings` is untyped JSON
+ * in the L1, which CDK passes through as is: the keys are CloudFormation's
+ * (`ThrottlingRateLimit`), not CDK's camel case. CloudFormation creates the stage only once the
+ * routes it names exist ("Unable to find Route by key"), hence the dependencies.
  */
 function throttleFrameRoutes(
   stage: WebSocketStage,
@@ -364,16 +373,33 @@ function throttleFrameRoutes(
   routeNames: readonly FunctionName[],
   throttle: { ThrottlingRateLimit: number; ThrottlingBurstLimit: number },
 ): void {
-  const routeSettings: Record<string, typeof throttle> = {};
+  const routeKeys: string[] = [];
   for (const name of routeNames) {
     const { trigger } = functionSpec(name);
     if (trigger.kind !== 'route' || trigger.throttle !== 'frames') continue;
-    routeSettings[trigger.routeKey] = { ...throttle };
+    routeKeys.push(trigger.routeKey);
     stage.node.addDependency(routeConstruct(api, trigger.routeKey));
   }
-  if (Object.keys(routeSettings).length > 0) {
-    (stage.node.defaultChild as CfnStage).routeSettings = routeSettings;
-  }
+  if (routeKeys.length === 0) return;
+  const cfnStage = stage.node.defaultChild as CfnStage;
+  const others: unknown = cfnStage.routeSettings;
+  cfnStage.routeSettings = Lazy.any({
+    produce: () => {
+      const defaults = cfnStage.defaultRouteSettings;
+      const stageWide = (
+        defaults === undefined || Token.isUnresolved(defaults) ? {} : defaults
+      ) as CfnStage.RouteSettingsProperty;
+      const inherited = {
+        DataTraceEnabled: stageWide.dataTraceEnabled,
+        DetailedMetricsEnabled: stageWide.detailedMetricsEnabled,
+        LoggingLevel: stageWide.loggingLevel,
+      };
+      return {
+        ...(typeof others === 'object' ? others : {}),
+        ...Object.fromEntries(routeKeys.map((key) => [key, { ...inherited, ...throttle }])),
+      };
+    },
+  });
 }
 
 function routeConstruct(api: WebSocketApi, routeKey: string): IConstruct {

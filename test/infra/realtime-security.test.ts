@@ -1,3 +1,4 @@
+import type { CfnStage } from 'aws-cdk-lib/aws-apigatewayv2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -333,6 +334,38 @@ describe('route throttling', () => {
 
     // Assess
     expect(stage.DependsOn).toEqual(expect.arrayContaining([logicalId(route)]));
+  });
+
+  it('carries the stage-wide settings others add later (detailed metrics) onto $default', () => {
+    // Act: another part of the app turns on detailed metrics after the construct is built.
+    const synth = synthesizeStack(
+      {},
+      {
+        bundle: false,
+        extend: (stack) => {
+          const stage = stack.realtime.stage.node.defaultChild as CfnStage;
+          stage.defaultRouteSettings = {
+            ...(stage.defaultRouteSettings as CfnStage.RouteSettingsProperty),
+            detailedMetricsEnabled: true,
+          };
+        },
+      },
+    );
+
+    // Assess: a route setting does not fall back to the stage's for the fields it leaves out.
+    const [stage] = Object.values(synth.template.findResources('AWS::ApiGatewayV2::Stage'));
+    expect(stage?.Properties.DefaultRouteSettings).toEqual({
+      DetailedMetricsEnabled: true,
+      ThrottlingRateLimit: 500,
+      ThrottlingBurstLimit: 1000,
+    });
+    expect(stage?.Properties.RouteSettings).toEqual({
+      $default: {
+        DetailedMetricsEnabled: true,
+        ThrottlingRateLimit: 100,
+        ThrottlingBurstLimit: 200,
+      },
+    });
   });
 
   it('takes the frame limits from the props', () => {
