@@ -45,14 +45,14 @@ export interface BenchedHandler {
 }
 
 /**
- * The SDK clients a function's needs call for: the table through DynamoDB, posts through the
+ * The SDK clients a function's needs call for: the tables through DynamoDB, posts through the
  * Management API, the HS256 secret through Secrets Manager (read once per container, when
  * `JWT_SECRET_ARN` is set, as in the default deployment).
  */
 function clientsFor(name: FunctionName, jwksOnly: boolean): string[] {
   const { needs } = functionSpec(name);
   return [
-    ...(needs.connectionTable ? ['client-dynamodb'] : []),
+    ...(needs.connectionTable || needs.messageLog ? ['client-dynamodb'] : []),
     ...(needs.managementApi ? ['client-apigatewaymanagementapi'] : []),
     ...(needs.jwtSecret && !jwksOnly ? ['client-secrets-manager'] : []),
   ];

@@ -31,6 +31,7 @@ export const COLD_START_ENV: Record<string, string> = {
   AWS_SECRET_ACCESS_KEY: 'bench',
   AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   TABLE_NAME: 'Connections',
+  MESSAGE_TABLE_NAME: 'MessageLog',
   CONNECTIONS_ENDPOINT: 'https://abc123defg.execute-api.eu-west-1.amazonaws.com/live',
   JWT_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:tripsync/jwt-AbC123',
   POWERTOOLS_SERVICE_NAME: SERVICE_NAME,

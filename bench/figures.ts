@@ -12,6 +12,7 @@ import type { FanOutRun, RawBaseline } from './fan-out';
 import type { LatencyResult } from './latency';
 import type { Figure } from './report';
 import type { RequestCount, RequestCounts } from './requests';
+import type { ReplayResult } from './resume';
 import { ratio, type Summary } from './stats';
 
 const KIB = 1024;
@@ -190,8 +191,11 @@ export function latencyFigures(latency: LatencyResult): Figure[] {
 export interface FanOutResults {
   connections: number;
   concurrency: number;
+  /** Logged sends (the default) and the same with `persist: false`. */
   oneUser: FanOutRun;
+  oneUserUnlogged: FanOutRun;
   manyUsers: FanOutRun;
+  manyUsersUnlogged: FanOutRun;
   sequential: FanOutRun;
   sharedClient: FanOutRun;
   raw: RawBaseline;
@@ -280,6 +284,26 @@ export function fanOutFigures(f: FanOutResults, full: boolean): Figure[] {
       note: `p99 ${round(f.manyUsers.ms.p99)} ms over ${f.manyUsers.ms.n} rounds; ${phases(f.manyUsers)}`,
     },
     {
+      id: 'fanOut.oneUser.logCost',
+      section: '4. Fan-out',
+      label: `logged send to 1 user with ${n} connections vs persist: false, p50`,
+      value: round(f.oneUser.ms.median),
+      unit: 'ms',
+      baseline: { label: 'persist: false, same run', value: round(f.oneUserUnlogged.ms.median) },
+      ratio: ratio(f.oneUser.ms.median, f.oneUserUnlogged.ms.median),
+      note: `the log adds ${round(f.oneUser.ms.median - f.oneUserUnlogged.ms.median)} ms: one append (3 requests) before the posts`,
+    },
+    {
+      id: 'fanOut.manyUsers.logCost',
+      section: '4. Fan-out',
+      label: `logged send to ${n} users vs persist: false, p50`,
+      value: round(f.manyUsers.ms.median),
+      unit: 'ms',
+      baseline: { label: 'persist: false, same run', value: round(f.manyUsersUnlogged.ms.median) },
+      ratio: ratio(f.manyUsers.ms.median, f.manyUsersUnlogged.ms.median),
+      note: `the log adds ${round(f.manyUsers.ms.median - f.manyUsersUnlogged.ms.median)} ms: ${n} appends, SEND_CONCURRENCY at a time, before the posts`,
+    },
+    {
       id: 'fanOut.peakInFlight',
       section: '4. Fan-out',
       label: 'peak posts in flight (send function)',
@@ -323,16 +347,62 @@ export function requestFigures(c: RequestCounts): Figure[] {
   return [
     row('connect', 'per connect', 2, 'PutItem, then the Query that counts the live rows (the cap)'),
     row('disconnect', 'per disconnect', 1),
-    row('sendToUser', 'per send to a user', 1),
-    row('sendToUsers', 'per user in a send to n users', 1),
-    row('sendToConnection', 'per send to a connectionId', 0),
+    row('sendToUser', 'per send to a user (persist: false)', 1),
+    row('sendToUsers', 'per user in a send to n users (persist: false)', 1),
+    row(
+      'sendToConnection',
+      'per send to a connectionId',
+      1,
+      "the connection's protocol (v1 or v2 frame) from the byConnectionId index",
+    ),
+    row(
+      'loggedMessage',
+      'message log, per logged message per user',
+      3,
+      "read the head, put the message, move the head: 1 read + 2 writes, on top of the user's connection Query",
+    ),
     row('staleCleanupByUser', 'per stale row, userId send', 1),
     row(
       'staleCleanupByConnection',
       'per stale row, connectionId send',
-      1,
-      'the key is (userId, connectionId) and only the connection id is known: a Query on byConnectionId finds the owner, then DeleteItem',
+      2,
+      'the key is (userId, connectionId) and only the connection id is known: the Query on byConnectionId that finds the protocol also finds the owner, then DeleteItem',
     ),
+  ];
+}
+
+/**
+ * Section 7: a resume replaying one page (1,000 missed messages) to a protocol v2 connection,
+ * and the DynamoDB requests of one resume.
+ *
+ * @example
+ * figures.push(...resumeFigures(replay));
+ */
+export function resumeFigures(replay: ReplayResult): Figure[] {
+  const n = replay.messages.toLocaleString('en-US');
+  const { requests } = replay;
+  return [
+    {
+      id: 'resume.replay.median',
+      section: '7. Resume',
+      label: `replay of ${n} missed messages, resume to resumed, p50`,
+      value: round(replay.ms.median),
+      unit: 'ms',
+      note: `p99 ${round(replay.ms.p99)} ms over ${replay.ms.n} resumes; ${round((replay.ms.median / replay.messages) * 1000, 0)} µs per message`,
+    },
+    {
+      id: 'resume.requests',
+      section: '7. Resume',
+      label: 'DynamoDB requests per resume (one page)',
+      value: requests.perOperation,
+      unit: 'req',
+      target: { text: '1 Query per page, plus the head', met: (requests.sdk.Query ?? 0) === 1 },
+      note: `${describe(requests.sdk)}: the connection's row (its protocol and resume rate limit), the head, the page${
+        sameCounts(requests.sdk, requests.wire)
+          ? '; dynalite saw the same'
+          : `; dynalite saw ${describe(requests.wire)}`
+      }`,
+    },
   ];
 }
 

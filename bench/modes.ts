@@ -18,6 +18,9 @@ export interface BenchMode {
   sequentialConnects: number;
   /** Connections and users in the DynamoDB request counts. */
   requestCountSample: number;
+  /** Missed messages one resume replays (a page), and timed resumes (after one untimed). */
+  replayMessages: number;
+  replayRounds: number;
 }
 
 /** The two modes. The targets are judged in full mode only (they are stated for 1,000 connections). */
@@ -33,6 +36,8 @@ export const MODES: Record<BenchMode['name'], BenchMode> = {
     capacityConnections: 5000,
     sequentialConnects: 100,
     requestCountSample: 20,
+    replayMessages: 1000,
+    replayRounds: 10,
   },
   quick: {
     name: 'quick',
@@ -45,5 +50,7 @@ export const MODES: Record<BenchMode['name'], BenchMode> = {
     capacityConnections: 700,
     sequentialConnects: 20,
     requestCountSample: 5,
+    replayMessages: 1000,
+    replayRounds: 3,
   },
 };

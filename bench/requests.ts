@@ -22,6 +22,11 @@ export interface RequestCounts {
   sendToUser: RequestCount;
   sendToUsers: RequestCount;
   sendToConnection: RequestCount;
+  /**
+   * Per user of a logged send (the default), its message log requests only (each user's
+   * connection Query excluded): read the head, put the message, move the head.
+   */
+  loggedMessage: RequestCount;
   /** Per stale row of a `userId` send: its cleanup only (the send's own Query is excluded). */
   staleCleanupByUser: RequestCount;
   /** Per stale row of a `connectionId` send: the owner lookup and the delete. */
@@ -59,18 +64,28 @@ export async function countRequests(bench: LocalBench, sample: number): Promise<
   };
   const message = { type: 'bench', note: 'request count' };
 
+  // The connection table's figures are measured with `persist: false`; the log's separately.
   const owner = 'bench-requests';
   const connect = await measure(sample, async () => {
     await bench.connectUser(owner, sample, 1);
   });
   const sendToUser = await measure(1, async () => {
-    await bench.invokeSend({ userId: owner, message });
+    await bench.invokeSend({ userId: owner, message, persist: false });
   });
   const users = Array.from({ length: sample }, (_, i) => `bench-requests-${i}`);
   await bench.connectUsers(users, 1);
   const sendToUsers = await measure(sample, async () => {
-    await bench.invokeSend({ userIds: users, message });
+    await bench.invokeSend({ userIds: users, message, persist: false });
   });
+  // Each user's first logged message creates its head; the figure is for every later one.
+  await bench.invokeSend({ userIds: users, message });
+  const loggedMessage = await measure(
+    sample,
+    async () => {
+      await bench.invokeSend({ userIds: users, message });
+    },
+    { Query: sample },
+  );
   const [connectionId] = await bench.connectionIdsOf(owner);
   const sendToConnection = await measure(1, async () => {
     await bench.invokeSend({ connectionId, message });
@@ -81,7 +96,7 @@ export async function countRequests(bench: LocalBench, sample: number): Promise<
   const staleCleanupByUser = await measure(
     sample,
     async () => {
-      await bench.invokeSend({ userId: staleUser, message });
+      await bench.invokeSend({ userId: staleUser, message, persist: false });
     },
     { Query: 1 },
   );
@@ -106,6 +121,7 @@ export async function countRequests(bench: LocalBench, sample: number): Promise<
     sendToUser,
     sendToUsers,
     sendToConnection,
+    loggedMessage,
     staleCleanupByUser,
     staleCleanupByConnection,
   };

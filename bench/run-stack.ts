@@ -15,12 +15,14 @@ import {
   fanOutFigures,
   latencyFigures,
   requestFigures,
+  resumeFigures,
 } from './figures';
 import { measureLatency } from './latency';
 import { type LocalBench, startLocalBench } from './local-context';
 import { type BenchMode, MODES } from './modes';
 import { type Output, progress } from './output';
 import { countRequests } from './requests';
+import { timeReplay } from './resume';
 import type { StackMemory } from './stack-protocol';
 import { summarize } from './stats';
 import { eventually } from './wait';
@@ -69,6 +71,13 @@ export async function runStackSections(mode: BenchMode, output: Output): Promise
     output.figures.push(...requestFigures(counts));
     output.details.dynamodbRequests = counts;
 
+    progress(
+      `resume: replay of ${mode.replayMessages} missed messages, ${mode.replayRounds} rounds…`,
+    );
+    const replay = await timeReplay(bench, mode.replayMessages, mode.replayRounds);
+    output.figures.push(...resumeFigures(replay));
+    output.details.resume = replay;
+
     await runCapacity(bench, mode, output, { idle, ...fanOut });
     progress(`closing ${bench.fleet.size} connections…`);
     await closeAndWait(bench, bench.fleet.size);
@@ -111,6 +120,13 @@ async function runFanOut(bench: LocalBench, mode: BenchMode, output: Output): Pr
   progress(`fan-out to 1 user with ${n} connections, ${mode.fanOutRounds} rounds…`);
   const toOneUser = (round: number) => ({ userId: 'bench-fan', message: fanOutMessage(round) });
   const oneUser = await timeSends(bench, toOneUser, n, mode.fanOutRounds);
+  // The same send with `persist: false`: what logging (the default) adds, in the same run.
+  const oneUserUnlogged = await timeSends(
+    bench,
+    (round) => ({ ...toOneUser(round), persist: false }),
+    n,
+    mode.fanOutRounds,
+  );
   const ids = await bench.connectionIdsOf('bench-fan');
   const client = bench.managementClient();
   progress(`baselines: sequential loop and shared SDK client, ${mode.baselineRounds} rounds…`);
@@ -123,12 +139,20 @@ async function runFanOut(bench: LocalBench, mode: BenchMode, output: Output): Pr
   progress(`fan-out to ${n} users, ${mode.fanOutRounds} rounds…`);
   const toUsers = (round: number) => ({ userIds: users, message: fanOutMessage(round) });
   const manyUsers = await timeSends(bench, toUsers, n, mode.fanOutRounds);
+  const manyUsersUnlogged = await timeSends(
+    bench,
+    (round) => ({ ...toUsers(round), persist: false }),
+    n,
+    mode.fanOutRounds,
+  );
 
   const fanOut: FanOutResults = {
     connections: n,
     concurrency: bench.stack.info.sendConcurrency,
     oneUser,
+    oneUserUnlogged,
     manyUsers,
+    manyUsersUnlogged,
     sequential,
     sharedClient,
     raw,

@@ -206,6 +206,7 @@ process.send?.({
     endpoint: stack.endpoint,
     dynamoDbEndpoint: stack.dynamoDbEndpoint,
     tableName: stack.tableName,
+    messageTableName: stack.messageTableName,
     region: stack.region,
     jwtSecret: stack.jwtSecret,
     rawUrl: `ws://127.0.0.1:${rawPort}`,

@@ -24,6 +24,8 @@ export interface StackInfo {
   endpoint: string;
   dynamoDbEndpoint: string;
   tableName: string;
+  /** The message log table. */
+  messageTableName: string;
   region: string;
   jwtSecret: string;
   /** The raw `ws` server: frames written straight to sockets, the physical baseline. */

@@ -26,6 +26,8 @@ export interface WebSocketRouteEvent {
   isBase64Encoded?: boolean;
   queryStringParameters?: Record<string, string | undefined> | null;
   headers?: Record<string, string | undefined>;
+  /** On `$connect`: every header, repeated ones kept. */
+  multiValueHeaders?: Record<string, string[] | undefined> | null;
 }
 
 /** The REQUEST event a Lambda authorizer on `$connect` receives. */
@@ -40,4 +42,6 @@ export interface WebSocketAuthorizerEvent {
 export interface RouteResponse {
   statusCode: number;
   body?: string;
+  /** On `$connect`: `Sec-WebSocket-Protocol`, the only header API Gateway passes on. */
+  headers?: Record<string, string>;
 }

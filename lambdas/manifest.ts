@@ -49,10 +49,21 @@ export interface TableAccess {
   readonly on: readonly TableResource[];
 }
 
+/** One IAM statement on the message log table (it has no index): its id and DynamoDB actions. */
+export interface MessageLogAccess {
+  readonly sid: string;
+  readonly actions: readonly `dynamodb:${string}`[];
+}
+
 /** What a function needs; the construct grants exactly this and sets the matching variables. */
 export interface FunctionNeeds {
   /** The connection table: `TABLE_NAME`, and these statements (least privilege, by action). */
   readonly connectionTable?: readonly TableAccess[];
+  /**
+   * The message log: `MESSAGE_TABLE_NAME`, and these statements on its table (least privilege,
+   * by action). `MESSAGE_RETENTION_SECONDS` comes with `settings`, for functions that append.
+   */
+  readonly messageLog?: readonly MessageLogAccess[];
   /** Construct props the function reads from its environment (`lambdas/shared/limits.ts`). */
   readonly settings?: readonly DeployedSetting[];
   /**
@@ -189,13 +200,44 @@ export const FUNCTIONS = {
         // Rows of connections that answered 410 Gone.
         { sid: 'RemoveStaleConnections', actions: ['dynamodb:DeleteItem'], on: ['table'] },
       ],
-      settings: ['sendConcurrency', 'postTimeoutMs', 'postMaxAttempts'],
+      // Appending: read the head, put the message, move the head (lambdas/adapters/).
+      messageLog: [
+        {
+          sid: 'AppendToMessageLog',
+          actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+        },
+      ],
+      settings: ['sendConcurrency', 'postTimeoutMs', 'postMaxAttempts', 'messageRetentionSeconds'],
       managementApi: { sid: 'PostToConnections', verbs: ['POST'] },
+    },
+  },
+  resume: {
+    entry: 'resume.ts',
+    description: "TripSync realtime: replays a user's missed messages to a connection (resume)",
+    // Two-way: a refused resume is answered with an error frame, to the sender only.
+    trigger: { kind: 'route', routeKey: 'resume', twoWay: true },
+    timeout: 'handlerTimeoutSeconds',
+    needs: {
+      connectionTable: [
+        // The connection's protocol and its resume rate limit, on its own row (a conditional
+        // UpdateItem; a GetItem tells a refused resume from a missing row).
+        {
+          sid: 'LimitResumes',
+          actions: ['dynamodb:UpdateItem', 'dynamodb:GetItem'],
+          on: ['table'],
+        },
+      ],
+      // The head (GetItem) and one Query per page.
+      messageLog: [{ sid: 'ReadMessageLog', actions: ['dynamodb:GetItem', 'dynamodb:Query'] }],
+      settings: ['postTimeoutMs', 'postMaxAttempts'],
+      // Posts to the connection that asked, and to no other (the code posts to the event's own
+      // connection id; IAM cannot name a connection id known only at runtime).
+      managementApi: { sid: 'PostReplay', verbs: ['POST'] },
     },
   },
 } as const satisfies Record<string, FunctionSpec>;
 
-/** A function's name: `authorizer`, `connect`, `disconnect`, `default`, `send`. */
+/** A function's name: `authorizer`, `connect`, `disconnect`, `default`, `send`, `resume`. */
 export type FunctionName = keyof typeof FUNCTIONS;
 
 /** The names, in manifest order. */

@@ -1,14 +1,18 @@
+import { readMessageLogConfig } from './config/message-log';
 import { readSendConfig } from './config/send';
 import { readStoreConfig } from './config/store';
 import { ValidationError } from './core/errors';
 import { type SendResult, sendNotification } from './core/send';
 import { createConnectionGateway } from './runtime/gateway';
 import { createLogger } from './runtime/logger';
-import { createConnectionStore } from './runtime/store';
+import { createStores } from './runtime/store';
 import { SEND_FINISH_MARGIN_MS } from './shared/limits';
 
 const sendConfig = readSendConfig(process.env);
-const store = createConnectionStore(readStoreConfig(process.env));
+const { store, messageLog } = createStores(
+  readStoreConfig(process.env),
+  readMessageLogConfig(process.env),
+);
 const gateway = createConnectionGateway(sendConfig);
 const log = createLogger('send');
 
@@ -18,7 +22,8 @@ interface InvocationContext {
 }
 
 /**
- * Invoked by producers (Lambda `Invoke`, `RequestResponse` or `Event`) with a `SendPayload`.
+ * Invoked by producers (Lambda `Invoke`, `RequestResponse` or `Event`) with a `SendPayload`:
+ * logs the message for each user (unless `persist` is false), then posts it.
  * Errors are thrown so Lambda reports them with `errorType` = the error's name:
  * `ValidationError` (bad payload, nothing sent) or `StoreUnavailableError` (retryable, nothing
  * sent). Posts that would not finish before the Lambda timeout are not attempted and count
@@ -33,6 +38,7 @@ export async function handler(event: unknown, context?: InvocationContext): Prom
   try {
     return await sendNotification(event, {
       store,
+      messageLog,
       gateway,
       log,
       options: sendConfig.fanOut,

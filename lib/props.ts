@@ -38,6 +38,7 @@ export const TRIPSYNC_REALTIME_DEFAULTS = {
   sendConcurrency: SETTINGS.sendConcurrency.default,
   postTimeoutMs: SETTINGS.postTimeoutMs.default,
   postMaxAttempts: SETTINGS.postMaxAttempts.default,
+  messageRetentionSeconds: SETTINGS.messageRetentionSeconds.default,
   // RetentionDays is the number of days: ONE_MONTH is 30.
   logRetention: DEPLOYMENT.logRetentionDays as RetentionDays,
   logLevel: DEPLOYMENT.logLevel,
@@ -198,12 +199,22 @@ export interface TripSyncRealtimeProps {
    */
   readonly connectionTtlSeconds?: number;
   /**
-   * What happens to the connection table when it leaves the stack. Its rows are ephemeral
-   * connection mappings (each expires within `connectionTtlSeconds`), so nothing of value is lost.
+   * What happens to the connection table and the message log when they leave the stack. Both
+   * are ephemeral: connection rows expire within `connectionTtlSeconds`, logged messages within
+   * `messageRetentionSeconds`, so nothing of lasting value is lost.
    *
    * @default RemovalPolicy.DESTROY
    */
   readonly tableRemovalPolicy?: RemovalPolicy;
+  /**
+   * How long a logged message stays in its user's message log, in seconds
+   * (`MESSAGE_RETENTION_SECONDS`, DynamoDB TTL): a protocol v2 client that reconnects within
+   * this gets every message it missed; after it, the client is told it has a gap. From 1 to
+   * 2592000 (30 days).
+   *
+   * @default 86400 (one day)
+   */
+  readonly messageRetentionSeconds?: number;
   /**
    * Memory of every function, in MiB (CPU scales with it).
    *
@@ -289,6 +300,7 @@ export interface ResolvedProps {
   sendConcurrency: number;
   postTimeoutMs: number;
   postMaxAttempts: number;
+  messageRetentionSeconds: number;
   logRetention: RetentionDays;
   logRemovalPolicy: RemovalPolicy;
   logLevel: RealtimeLogLevel;
@@ -402,6 +414,11 @@ export function resolveProps(props: TripSyncRealtimeProps): ResolvedProps {
     sendConcurrency: integer('sendConcurrency', props.sendConcurrency, SETTINGS.sendConcurrency),
     postTimeoutMs: integer('postTimeoutMs', props.postTimeoutMs, SETTINGS.postTimeoutMs),
     postMaxAttempts: integer('postMaxAttempts', props.postMaxAttempts, SETTINGS.postMaxAttempts),
+    messageRetentionSeconds: integer(
+      'messageRetentionSeconds',
+      props.messageRetentionSeconds,
+      SETTINGS.messageRetentionSeconds,
+    ),
     logRetention: props.logRetention ?? d.logRetention,
     logRemovalPolicy: props.logRemovalPolicy ?? RemovalPolicy.RETAIN,
     logLevel: props.logLevel ?? d.logLevel,

@@ -121,6 +121,10 @@ export class TripSyncRealtimeStack extends Stack {
       description: 'DynamoDB table of open connections',
       value: this.realtime.table.tableName,
     });
+    new CfnOutput(this, 'MessageLogTableName', {
+      description: "DynamoDB table of each user's logged messages (protocol v2 resume)",
+      value: this.realtime.messageLogTable.tableName,
+    });
     if (this.realtime.jwtSecret) {
       new CfnOutput(this, 'JwtSecretArn', {
         description: 'Secrets Manager secret holding the HS256 key that signs connection tokens',

@@ -34,6 +34,7 @@ import {
 } from '../lambdas/manifest';
 import { CONNECTION_TABLE_SCHEMA } from '../lambdas/shared/connection-table-schema';
 import { SETTINGS } from '../lambdas/shared/limits';
+import { MESSAGE_LOG_SCHEMA } from '../lambdas/shared/message-log-schema';
 import {
   propWarnings,
   resolveProps,
@@ -49,13 +50,14 @@ export type TripSyncRealtimeFunctions = { readonly [name in FunctionName]: Nodej
 
 /**
  * The TripSync realtime backend: a WebSocket API (`$connect` behind a token authorizer,
- * `$disconnect`, a two-way `$default`), its stage, the connection table, and the `send`
- * function other services invoke to notify a user's connections.
+ * `$disconnect`, two-way `$default` and `resume` routes), its stage, the connection table, each
+ * user's message log, and the `send` function other services invoke to notify a user's
+ * connections.
  *
  * The functions, their routes, grants and environment come from `lambdas/manifest.ts`.
  *
  * Construct ids are part of the contract (renaming one replaces its resource, and the table
- * or the secret with it): `ConnectionTable`, `JwtSecret`, `WebSocketApi` (authorizer
+ * or the secret with it): `ConnectionTable`, `MessageLogTable`, `JwtSecret`, `WebSocketApi` (authorizer
  * `TokenAuthorizer`), `Stage`, `AccessLogs`, and one `{Name}Handler` per function of the
  * manifest (`AuthorizerHandler`, `ConnectHandler`, …), each holding `Function`, `Role` and
  * `Logs`, with a `{Name}Integration` for each route.
@@ -72,6 +74,8 @@ export type TripSyncRealtimeFunctions = { readonly [name in FunctionName]: Nodej
 export class TripSyncRealtime extends Construct {
   /** The connection table (`userId` + `connectionId`, GSI `byConnectionId`, TTL `expiresAt`). */
   readonly table: Table;
+  /** Each user's message log (`userId` + `seq`, TTL `expiresAt`), replayed by `resume`. */
+  readonly messageLogTable: Table;
   readonly webSocketApi: WebSocketApi;
   readonly stage: WebSocketStage;
   readonly functions: TripSyncRealtimeFunctions;
@@ -104,7 +108,16 @@ export class TripSyncRealtime extends Construct {
     this.table.addGlobalSecondaryIndex({
       indexName: CONNECTION_TABLE_SCHEMA.connectionIdIndex,
       partitionKey: { name: CONNECTION_TABLE_SCHEMA.sortKey, type: AttributeType.STRING },
-      projectionType: ProjectionType.KEYS_ONLY,
+      projectionType: ProjectionType.INCLUDE,
+      nonKeyAttributes: [...CONNECTION_TABLE_SCHEMA.connectionIdIndexAttributes],
+    });
+    this.messageLogTable = new Table(this, 'MessageLogTable', {
+      partitionKey: { name: MESSAGE_LOG_SCHEMA.partitionKey, type: AttributeType.STRING },
+      sortKey: { name: MESSAGE_LOG_SCHEMA.sortKey, type: AttributeType.NUMBER },
+      billingMode: BillingMode.PAY_PER_REQUEST,
+      timeToLiveAttribute: MESSAGE_LOG_SCHEMA.ttlAttribute,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      removalPolicy: config.tableRemovalPolicy,
     });
     const tableResources: Record<TableResource, string> = {
       table: this.table.tableArn,
@@ -140,6 +153,18 @@ export class TripSyncRealtime extends Construct {
               sid: access.sid,
               actions: [...access.actions],
               resources: access.on.map((resource) => tableResources[resource]),
+            }),
+          );
+        }
+      }
+      if (needs.messageLog) {
+        environment.MESSAGE_TABLE_NAME = this.messageLogTable.tableName;
+        for (const access of needs.messageLog) {
+          statements.push(
+            new iam.PolicyStatement({
+              sid: access.sid,
+              actions: [...access.actions],
+              resources: [this.messageLogTable.tableArn],
             }),
           );
         }

@@ -25,6 +25,10 @@ export const DEFAULTS = {
   dynamoDbPort: 8000,
   /** `TABLE_NAME`. */
   tableName: 'Connections',
+  /** `MESSAGE_TABLE_NAME`: each user's message log. */
+  messageTableName: 'MessageLog',
+  /** `MESSAGE_RETENTION_SECONDS`: how long a logged message is replayed (a day). */
+  messageRetentionSeconds: SETTINGS.messageRetentionSeconds.default,
   /** `STAGE`: the API stage in events and ARNs; `ws://host:port/{stage}` is also accepted. */
   stage: 'local',
   /** Shown as `apiId` and in `methodArn`; real ids are 10 lowercase characters. */
@@ -65,6 +69,8 @@ export interface LocalStackEnvOptions {
   dynamoDbPort: number;
   dynamoDbEndpoint: string | undefined;
   tableName: string;
+  messageTableName: string;
+  messageRetentionSeconds: number;
   stage: string;
   region: string;
   jwtSecret: string;
@@ -105,6 +111,19 @@ export function readLocalStackEnv(env: Env): LocalStackEnvOptions {
     dynamoDbPort: integerInRange(env, 'DYNAMODB_PORT', DEFAULTS.dynamoDbPort, 0, 65535),
     dynamoDbEndpoint,
     tableName: matching(env, 'TABLE_NAME', DEFAULTS.tableName, TABLE_NAME_PATTERN),
+    messageTableName: matching(
+      env,
+      'MESSAGE_TABLE_NAME',
+      DEFAULTS.messageTableName,
+      TABLE_NAME_PATTERN,
+    ),
+    messageRetentionSeconds: integerInRange(
+      env,
+      SETTINGS.messageRetentionSeconds.env,
+      DEFAULTS.messageRetentionSeconds,
+      SETTINGS.messageRetentionSeconds.min,
+      SETTINGS.messageRetentionSeconds.max,
+    ),
     stage: matching(env, 'STAGE', DEFAULTS.stage, STAGE_PATTERN),
     region: optionalString(env, 'AWS_REGION') ?? DEFAULTS.region,
     jwtSecret: checkSecret('JWT_SECRET', secret ?? LOCAL_JWT_SECRET),

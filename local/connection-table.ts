@@ -5,6 +5,7 @@ import {
   waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
 import { CONNECTION_TABLE_SCHEMA as schema } from '../lambdas/shared/connection-table-schema';
+import { MESSAGE_LOG_SCHEMA } from '../lambdas/shared/message-log-schema';
 
 /**
  * Creates the connection table with the deployed table's keys and index (the CDK construct
@@ -35,8 +36,47 @@ export async function createConnectionTable(
           {
             IndexName: schema.connectionIdIndex,
             KeySchema: [{ AttributeName: schema.sortKey, KeyType: 'HASH' }],
-            Projection: { ProjectionType: 'KEYS_ONLY' },
+            Projection: {
+              ProjectionType: 'INCLUDE',
+              NonKeyAttributes: [...schema.connectionIdIndexAttributes],
+            },
           },
+        ],
+      }),
+    );
+  } catch (error) {
+    if (!(error instanceof ResourceInUseException)) throw error;
+  }
+  await waitUntilTableExists(
+    { client, maxWaitTime: 30, minDelay: 0.05, maxDelay: 0.5 },
+    { TableName: tableName },
+  );
+}
+
+/**
+ * Creates the message log table with the deployed table's keys (the CDK construct reads the same
+ * `MESSAGE_LOG_SCHEMA`). Succeeds if the table already exists. DynamoDB Local deletes expired
+ * items by TTL only when TTL is enabled, and dynalite never does; reads filter them anyway.
+ *
+ * @example
+ * await createMessageLogTable(new DynamoDBClient({ endpoint: 'http://127.0.0.1:8000' }), 'MessageLog');
+ */
+export async function createMessageLogTable(
+  client: DynamoDBClient,
+  tableName: string,
+): Promise<void> {
+  try {
+    await client.send(
+      new CreateTableCommand({
+        TableName: tableName,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [
+          { AttributeName: MESSAGE_LOG_SCHEMA.partitionKey, AttributeType: 'S' },
+          { AttributeName: MESSAGE_LOG_SCHEMA.sortKey, AttributeType: 'N' },
+        ],
+        KeySchema: [
+          { AttributeName: MESSAGE_LOG_SCHEMA.partitionKey, KeyType: 'HASH' },
+          { AttributeName: MESSAGE_LOG_SCHEMA.sortKey, KeyType: 'RANGE' },
         ],
       }),
     );

@@ -6,7 +6,7 @@ import {
   ResourceNotFoundException,
 } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
-import { createConnectionTable } from './connection-table';
+import { createConnectionTable, createMessageLogTable } from './connection-table';
 import { listen } from './listen';
 
 /** The DynamoDB API the handlers use: embedded dynalite, or an external endpoint. */
@@ -24,6 +24,8 @@ export interface LocalDynamoDbOptions {
   /** An external DynamoDB API (DynamoDB Local, or AWS); nothing is embedded then. */
   endpoint?: string;
   tableName: string;
+  /** The message log table. */
+  messageTableName: string;
   region: string;
   /** Signing credentials for the embedded server (which accepts any). */
   credentials?: { accessKeyId: string; secretAccessKey: string };
@@ -31,7 +33,7 @@ export interface LocalDynamoDbOptions {
 
 /**
  * Starts dynalite in memory (or uses the external endpoint) and makes sure the connection
- * table exists, with the same keys and index as the deployed one. An existing table is left
+ * table and the message log exist, with the same keys and index as the deployed ones. An existing table is left
  * alone, so an external table needs only `DescribeTable`. dynalite 4 as released never closes
  * the storage iterator of a Query or Scan; `patches/dynalite+4.0.0.patch` (applied by
  * `patch-package` on install) makes it close each one.
@@ -75,17 +77,29 @@ async function ensureTable(endpoint: string, options: LocalDynamoDbOptions): Pro
     ...(options.credentials && { credentials: options.credentials }),
   });
   try {
-    await client.send(new DescribeTableCommand({ TableName: options.tableName }));
+    await ensure(client, endpoint, options.tableName, createConnectionTable);
+    await ensure(client, endpoint, options.messageTableName, createMessageLogTable);
+  } finally {
+    client.destroy();
+  }
+}
+
+async function ensure(
+  client: DynamoDBClient,
+  endpoint: string,
+  tableName: string,
+  create: (client: DynamoDBClient, tableName: string) => Promise<void>,
+): Promise<void> {
+  try {
+    await client.send(new DescribeTableCommand({ TableName: tableName }));
   } catch (error) {
     if (!(error instanceof ResourceNotFoundException)) {
       throw new Error(
-        `DynamoDB at ${endpoint} did not answer DescribeTable ${options.tableName}: ${(error as Error).message}`,
+        `DynamoDB at ${endpoint} did not answer DescribeTable ${tableName}: ${(error as Error).message}`,
         { cause: error },
       );
     }
-    await createConnectionTable(client, options.tableName);
-  } finally {
-    client.destroy();
+    await create(client, tableName);
   }
 }
 

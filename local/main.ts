@@ -75,8 +75,9 @@ TripSync Realtime: local stack (the handler modules in lambdas/, as CDK deploys 
   WebSocket      ${stack.url}?token=<JWT>        (also ${stack.url}/${stack.stage})
   @connections   ${stack.endpoint}/@connections/{connectionId}
   Lambda Invoke  ${stack.endpoint}  function "send"
+  Demo page      ${stack.endpoint}/?user=ann   (protocol v2: open it as two users, drop one, send)
   DynamoDB       ${database}
-  Table          ${stack.tableName}
+  Tables         ${stack.tableName}, ${stack.messageTableName} (messages kept ${options.messageRetentionSeconds} s)
   JWT secret     ${secret}
   Timeouts       idle ${options.idleTimeoutMs / 1000} s, maximum ${options.maxConnectionDurationMs / 1000} s
   Per user       at most ${options.maxConnectionsPerUser} live connections (MAX_CONNECTIONS_PER_USER)

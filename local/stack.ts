@@ -21,6 +21,7 @@ import {
   MAX_LOCAL_DURATION_MS,
 } from './config';
 import { GATEWAY_CLOSES } from './connection';
+import { serveDemo } from './demo';
 import { displayHost, startLocalDynamoDb } from './dynamodb';
 import { sendJson } from './http';
 import { handleInvokeRequest, invokedFunctionName } from './lambda-api';
@@ -49,6 +50,10 @@ export interface LocalStackOptions {
   dynamoDbEndpoint?: string;
   /** @default 'Connections' */
   tableName?: string;
+  /** The message log table. @default 'MessageLog' */
+  messageTableName?: string;
+  /** `MESSAGE_RETENTION_SECONDS` of the functions: how long a logged message is replayed. @default 86400 */
+  messageRetentionSeconds?: number;
   /** @default 'local' */
   stage?: string;
   /** @default 'us-east-1' */
@@ -90,6 +95,7 @@ export interface LocalStack {
   /** True when dynalite runs in this process. */
   dynamoDbEmbedded: boolean;
   tableName: string;
+  messageTableName: string;
   stage: string;
   region: string;
   jwtSecret: string;
@@ -197,6 +203,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       port: config.dynamoDbPort,
       ...(config.dynamoDbEndpoint !== undefined && { endpoint: config.dynamoDbEndpoint }),
       tableName: config.tableName,
+      messageTableName: config.messageTableName,
       region: config.region,
       ...(credentials && { credentials }),
     });
@@ -209,6 +216,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   try {
     Object.assign(process.env, {
       TABLE_NAME: config.tableName,
+      MESSAGE_TABLE_NAME: config.messageTableName,
+      [SETTINGS.messageRetentionSeconds.env]: String(config.messageRetentionSeconds),
       DYNAMODB_ENDPOINT: db.endpoint,
       CONNECTIONS_ENDPOINT: endpoint,
       JWT_SECRET: config.jwtSecret,
@@ -296,6 +305,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       },
       stage: api.stage,
       url: `ws://${displayHost(config.host)}:${port}`,
+      jwtSecret: config.jwtSecret,
     });
   } catch (error) {
     markFailed(error);
@@ -331,6 +341,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     dynamoDbEndpoint: db.endpoint,
     dynamoDbEmbedded: db.embedded,
     tableName: config.tableName,
+    messageTableName: config.messageTableName,
     stage: config.stage,
     region: config.region,
     jwtSecret: config.jwtSecret,
@@ -345,6 +356,7 @@ interface Deps {
   invoke: Parameters<typeof handleInvokeRequest>[4];
   stage: string;
   url: string;
+  jwtSecret: string;
 }
 
 async function dispatch(req: IncomingMessage, res: ServerResponse, deps: Deps): Promise<void> {
@@ -356,6 +368,7 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, deps: Deps): 
   const functionName = invokedFunctionName(url.pathname);
   if (functionName !== undefined)
     return handleInvokeRequest(req, res, functionName, url, deps.invoke);
+  if (await serveDemo(req, res, url, deps)) return;
   req.resume();
   if (url.pathname === '/' || url.pathname === `/${deps.stage}`) {
     return sendJson(res, 426, {
@@ -385,6 +398,13 @@ function resolveOptions(options: LocalStackOptions) {
     ),
     dynamoDbEndpoint: options.dynamoDbEndpoint,
     tableName: options.tableName ?? DEFAULTS.tableName,
+    messageTableName: options.messageTableName ?? DEFAULTS.messageTableName,
+    messageRetentionSeconds: checkInteger(
+      'messageRetentionSeconds',
+      options.messageRetentionSeconds ?? DEFAULTS.messageRetentionSeconds,
+      SETTINGS.messageRetentionSeconds.min,
+      SETTINGS.messageRetentionSeconds.max,
+    ),
     stage: checkStage('stage', options.stage ?? DEFAULTS.stage),
     region: options.region ?? DEFAULTS.region,
     jwtSecret: checkSecret('jwtSecret', options.jwtSecret ?? LOCAL_JWT_SECRET),

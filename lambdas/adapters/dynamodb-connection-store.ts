@@ -1,11 +1,19 @@
 import {
   DeleteCommand,
   type DynamoDBDocumentClient,
+  GetCommand,
   PutCommand,
   QueryCommand,
+  UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { StoreUnavailableError } from '../core/errors';
-import type { ConnectionRecord, ConnectionStore } from '../core/ports';
+import type {
+  ClientProtocol,
+  ConnectionRecord,
+  ConnectionStore,
+  ConnectionTarget,
+  ResumeClaim,
+} from '../core/ports';
 import { CONNECTION_TABLE_SCHEMA as schema } from '../shared/connection-table-schema';
 
 /**
@@ -32,6 +40,10 @@ export class DynamoDbConnectionStore implements ConnectionStore {
             [schema.sortKey]: record.connectionId,
             [schema.connectedAtAttribute]: record.connectedAt,
             [schema.ttlAttribute]: record.expiresAt,
+            // A v1 row carries no protocol, as rows written before protocol v2 existed.
+            ...(record.protocol === 'tripsync.v2' && {
+              [schema.protocolAttribute]: record.protocol,
+            }),
           },
         }),
       ),
@@ -50,7 +62,11 @@ export class DynamoDbConnectionStore implements ConnectionStore {
   }
 
   async listConnectionIds(userId: string, nowEpochSeconds: number): Promise<string[]> {
-    const ids: string[] = [];
+    return (await this.listConnections(userId, nowEpochSeconds)).map((c) => c.connectionId);
+  }
+
+  async listConnections(userId: string, nowEpochSeconds: number): Promise<ConnectionTarget[]> {
+    const connections: ConnectionTarget[] = [];
     let startKey: Record<string, unknown> | undefined;
     do {
       // One page holds about 10,000 rows (1 MB); a user never has that many, but be correct.
@@ -59,11 +75,12 @@ export class DynamoDbConnectionStore implements ConnectionStore {
           new QueryCommand({
             TableName: this.tableName,
             KeyConditionExpression: '#user = :user',
-            ProjectionExpression: '#connection, #expires',
+            ProjectionExpression: '#connection, #expires, #protocol',
             ExpressionAttributeNames: {
               '#user': schema.partitionKey,
               '#connection': schema.sortKey,
               '#expires': schema.ttlAttribute,
+              '#protocol': schema.protocolAttribute,
             },
             ExpressionAttributeValues: { ':user': userId },
             ConsistentRead: true,
@@ -75,11 +92,75 @@ export class DynamoDbConnectionStore implements ConnectionStore {
         // TTL deletion lags by up to days, and expired rows still come back until then.
         const expiresAt = item[schema.ttlAttribute];
         if (typeof expiresAt === 'number' && expiresAt <= nowEpochSeconds) continue;
-        ids.push(String(item[schema.sortKey]));
+        connections.push({
+          connectionId: String(item[schema.sortKey]),
+          protocol: protocolOf(item[schema.protocolAttribute]),
+        });
       }
       startKey = page.LastEvaluatedKey;
     } while (startKey);
-    return ids;
+    return connections;
+  }
+
+  async claimResume(
+    userId: string,
+    connectionId: string,
+    nowMs: number,
+    bucket: { burst: number; refillMs: number },
+  ): Promise<ResumeClaim> {
+    // A token bucket as one timestamp: `resumeBucketAt` is when the bucket is full again. A
+    // resume moves it `refillMs` later, from now if it is in the past; it is refused when that
+    // would put it more than `burst` tokens ahead of now. DynamoDB has no max() in an update
+    // expression, so the two cases are two conditional writes (the first is the common one).
+    const key = { [schema.partitionKey]: userId, [schema.sortKey]: connectionId };
+    const names = {
+      '#connection': schema.sortKey,
+      '#bucket': schema.resumeBucketAttribute,
+    };
+    const attempt = (update: string, condition: string, values: Record<string, number>) =>
+      this.run('UpdateItem', async () => {
+        try {
+          const result = await this.client.send(
+            new UpdateCommand({
+              TableName: this.tableName,
+              Key: key,
+              UpdateExpression: update,
+              ConditionExpression: condition,
+              ExpressionAttributeNames: names,
+              ExpressionAttributeValues: values,
+              ReturnValues: 'ALL_NEW',
+            }),
+          );
+          return protocolOf(result.Attributes?.[schema.protocolAttribute]);
+        } catch (error) {
+          if (isConditionFailure(error)) return undefined;
+          throw error;
+        }
+      });
+    const idle = await attempt(
+      'SET #bucket = :next',
+      'attribute_exists(#connection) AND (attribute_not_exists(#bucket) OR #bucket <= :now)',
+      { ':next': nowMs + bucket.refillMs, ':now': nowMs },
+    );
+    if (idle !== undefined) return { kind: 'granted', protocol: idle };
+    const busy = await attempt(
+      'SET #bucket = #bucket + :refill',
+      'attribute_exists(#connection) AND #bucket <= :cap',
+      { ':refill': bucket.refillMs, ':cap': nowMs + (bucket.burst - 1) * bucket.refillMs },
+    );
+    if (busy !== undefined) return { kind: 'granted', protocol: busy };
+    const row = await this.run('GetItem', () =>
+      this.client.send(
+        new GetCommand({
+          TableName: this.tableName,
+          Key: key,
+          ProjectionExpression: '#connection',
+          ExpressionAttributeNames: { '#connection': schema.sortKey },
+          ConsistentRead: true,
+        }),
+      ),
+    );
+    return row.Item ? { kind: 'rateLimited' } : { kind: 'unknownConnection' };
   }
 
   async countLiveConnections(userId: string, nowEpochSeconds: number): Promise<number> {
@@ -107,6 +188,12 @@ export class DynamoDbConnectionStore implements ConnectionStore {
   }
 
   async findUserId(connectionId: string): Promise<string | undefined> {
+    return (await this.findConnection(connectionId))?.userId;
+  }
+
+  async findConnection(
+    connectionId: string,
+  ): Promise<{ userId: string; protocol: ClientProtocol } | undefined> {
     const page = await this.run('Query', () =>
       this.client.send(
         new QueryCommand({
@@ -119,8 +206,11 @@ export class DynamoDbConnectionStore implements ConnectionStore {
         }),
       ),
     );
-    const userId = page.Items?.[0]?.[schema.partitionKey];
-    return typeof userId === 'string' ? userId : undefined;
+    const item = page.Items?.[0];
+    const userId = item?.[schema.partitionKey];
+    return typeof userId === 'string'
+      ? { userId, protocol: protocolOf(item?.[schema.protocolAttribute]) }
+      : undefined;
   }
 
   private async run<T>(operation: string, call: () => Promise<T>): Promise<T> {
@@ -130,4 +220,14 @@ export class DynamoDbConnectionStore implements ConnectionStore {
       throw new StoreUnavailableError(`${operation} on ${this.tableName}`, error);
     }
   }
+}
+
+/** A row's protocol; rows written before protocol v2 have none and are v1. */
+function protocolOf(value: unknown): ClientProtocol {
+  return value === 'tripsync.v2' ? 'tripsync.v2' : 'v1';
+}
+
+/** A conditional write refused (SDK v3 errors are checked by name, as every DynamoDB API names it). */
+export function isConditionFailure(error: unknown): boolean {
+  return error instanceof Error && error.name === 'ConditionalCheckFailedException';
 }

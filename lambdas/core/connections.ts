@@ -1,6 +1,6 @@
 import { ConnectionLimitExceededError, MissingIdentityError } from './errors';
 import { type AuthorizerContext, authorizedUserId } from './identity';
-import type { ConnectionRecord, ConnectionStore, Log } from './ports';
+import type { ClientProtocol, ConnectionRecord, ConnectionStore, Log } from './ports';
 
 /** What `$connect` and `$disconnect` know about the connection (from `requestContext`). */
 export interface ConnectionEvent {
@@ -8,6 +8,8 @@ export interface ConnectionEvent {
   /** Epoch milliseconds, set by API Gateway when the handshake arrived. */
   connectedAt?: number;
   authorizer?: AuthorizerContext;
+  /** On `$connect`: the protocol answered to the client (`chosenProtocol`). Absent: v1. */
+  protocol?: ClientProtocol;
 }
 
 export interface ConnectionDependencies {
@@ -25,8 +27,8 @@ export interface ConnectDependencies extends ConnectionDependencies {
 }
 
 /**
- * `$connect`: stores the mapping from the authorized user to this connection, then counts the
- * user's live rows with one strongly consistent Query. Over `maxConnectionsPerUser`, it
+ * `$connect`: stores the mapping from the authorized user to this connection, with the
+ * protocol it speaks, then counts the user's live rows with one strongly consistent Query. Over `maxConnectionsPerUser`, it
  * deletes the row it wrote and throws `ConnectionLimitExceededError` (the edge answers 429).
  *
  * Writing before counting keeps the cap exact from above without a transaction: of any set of
@@ -55,6 +57,7 @@ export async function registerConnection(
     connectionId: event.connectionId,
     connectedAt,
     expiresAt: Math.floor(connectedAt / 1000) + ttlSeconds,
+    protocol: event.protocol ?? 'v1',
   };
   await store.putConnection(record);
   let live: number;
@@ -68,7 +71,7 @@ export async function registerConnection(
     await removeRefusedRow(store, log, record);
     throw new ConnectionLimitExceededError(userId, live, maxConnectionsPerUser);
   }
-  log.info('connected', { userId, connectionId: event.connectionId });
+  log.info('connected', { userId, connectionId: event.connectionId, protocol: record.protocol });
   return record;
 }
 

@@ -57,8 +57,9 @@ export class AuthProviderUnavailableError extends Error {
 }
 
 /**
- * The connection table could not be read or written. Retryable: when `send` fails with it,
- * nothing has been posted yet, so invoking again delivers each message once.
+ * The connection table or the message log could not be read or written. Retryable: when `send`
+ * fails with it, nothing has been posted yet, so invoking again delivers each message (a
+ * message already logged for some users is logged for them again: see docs/producers.md).
  */
 export class StoreUnavailableError extends Error {
   override readonly name = 'StoreUnavailableError';
@@ -66,9 +67,9 @@ export class StoreUnavailableError extends Error {
   /** The DynamoDB operation that failed, e.g. `Query`. */
   readonly operation: string;
 
-  constructor(operation: string, cause: unknown) {
+  constructor(operation: string, cause: unknown, store = 'connection store', detail?: string) {
     const causeText = cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause);
-    super(`connection store ${operation} failed: ${causeText}`, { cause });
+    super(`${store} ${operation} failed: ${causeText}${detail ? `; ${detail}` : ''}`, { cause });
     this.operation = operation;
   }
 }

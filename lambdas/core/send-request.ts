@@ -1,4 +1,4 @@
-import { AWS_LIMITS } from '../shared/limits';
+import { AWS_LIMITS, PROTOCOL_V2 } from '../shared/limits';
 import { ValidationError } from './errors';
 import { describeType, normalizeUserId, validateConnectionId } from './identifiers';
 
@@ -17,18 +17,29 @@ export const MAX_MESSAGE_DEPTH = 64;
 export const MAX_USER_IDS = 1000;
 
 /**
+ * A logged message may be at most this large: with the protocol v2 envelope around it, its frame
+ * must fit API Gateway's 128 KiB (`PROTOCOL_V2.envelopeReserveBytes`). A larger message (up to
+ * `MAX_MESSAGE_BYTES`) still reaches v1 connections, unlogged.
+ */
+export const MAX_LOGGED_MESSAGE_BYTES = MAX_MESSAGE_BYTES - PROTOCOL_V2.envelopeReserveBytes;
+
+/**
  * The payload a producer passes to the `send` function (Lambda `Invoke`, sync or `Event`).
- * Exactly one target: `userId`, `userIds` or `connectionId`.
+ * Exactly one target: `userId`, `userIds` or `connectionId`. A message to users is logged in
+ * each user's message log (protocol v2 clients get it after a reconnect) unless `persist` is
+ * false; a `connectionId` send is never logged.
  *
  * @example
  * // TypeScript producer
  * const payload: SendPayload = { userIds: ['42', 7], message: { type: 'pool_filled', poolId: 'p-9' } };
  * await lambda.send(new InvokeCommand({ FunctionName, Payload: JSON.stringify(payload) }));
+ * // An ephemeral message, never replayed:
+ * const position: SendPayload = { userId: 42, message: { type: 'driver_position' }, persist: false };
  */
 export type SendPayload =
-  | { userId: string | number; message: Record<string, unknown> }
-  | { userIds: Array<string | number>; message: Record<string, unknown> }
-  | { connectionId: string; message: Record<string, unknown> };
+  | { userId: string | number; message: Record<string, unknown>; persist?: boolean }
+  | { userIds: Array<string | number>; message: Record<string, unknown>; persist?: boolean }
+  | { connectionId: string; message: Record<string, unknown>; persist?: false };
 
 /** Whom a validated request addresses. Ids are normalised (numbers become decimal strings). */
 export type SendTarget =
@@ -39,6 +50,13 @@ export type SendTarget =
 /** A validated `send` request: its target and the message already serialised once. */
 export interface SendRequest {
   target: SendTarget;
+  /** `persist` as given: true unless false, and false for a `connectionId` send. */
+  persist: boolean;
+  /**
+   * Whether each user's log gets the message: `persist`, for a message that fits the v2
+   * envelope (`MAX_LOGGED_MESSAGE_BYTES`).
+   */
+  log: boolean;
   /** The message as JSON text, exactly what a client receives. */
   messageJson: string;
   /** `messageJson` in UTF-8, posted as is to every connection. */
@@ -46,7 +64,7 @@ export interface SendRequest {
 }
 
 const TARGET_FIELDS = ['userId', 'userIds', 'connectionId'] as const;
-const KNOWN_FIELDS = new Set<string>([...TARGET_FIELDS, 'message']);
+const KNOWN_FIELDS = new Set<string>([...TARGET_FIELDS, 'message', 'persist']);
 
 /**
  * Validates a `send` payload. Throws `ValidationError` naming the field at fault, before
@@ -82,7 +100,28 @@ export function parseSendRequest(payload: unknown): SendRequest {
   }
 
   const target = parseTarget(present[0] as (typeof TARGET_FIELDS)[number], fields);
-  return { target, ...serializeMessage(fields.message) };
+  const persist = parsePersist(fields.persist, target);
+  const message = serializeMessage(fields.message);
+  return {
+    target,
+    persist,
+    log: persist && message.messageBytes.byteLength <= MAX_LOGGED_MESSAGE_BYTES,
+    ...message,
+  };
+}
+
+function parsePersist(value: unknown, target: SendTarget): boolean {
+  if (value === undefined) return target.kind !== 'connection';
+  if (typeof value !== 'boolean') {
+    throw new ValidationError('persist', `must be true or false, got ${describeType(value)}`);
+  }
+  if (value && target.kind === 'connection') {
+    throw new ValidationError(
+      'persist',
+      'a connectionId send is never logged (logs are per user); leave persist out',
+    );
+  }
+  return value;
 }
 
 function parseTarget(field: (typeof TARGET_FIELDS)[number], fields: Record<string, unknown>) {

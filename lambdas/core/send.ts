@@ -1,8 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pLimit from 'p-limit';
-import { ConnectionGoneError, PostFailedError } from './errors';
-import type { ConnectionGateway, ConnectionStore, Log } from './ports';
-import { parseSendRequest, type SendTarget } from './send-request';
+import { AWS_LIMITS } from '../shared/limits';
+import { ConnectionGoneError, PostFailedError, StoreUnavailableError } from './errors';
+import type { ClientProtocol, ConnectionGateway, ConnectionStore, Log, MessageLog } from './ports';
+import { type LogPosition, messageFrame } from './protocol-v2';
+import { parseSendRequest, type SendRequest, type SendTarget } from './send-request';
 
 /** How `send` fans out. Read from the environment once, in `lambdas/config/send.ts`. */
 export interface FanOutOptions {
@@ -27,20 +29,30 @@ export interface DeliveryCounts {
   failed: number;
 }
 
+/** One user's part of a `userIds` send: the counts, and the message's seq in the user's log. */
+export interface UserDeliveryCounts extends DeliveryCounts {
+  /** The message's seq in this user's log; absent when it was not logged (`persist: false`). */
+  seq?: number;
+}
+
 /**
- * The result of a `send` invocation. `users` is present for a `userIds` send, with an entry
- * for every requested user (all zeros for a user with no open connection).
+ * The result of a `send` invocation. `seq` is the message's place in the user's log for a
+ * logged `userId` send. `users` is present for a `userIds` send, with an entry for every
+ * requested user (all zeros for a user with no open connection), each with its own `seq`.
  *
  * @example
- * { delivered: 3, stale: 1, failed: 0, users: { '42': { delivered: 2, stale: 1, failed: 0 },
- *                                               '7': { delivered: 1, stale: 0, failed: 0 } } }
+ * { delivered: 3, stale: 1, failed: 0, users: { '42': { delivered: 2, stale: 1, failed: 0, seq: 17 },
+ *                                               '7': { delivered: 1, stale: 0, failed: 0, seq: 4 } } }
  */
 export interface SendResult extends DeliveryCounts {
-  users?: Record<string, DeliveryCounts>;
+  seq?: number;
+  users?: Record<string, UserDeliveryCounts>;
 }
 
 export interface SendDependencies {
   store: ConnectionStore;
+  /** Each user's message log (protocol v2 replays it after a reconnect). */
+  messageLog: MessageLog;
   gateway: ConnectionGateway;
   log: Log;
   options: FanOutOptions;
@@ -57,31 +69,38 @@ export interface SendDependencies {
   finishBy?: number;
 }
 
-type Outcome = keyof DeliveryCounts;
+export type Outcome = keyof DeliveryCounts;
 
 /** Shared by the posts of one send. */
-interface FanOutRun {
+export interface FanOutRun {
   /** Posts (or retries) not started because the invocation's time was running out. */
   notAttempted: number;
 }
 
 interface Delivery {
   connectionId: string;
-  /** Unknown for a `connectionId` send until a stale cleanup looks it up. */
+  /** Unknown for a `connectionId` send whose row the index does not show (yet). */
   userId?: string;
+  /** The frame for this connection: the bare message (v1) or its v2 envelope. */
+  data: Uint8Array;
 }
+
+/** Each target user's seq (when the message was logged for them). */
+type Positions = Map<string, LogPosition>;
 
 /**
  * Delivers one message to every live connection of its target. Validates first (throws
- * `ValidationError`), then reads every target's connections (throws `StoreUnavailableError`
- * before anything is posted), then posts concurrently with retries.
+ * `ValidationError`); then, for each user, appends the message to the user's log (unless
+ * `persist` is false) and reads the user's connections, and throws `StoreUnavailableError`
+ * before anything is posted if any of that failed; then posts concurrently with retries: the
+ * bare message to v1 connections, its v2 envelope (with the user's seq) to v2 ones.
  *
  * @example
  * const result = await sendNotification(
  *   { userId: 42, message: { type: 'seat_taken', seat: 3 } },
- *   { store, gateway, log, options },
+ *   { store, messageLog, gateway, log, options },
  * );
- * // { delivered: 2, stale: 0, failed: 0 }
+ * // { delivered: 2, stale: 0, failed: 0, seq: 17 }
  */
 export async function sendNotification(
   payload: unknown,
@@ -89,15 +108,16 @@ export async function sendNotification(
 ): Promise<SendResult> {
   const request = parseSendRequest(payload);
   const limit = pLimit(deps.options.concurrency);
-  const deliveries = await resolveDeliveries(request.target, deps, limit);
+  const { deliveries, positions } = await resolveDeliveries(request, deps, limit);
   const run: FanOutRun = { notAttempted: 0 };
   const outcomes = await Promise.all(
-    deliveries.map((delivery) => limit(() => deliver(delivery, request.messageBytes, deps, run))),
+    deliveries.map((delivery) => limit(() => deliver(delivery, deps, run))),
   );
-  const result = tally(request.target, deliveries, outcomes);
+  const result = tally(request.target, deliveries, outcomes, positions);
   const summary = {
     target: request.target.kind,
     connections: deliveries.length,
+    logged: positions.size,
     delivered: result.delivered,
     stale: result.stale,
     failed: result.failed,
@@ -114,44 +134,139 @@ export async function sendNotification(
 }
 
 async function resolveDeliveries(
-  target: SendTarget,
+  request: SendRequest,
   deps: SendDependencies,
   limit: ReturnType<typeof pLimit>,
-): Promise<Delivery[]> {
-  const nowSeconds = Math.floor((deps.now ?? Date.now)() / 1000);
-  const connectionsOf = async (userId: string): Promise<Delivery[]> =>
-    (await deps.store.listConnectionIds(userId, nowSeconds)).map((connectionId) => ({
-      userId,
-      connectionId,
-    }));
+): Promise<{ deliveries: Delivery[]; positions: Positions }> {
+  const nowMs = (deps.now ?? Date.now)();
+  const nowSeconds = Math.floor(nowMs / 1000);
+  const { target } = request;
+  const positions: Positions = new Map();
+  if (target.kind === 'connection') {
+    // The connection's protocol decides its frame; only the index knows it from the id alone.
+    const found = await deps.store.findConnection(target.connectionId);
+    if (!found) {
+      deps.log.warn('connectionId send to a connection the index does not show; posting as v1', {
+        connectionId: target.connectionId,
+      });
+    }
+    const protocol = found?.protocol ?? 'v1';
+    return {
+      deliveries: [
+        {
+          connectionId: target.connectionId,
+          ...(found && { userId: found.userId }),
+          data: frameFor(protocol, request),
+        },
+      ],
+      positions,
+    };
+  }
 
-  switch (target.kind) {
-    case 'connection':
-      return [{ connectionId: target.connectionId }];
-    case 'user':
-      return connectionsOf(target.userId);
-    case 'users': {
-      const perUser = await Promise.all(target.userIds.map((id) => limit(() => connectionsOf(id))));
-      return perUser.flat();
+  const userIds = target.kind === 'user' ? [target.userId] : target.userIds;
+  // Connections first: if the table cannot be read, nothing has been logged yet either.
+  const perUser = await Promise.all(
+    userIds.map((userId) =>
+      limit(async () => ({
+        userId,
+        connections: await deps.store.listConnections(userId, nowSeconds),
+      })),
+    ),
+  );
+  if (request.log) {
+    const appended = await Promise.allSettled(
+      userIds.map((userId) =>
+        limit(() => deps.messageLog.append(userId, request.messageJson, nowMs)),
+      ),
+    );
+    const failures: unknown[] = [];
+    appended.forEach((outcome, index) => {
+      if (outcome.status === 'fulfilled') positions.set(userIds[index] as string, outcome.value);
+      else failures.push(outcome.reason);
+    });
+    if (failures.length > 0) throw halfWayError(failures, userIds, positions);
+  } else if (request.persist) {
+    deps.log.warn('message too large to log for protocol v2; sent to v1 connections only', {
+      bytes: request.messageBytes.byteLength,
+    });
+  }
+
+  const deliveries: Delivery[] = [];
+  for (const { userId, connections } of perUser) {
+    // One v2 frame per user (it carries the user's seq), encoded only if a v2 connection needs it.
+    const needsV2 = connections.some((c) => c.protocol !== 'v1');
+    const v2 = needsV2
+      ? encoder.encode(messageFrame(request.messageJson, positions.get(userId)))
+      : request.messageBytes;
+    for (const { connectionId, protocol } of connections) {
+      deliveries.push({
+        userId,
+        connectionId,
+        data: protocol === 'v1' ? request.messageBytes : v2,
+      });
     }
   }
+  return { deliveries, positions };
 }
 
-async function deliver(
-  delivery: Delivery,
-  data: Uint8Array,
-  deps: SendDependencies,
-  run: FanOutRun,
-) {
-  const outcome = await postWithRetry(delivery.connectionId, data, deps, run);
+const encoder = new TextEncoder();
+
+function frameFor(protocol: ClientProtocol, request: SendRequest): Uint8Array {
+  return protocol === 'v1'
+    ? request.messageBytes
+    : encoder.encode(messageFrame(request.messageJson));
+}
+
+/**
+ * Nothing has been posted, but the message may already be in some users' logs: DynamoDB has no
+ * transaction across users that dynalite also supports. A retry logs it again for them (they
+ * may see it twice, never zero times); the message names them so a producer can retry the rest.
+ */
+function halfWayError(failures: unknown[], userIds: string[], positions: Positions): Error {
+  const [first] = failures;
+  if (positions.size === 0) return first instanceof Error ? first : new Error(String(first));
+  const logged = [...positions].map(([userId, { seq }]) => `${userId} (seq ${seq})`);
+  const shown = logged.slice(0, 20).join(', ') + (logged.length > 20 ? ', …' : '');
+  return new StoreUnavailableError(
+    `append for ${userIds.length - positions.size} of ${userIds.length} user(s)`,
+    first,
+    'message log',
+    `nothing was posted; already logged for ${positions.size} user(s), whom a retry logs again: ${shown}`,
+  );
+}
+
+async function deliver(delivery: Delivery, deps: SendDependencies, run: FanOutRun) {
+  if (delivery.data.byteLength > AWS_LIMITS.maxMessageBytes) {
+    // A message up to 128 KiB whose v2 envelope does not fit: API Gateway would refuse it (413).
+    deps.log.warn('message too large for a protocol v2 connection; not posted', {
+      connectionId: delivery.connectionId,
+      bytes: delivery.data.byteLength,
+    });
+    return 'failed';
+  }
+  const outcome = await postWithRetry(delivery.connectionId, delivery.data, deps, run);
   if (outcome === 'stale') await removeStaleConnection(delivery, deps);
   return outcome;
 }
 
-async function postWithRetry(
+/**
+ * Posts one frame to one connection, retrying throttling and 5xx with full-jitter backoff, each
+ * attempt with its own deadline, none started past `finishBy`.
+ *
+ * @example
+ * const outcome = await postWithRetry('BFaT_fALIAMCKug=', bytes, deps, { notAttempted: 0 });
+ */
+export async function postWithRetry(
   connectionId: string,
   data: Uint8Array,
-  { gateway, log, options, random = Math.random, now = Date.now, finishBy }: SendDependencies,
+  {
+    gateway,
+    log,
+    options,
+    random = Math.random,
+    now = Date.now,
+    finishBy,
+  }: Pick<SendDependencies, 'gateway' | 'log' | 'options' | 'random' | 'now' | 'finishBy'>,
   run: FanOutRun,
 ): Promise<Outcome> {
   for (let attempt = 1; ; attempt++) {
@@ -199,14 +314,23 @@ async function removeStaleConnection(delivery: Delivery, { store, log }: SendDep
   }
 }
 
-function tally(target: SendTarget, deliveries: Delivery[], outcomes: Outcome[]): SendResult {
+function tally(
+  target: SendTarget,
+  deliveries: Delivery[],
+  outcomes: Outcome[],
+  positions: Positions,
+): SendResult {
   const totals: DeliveryCounts = { delivered: 0, stale: 0, failed: 0 };
   if (target.kind !== 'users') {
     for (const outcome of outcomes) totals[outcome]++;
-    return totals;
+    const seq = target.kind === 'user' ? positions.get(target.userId)?.seq : undefined;
+    return seq === undefined ? totals : { ...totals, seq };
   }
-  const users: Record<string, DeliveryCounts> = Object.create(null);
-  for (const userId of target.userIds) users[userId] = { delivered: 0, stale: 0, failed: 0 };
+  const users: Record<string, UserDeliveryCounts> = Object.create(null);
+  for (const userId of target.userIds) {
+    const seq = positions.get(userId)?.seq;
+    users[userId] = { delivered: 0, stale: 0, failed: 0, ...(seq !== undefined && { seq }) };
+  }
   outcomes.forEach((outcome, index) => {
     totals[outcome]++;
     const userId = deliveries[index]?.userId;

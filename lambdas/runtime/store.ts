@@ -2,8 +2,10 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { DynamoDbConnectionStore } from '../adapters/dynamodb-connection-store';
+import { DynamoDbMessageLog } from '../adapters/dynamodb-message-log';
+import type { MessageLogConfig } from '../config/message-log';
 import type { StoreConfig } from '../config/store';
-import type { ConnectionStore } from '../core/ports';
+import type { ConnectionStore, MessageLog } from '../core/ports';
 
 /**
  * Builds the connection store once per container. Locally only the endpoint differs.
@@ -14,6 +16,28 @@ import type { ConnectionStore } from '../core/ports';
  * const store = createConnectionStore(readStoreConfig(process.env));
  */
 export function createConnectionStore(config: StoreConfig): ConnectionStore {
+  return new DynamoDbConnectionStore(documentClient(config), config.tableName);
+}
+
+/**
+ * Builds the connection store and the message log once per container, over one DynamoDB client
+ * (one socket pool, one set of timeouts).
+ *
+ * @example
+ * const { store, messageLog } = createStores(readStoreConfig(process.env), readMessageLogConfig(process.env));
+ */
+export function createStores(
+  config: StoreConfig,
+  logConfig: MessageLogConfig,
+): { store: ConnectionStore; messageLog: MessageLog } {
+  const client = documentClient(config);
+  return {
+    store: new DynamoDbConnectionStore(client, config.tableName),
+    messageLog: new DynamoDbMessageLog(client, logConfig.tableName, logConfig.retentionSeconds),
+  };
+}
+
+function documentClient(config: StoreConfig): DynamoDBDocumentClient {
   const client = new DynamoDBClient({
     endpoint: config.dynamoDbEndpoint,
     maxAttempts: 3,
@@ -26,5 +50,5 @@ export function createConnectionStore(config: StoreConfig): ConnectionStore {
       throwOnRequestTimeout: true,
     }),
   });
-  return new DynamoDbConnectionStore(DynamoDBDocumentClient.from(client), config.tableName);
+  return DynamoDBDocumentClient.from(client);
 }

@@ -7,10 +7,14 @@
  *
  * - Partition key `userId`, sort key `connectionId`: a user's connections are one partition,
  *   read with one strongly consistent Query; each tab or device is its own row.
- * - GSI `byConnectionId` (keys only): finds a connection's owner when only the connection id
- *   is known (a 410 on a `connectionId` send, a `$disconnect` without authorizer context).
+ * - GSI `byConnectionId` (the keys and `protocol`): finds a connection's owner and protocol when
+ *   only the connection id is known (a `connectionId` send, a `$disconnect` without authorizer
+ *   context).
  * - `expiresAt` (epoch seconds) is the TTL attribute; `connectedAt` (epoch milliseconds) is
- *   when API Gateway accepted the connection.
+ *   when API Gateway accepted the connection; `protocol` is `tripsync.v2` for a protocol v2
+ *   connection (absent for v1).
+ * - `resumeBucketAt` (epoch milliseconds): when the connection's resume bucket is full again
+ *   (the resume function's rate limit; absent until its first resume).
  *
  * @example
  * const key = { [CONNECTION_TABLE_SCHEMA.partitionKey]: '42', [CONNECTION_TABLE_SCHEMA.sortKey]: 'BFaT_fALIAMCKug=' };
@@ -21,4 +25,8 @@ export const CONNECTION_TABLE_SCHEMA = {
   connectionIdIndex: 'byConnectionId',
   ttlAttribute: 'expiresAt',
   connectedAtAttribute: 'connectedAt',
+  protocolAttribute: 'protocol',
+  resumeBucketAttribute: 'resumeBucketAt',
+  /** Attributes the `byConnectionId` index projects besides the keys. */
+  connectionIdIndexAttributes: ['protocol'],
 } as const;

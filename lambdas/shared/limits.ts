@@ -88,6 +88,32 @@ export const HS256_KEY_REFRESH_MIN_INTERVAL_SECONDS = 30;
 export const SEND_FINISH_MARGIN_MS = 1000;
 
 /**
+ * Protocol v2 (`tripsync.v2`, see docs/client-protocol.md): the subprotocol a client offers, and
+ * the limits of its message log and resume.
+ */
+export const PROTOCOL_V2 = {
+  /** The `Sec-WebSocket-Protocol` value a client offers and `$connect` answers. */
+  subprotocol: 'tripsync.v2',
+  /** Most messages one resume replays (a page); the client resumes again for the next one. */
+  replayPageSize: 1000,
+  /**
+   * Bytes kept free for the v2 envelope around a logged message
+   * (`{"type":"message","seq":…,"epoch":"…","message":…}`, at most 83 bytes with a 16-character
+   * epoch and the largest seq), so that the frame fits API Gateway's 128 KiB. A message larger
+   * than `maxMessageBytes - envelopeReserveBytes` still reaches v1 connections, but is not
+   * logged and cannot be posted to v2 ones.
+   */
+  envelopeReserveBytes: 128,
+  /**
+   * Resumes one connection may make at once, and how fast it earns another: a token bucket on
+   * its connection row. A client resumes after each reconnect and once per page; a flood is
+   * answered `RESUME_RATE_LIMITED`.
+   */
+  resumeBurst: 20,
+  resumeRefillMs: 500,
+} as const;
+
+/**
  * The settings a deployment may change, with their defaults and ranges. Each is a prop of the
  * CDK construct under the same name and an environment variable of the functions that read it.
  */
@@ -122,6 +148,21 @@ export const SETTINGS = {
     min: 100,
     max: 20_000,
   },
+  /**
+   * How long a logged message stays in its user's message log (DynamoDB TTL, and filtered on
+   * read since TTL deletion lags): a client that reconnects within this gets what it missed.
+   */
+  messageRetentionSeconds: {
+    env: 'MESSAGE_RETENTION_SECONDS',
+    default: 24 * 60 * 60,
+    min: 1,
+    max: 30 * 24 * 60 * 60,
+  },
+  /**
+   * Posts a resume makes at once to its one connection. They start in seq order; with more than
+   * one in flight they may arrive slightly out of order (each frame carries its seq).
+   */
+  replayConcurrency: { env: 'REPLAY_CONCURRENCY', default: 8, min: 1, max: 100 },
   /** Slack allowed on a token's `exp`, `nbf` and `iat`. */
   jwtClockToleranceSeconds: {
     env: 'JWT_CLOCK_TOLERANCE_SECONDS',
@@ -157,6 +198,7 @@ export const DEPLOYED_SETTINGS = [
   'postMaxAttempts',
   'maxConnectionsPerUser',
   'jwtMaxLifetimeSeconds',
+  'messageRetentionSeconds',
 ] as const satisfies readonly (keyof typeof SETTINGS)[];
 export type DeployedSetting = (typeof DEPLOYED_SETTINGS)[number];
 

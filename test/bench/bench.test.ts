@@ -52,17 +52,22 @@ const EXPECTED = [
   'fanOut.oneUser.vsSharedClient',
   'fanOut.oneUser.cpuPerPost',
   'fanOut.manyUsers.median',
+  'fanOut.oneUser.logCost',
+  'fanOut.manyUsers.logCost',
   'fanOut.peakInFlight',
   'dynamodb.connect',
   'dynamodb.disconnect',
   'dynamodb.sendToUser',
   'dynamodb.sendToUsers',
   'dynamodb.sendToConnection',
+  'dynamodb.loggedMessage',
   'dynamodb.staleCleanupByUser',
   'dynamodb.staleCleanupByConnection',
   'capacity.connectRate',
   'capacity.heldRss',
   'capacity.perConnection',
+  'resume.replay.median',
+  'resume.requests',
 ];
 
 describe('npm run bench -- --quick', () => {
@@ -96,8 +101,13 @@ describe('npm run bench -- --quick', () => {
 
   it('counts DynamoDB requests on the handlers’ own clients, the wire agreeing', () => {
     // Assess: counts are facts, not timings, so they hold on any machine.
+    // The row, then the per-user cap's strongly consistent count.
     expect(byId('dynamodb.connect')?.value).toBe(2);
-    expect(byId('dynamodb.sendToConnection')?.value).toBe(0);
+    // One read of the byConnectionId index: the connection's protocol decides its frame.
+    expect(byId('dynamodb.sendToConnection')?.value).toBe(1);
+    // A logged message: 1 read and 2 writes per user; a resume: 1 Query for its page.
+    expect(byId('dynamodb.loggedMessage')?.value).toBe(3);
+    expect(byId('resume.requests')?.value).toBe(3);
     const counts = results.details.dynamodbRequests as Record<
       string,
       { sdk: Record<string, number>; wire: Record<string, number> }

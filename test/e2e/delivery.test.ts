@@ -34,8 +34,8 @@ describe('send through the Lambda Invoke API', () => {
 
     // Assess
     expect(results.map((r) => r.body)).toEqual([
-      { delivered: 3, stale: 0, failed: 0 },
-      { delivered: 3, stale: 0, failed: 0 },
+      { delivered: 3, stale: 0, failed: 0, seq: 1 },
+      { delivered: 3, stale: 0, failed: 0, seq: 2 },
     ]);
     for (const tab of tabs) {
       expect([JSON.parse(await tab.next()), JSON.parse(await tab.next())]).toEqual(messages);
@@ -56,8 +56,9 @@ describe('send through the Lambda Invoke API', () => {
     const second = await t.invokeSend({ userId: '303', message: byString });
 
     // Assess
-    expect(first.body).toEqual({ delivered: 2, stale: 0, failed: 0 });
-    expect(second.body).toEqual({ delivered: 2, stale: 0, failed: 0 });
+    // One user, one log: the second message is the user's seq 2.
+    expect(first.body).toEqual({ delivered: 2, stale: 0, failed: 0, seq: 1 });
+    expect(second.body).toEqual({ delivered: 2, stale: 0, failed: 0, seq: 2 });
     for (const client of [numeric, text]) {
       expect([JSON.parse(await client.next()), JSON.parse(await client.next())]).toEqual([
         byNumber,
@@ -83,9 +84,9 @@ describe('send through the Lambda Invoke API', () => {
       stale: 0,
       failed: 0,
       users: {
-        '311': { delivered: 1, stale: 0, failed: 0 },
-        '312': { delivered: 2, stale: 0, failed: 0 },
-        '313': { delivered: 0, stale: 0, failed: 0 },
+        '311': { delivered: 1, stale: 0, failed: 0, seq: 1 },
+        '312': { delivered: 2, stale: 0, failed: 0, seq: 1 },
+        '313': { delivered: 0, stale: 0, failed: 0, seq: 1 },
       },
     });
     for (const client of [a, b1, b2]) expect(JSON.parse(await client.next())).toEqual(message);
@@ -151,7 +152,7 @@ describe('send through the Lambda Invoke API', () => {
     const result = await t.invokeSend({ userId: 341, message });
 
     // Assess
-    expect(result.body).toEqual({ delivered: 1, stale: 1, failed: 0 });
+    expect(result.body).toEqual({ delivered: 1, stale: 1, failed: 0, seq: 1 });
     expect(JSON.parse(await live.next())).toEqual(message);
     const rows = (await t.rows()).filter((r) => r.userId === '341');
     expect(rows.map((r) => r.connectionId)).toEqual([(await live.whoami()).connectionId]);

@@ -200,7 +200,7 @@ describe.each([
 
     // Assess
     expect(result.code, result.stderr).toBe(0);
-    expect(JSON.parse(result.stdout)).toEqual({ delivered: 2, stale: 0, failed: 0 });
+    expect(JSON.parse(result.stdout)).toEqual({ delivered: 2, stale: 0, failed: 0, seq: 1 });
     for (const tab of tabs) {
       await vi.waitFor(() => expect(tab.received).toEqual([message]));
     }
@@ -226,8 +226,8 @@ describe.each([
       stale: 0,
       failed: 0,
       users: {
-        [first]: { delivered: 1, stale: 0, failed: 0 },
-        [second]: { delivered: 0, stale: 0, failed: 0 },
+        [first]: { delivered: 1, stale: 0, failed: 0, seq: 1 },
+        [second]: { delivered: 0, stale: 0, failed: 0, seq: 1 },
       },
     });
     await vi.waitFor(() => expect(client.received).toEqual([message]));
@@ -273,7 +273,7 @@ describe('examples/cli/send.sh (AWS CLI)', () => {
 
     // Assess: stdout is the function's answer and nothing of the CLI's own output.
     expect(result.code, result.stderr).toBe(0);
-    expect(JSON.parse(result.stdout)).toEqual({ delivered: 1, stale: 0, failed: 0 });
+    expect(JSON.parse(result.stdout)).toEqual({ delivered: 1, stale: 0, failed: 0, seq: 1 });
     await vi.waitFor(() => expect(client.received).toEqual([message]));
   });
 
@@ -357,8 +357,14 @@ describe("npm start's banner", () => {
     // The CLI prints its own metadata, then `cat out.json` the function's answer, apart.
     const answerAt = cli.stdout.lastIndexOf('{"delivered"');
     expect(JSON.parse(cli.stdout.slice(0, answerAt))).toMatchObject({ StatusCode: 200 });
-    expect(JSON.parse(cli.stdout.slice(answerAt))).toEqual({ delivered: 1, stale: 0, failed: 0 });
-    expect(JSON.parse(example.stdout)).toEqual({ delivered: 1, stale: 0, failed: 0 });
+    // Both went to the banner's user 42 (the first and second message of its log).
+    expect(JSON.parse(cli.stdout.slice(answerAt))).toEqual({
+      delivered: 1,
+      stale: 0,
+      failed: 0,
+      seq: 1,
+    });
+    expect(JSON.parse(example.stdout)).toEqual({ delivered: 1, stale: 0, failed: 0, seq: 2 });
     await vi.waitFor(() => expect(client.received).toEqual([{ type: 'hello' }, { type: 'hello' }]));
     stopGroup(npmStart.child, 'SIGTERM');
     expect(await npmStart.exited).toBe(0);

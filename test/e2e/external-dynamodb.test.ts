@@ -32,7 +32,7 @@ test('with dynamoDbEndpoint nothing is embedded: the table is created there and 
     expect(t.stack.dynamoDbEndpoint).toBe(endpoint);
     expect(rows.Items?.map((item) => item.connectionId?.S)).toEqual([connectionId]);
     // Still answering: stopping the stack leaves an external DynamoDB alone.
-    expect(tablesAfterStop.TableNames).toEqual(['ExternalConnections']);
+    expect(tablesAfterStop.TableNames).toEqual(['ExternalConnections', 'MessageLog']);
   } finally {
     client.destroy();
     external.closeAllConnections();

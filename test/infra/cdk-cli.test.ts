@@ -138,6 +138,7 @@ describe('npx cdk synth (offline, no AWS credentials)', () => {
       ...process.env,
       AWS_REGION: 'eu-west-1',
       TABLE_NAME: 'Connections',
+      MESSAGE_TABLE_NAME: 'MessageLog',
       CONNECTIONS_ENDPOINT: 'https://abc123.execute-api.eu-west-1.amazonaws.com/live',
       JWT_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:tripsync/jwt-AbC123',
     };

@@ -143,6 +143,8 @@ describe('acknowledged findings', () => {
         'ApiGatewayCloudWatchRole AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
         'Realtime/JwtSecret AwsSolutions-SMG4',
         'Realtime/SendHandler/Role AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<RealtimeWebSocketApiF9B350A8>/live/POST/@connections/*]',
+        // resume posts a replay to the connection that asked: its id is known only at runtime.
+        'Realtime/ResumeHandler/Role AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<RealtimeWebSocketApiF9B350A8>/live/POST/@connections/*]',
         // Every route but $connect: API Gateway authorizes a connection on $connect only.
         ...routeKeysAfterConnect().map(
           (key) => `Realtime/WebSocketApi/${key}-Route AwsSolutions-APIG4`,

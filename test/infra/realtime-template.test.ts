@@ -1,3 +1,4 @@
+import { RemovalPolicy } from 'aws-cdk-lib';
 import { Match } from 'aws-cdk-lib/assertions';
 import type { Grant, IRole } from 'aws-cdk-lib/aws-iam';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -28,6 +29,7 @@ let producerGrant: Grant;
 let ids: {
   api: string;
   table: string;
+  messageLog: string;
   secret: string;
   stage: string;
   accessLogs: string;
@@ -54,6 +56,7 @@ beforeAll(() => {
   ids = {
     api: logicalId(realtime.webSocketApi),
     table: logicalId(realtime.table),
+    messageLog: logicalId(realtime.messageLogTable),
     secret: logicalId(realtime.jwtSecret as ISecret),
     stage: logicalId(realtime.stage),
     accessLogs: logicalId(realtime.accessLogGroup as LogGroup),
@@ -66,6 +69,7 @@ beforeAll(() => {
 });
 
 const tableArn = () => ({ 'Fn::GetAtt': [ids.table, 'Arn'] });
+const messageLogArn = () => ({ 'Fn::GetAtt': [ids.messageLog, 'Arn'] });
 const indexArn = () => ({
   'Fn::Join': ['', [tableArn(), `/index/${CONNECTION_TABLE_SCHEMA.connectionIdIndex}`]],
 });
@@ -257,13 +261,14 @@ describe('connection table', () => {
     });
   });
 
-  it('has the keys-only byConnectionId index on connectionId', () => {
+  it('has the byConnectionId index on connectionId, with the keys and the protocol', () => {
     synth.template.hasResourceProperties('AWS::DynamoDB::Table', {
       GlobalSecondaryIndexes: [
         {
           IndexName: CONNECTION_TABLE_SCHEMA.connectionIdIndex,
           KeySchema: [{ AttributeName: CONNECTION_TABLE_SCHEMA.sortKey, KeyType: 'HASH' }],
-          Projection: { ProjectionType: 'KEYS_ONLY' },
+          // A connectionId send reads the connection's protocol from it (no other attribute).
+          Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['protocol'] },
         },
       ],
     });
@@ -370,8 +375,22 @@ describe('functions', () => {
       POWERTOOLS_SERVICE_NAME: 'tripsync-realtime',
       POWERTOOLS_LOG_LEVEL: 'INFO',
       TABLE_NAME: { Ref: ids.table },
+      MESSAGE_TABLE_NAME: { Ref: ids.messageLog },
       CONNECTIONS_ENDPOINT: stageUrl('https'),
       SEND_CONCURRENCY: '50',
+      POST_TIMEOUT_MS: '3000',
+      POST_MAX_ATTEMPTS: '3',
+      MESSAGE_RETENTION_SECONDS: '86400',
+    });
+  });
+
+  it('gives resume both tables, the post settings and the endpoint, not the retention', () => {
+    expect(functionProps('resume').Environment.Variables).toEqual({
+      POWERTOOLS_SERVICE_NAME: 'tripsync-realtime',
+      POWERTOOLS_LOG_LEVEL: 'INFO',
+      TABLE_NAME: { Ref: ids.table },
+      MESSAGE_TABLE_NAME: { Ref: ids.messageLog },
+      CONNECTIONS_ENDPOINT: stageUrl('https'),
       POST_TIMEOUT_MS: '3000',
       POST_MAX_ATTEMPTS: '3',
     });
@@ -408,45 +427,63 @@ describe('IAM', () => {
       'dynamodb:DeleteItem': [table],
       'dynamodb:Query': [index],
     });
+    const log = JSON.stringify(messageLogArn());
     expect(tableActions('send')).toEqual({
       'dynamodb:Query': [table, index].sort(),
       'dynamodb:DeleteItem': [table],
+      // Appending to the message log: read the head, put the message, move the head.
+      'dynamodb:GetItem': [log],
+      'dynamodb:PutItem': [log],
+      'dynamodb:UpdateItem': [log],
+    });
+    // The head and a Query per page of the log; the connection's own row for its protocol and
+    // its resume rate limit. Nothing that writes the log or deletes anything.
+    expect(tableActions('resume')).toEqual({
+      'dynamodb:GetItem': [log, table].sort(),
+      'dynamodb:Query': [log],
+      'dynamodb:UpdateItem': [table],
     });
     expect(tableActions('default')).toEqual({});
     expect(tableActions('authorizer')).toEqual({});
   });
 
-  it('allows ManageConnections to send only, on POST @connections of this API and stage', () => {
+  it('allows ManageConnections to send and resume only, on POST @connections of this API and stage', () => {
     // Act
     const manage = allStatements(synth.template).filter((s) =>
       asArray(s.Action).some((a) => a.startsWith('execute-api:')),
     );
 
-    // Assess
-    expect(manage).toEqual([
-      {
-        Sid: 'PostToConnections',
-        Effect: 'Allow',
-        Action: 'execute-api:ManageConnections',
-        Resource: {
-          'Fn::Join': [
-            '',
-            [
-              'arn:',
-              { Ref: 'AWS::Partition' },
-              ':execute-api:',
-              { Ref: 'AWS::Region' },
-              ':',
-              { Ref: 'AWS::AccountId' },
-              ':',
-              { Ref: ids.api },
-              '/live/POST/@connections/*',
-            ],
-          ],
-        },
-      },
-    ]);
-    expect(statementsOfRole(synth.template, ids.roles.send)).toContainEqual(manage[0]);
+    // Assess: send posts to any connection; resume to the one that asked (the code posts to
+    // the event's own connection id, which IAM cannot name).
+    const postResource = {
+      'Fn::Join': [
+        '',
+        [
+          'arn:',
+          { Ref: 'AWS::Partition' },
+          ':execute-api:',
+          { Ref: 'AWS::Region' },
+          ':',
+          { Ref: 'AWS::AccountId' },
+          ':',
+          { Ref: ids.api },
+          '/live/POST/@connections/*',
+        ],
+      ],
+    };
+    const statement = (Sid: string) => ({
+      Sid,
+      Effect: 'Allow',
+      Action: 'execute-api:ManageConnections',
+      Resource: postResource,
+    });
+    expect(manage).toEqual([statement('PostReplay'), statement('PostToConnections')]);
+    expect(statementsOfRole(synth.template, ids.roles.send)).toContainEqual(
+      statement('PostToConnections'),
+    );
+    expect(statementsOfRole(synth.template, ids.roles.resume)).toContainEqual(
+      statement('PostReplay'),
+    );
   });
 
   it('has no wildcard action and no "*" resource anywhere', () => {
@@ -537,6 +574,7 @@ describe('outputs', () => {
       'ConnectionTableName',
       'ConnectionsEndpoint',
       'JwtSecretArn',
+      'MessageLogTableName',
       'SendFunctionArn',
       'SendFunctionName',
       'WebSocketUrl',
@@ -549,6 +587,54 @@ describe('outputs', () => {
     });
     expect(outputs.ConnectionTableName.Value).toEqual({ Ref: ids.table });
     expect(outputs.JwtSecretArn.Value).toEqual({ Ref: ids.secret });
+    expect(outputs.MessageLogTableName.Value).toEqual({ Ref: ids.messageLog });
+  });
+});
+
+describe('message log table', () => {
+  const messageLog = () =>
+    synth.template.findResources('AWS::DynamoDB::Table')[ids.messageLog] as {
+      Properties: Record<string, unknown>;
+      DeletionPolicy: string;
+      UpdateReplacePolicy: string;
+    };
+
+  it('is keyed by user and a numeric seq, on demand, with TTL and point-in-time recovery', () => {
+    const { Properties } = messageLog();
+    expect(Properties).toEqual({
+      KeySchema: [
+        { AttributeName: 'userId', KeyType: 'HASH' },
+        { AttributeName: 'seq', KeyType: 'RANGE' },
+      ],
+      AttributeDefinitions: [
+        { AttributeName: 'userId', AttributeType: 'S' },
+        { AttributeName: 'seq', AttributeType: 'N' },
+      ],
+      BillingMode: 'PAY_PER_REQUEST',
+      TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+    });
+  });
+
+  it('is deleted with the stack by default, like the connection table, or as tableRemovalPolicy says', () => {
+    expect(messageLog()).toMatchObject({ DeletionPolicy: 'Delete', UpdateReplacePolicy: 'Delete' });
+    const retained = synthesizeStack(
+      { tableRemovalPolicy: RemovalPolicy.RETAIN },
+      { bundle: false },
+    );
+    const tables = Object.values(retained.template.findResources('AWS::DynamoDB::Table'));
+    expect(tables.map((t) => t.DeletionPolicy)).toEqual(['Retain', 'Retain']);
+  });
+
+  it('sets MESSAGE_RETENTION_SECONDS from messageRetentionSeconds, and refuses one out of range', () => {
+    const custom = synthesizeStack({ messageRetentionSeconds: 3600 }, { bundle: false });
+    const send = Object.values(custom.template.findResources('AWS::Lambda::Function')).find(
+      (f) => f.Properties.Environment?.Variables?.MESSAGE_RETENTION_SECONDS !== undefined,
+    );
+    expect(send?.Properties.Environment.Variables.MESSAGE_RETENTION_SECONDS).toBe('3600');
+    expect(() => synthesizeStack({ messageRetentionSeconds: 0 }, { bundle: false })).toThrow(
+      'TripSyncRealtime: messageRetentionSeconds must be an integer from 1 to 2592000, received 0',
+    );
   });
 });
 

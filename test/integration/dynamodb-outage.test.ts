@@ -46,6 +46,7 @@ beforeAll(async () => {
   api = await startConnectionsServer();
   Object.assign(process.env, {
     TABLE_NAME: 'Connections',
+    MESSAGE_TABLE_NAME: 'MessageLog',
     DYNAMODB_ENDPOINT: `http://127.0.0.1:${port}`,
     CONNECTIONS_ENDPOINT: api.endpoint,
   });

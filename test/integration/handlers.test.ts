@@ -29,6 +29,7 @@ beforeAll(async () => {
   api = await startConnectionsServer();
   Object.assign(process.env, {
     TABLE_NAME: db.tableName,
+    MESSAGE_TABLE_NAME: db.messageTableName,
     DYNAMODB_ENDPOINT: db.endpoint,
     CONNECTIONS_ENDPOINT: api.endpoint,
     JWT_SECRET: TEST_SECRET,
@@ -258,6 +259,7 @@ describe('send handler', () => {
       delivered: 2,
       stale: 0,
       failed: 0,
+      seq: 1,
     });
     expect(api.posts.map((p) => p.body)).toEqual([
       '{"type":"driver_near","etaMinutes":3}',

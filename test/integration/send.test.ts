@@ -1,6 +1,7 @@
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DynamoDbConnectionStore } from '../../lambdas/adapters/dynamodb-connection-store';
+import { DynamoDbMessageLog } from '../../lambdas/adapters/dynamodb-message-log';
 import { StoreUnavailableError, ValidationError } from '../../lambdas/core/errors';
 import {
   type FanOutOptions,
@@ -19,6 +20,7 @@ import { countRequests } from '../support/request-counter';
 let db: TestDynamoDb;
 let api: ConnectionsServer;
 let store: DynamoDbConnectionStore;
+let messageLog: DynamoDbMessageLog;
 let requests: ReturnType<typeof countRequests>;
 const fanOut: FanOutOptions = {
   concurrency: 8,
@@ -34,6 +36,11 @@ beforeAll(async () => {
   api = await startConnectionsServer();
   requests = countRequests(db.client);
   store = new DynamoDbConnectionStore(DynamoDBDocumentClient.from(db.client), db.tableName);
+  messageLog = new DynamoDbMessageLog(
+    DynamoDBDocumentClient.from(db.client),
+    db.messageTableName,
+    86_400,
+  );
 });
 afterAll(async () => {
   await api.stop();
@@ -50,6 +57,7 @@ function deps(options: Partial<FanOutOptions> = {}) {
   const config = { connectionsEndpoint: api.endpoint, fanOut: { ...fanOut, ...options } };
   const dependencies: SendDependencies = {
     store,
+    messageLog,
     gateway: createConnectionGateway(config),
     log,
     options: config.fanOut,
@@ -85,12 +93,13 @@ describe('send to one user', () => {
 
     const result = await sendNotification({ userId: 42, message }, deps().dependencies);
 
-    expect(result).toEqual({ delivered: 3, stale: 0, failed: 0 });
+    expect(result).toEqual({ delivered: 3, stale: 0, failed: 0, seq: 1 });
     for (const id of ['u42a=', 'u42b=', 'u42c=']) {
       expect(postsTo(id).map((p) => p.body)).toEqual([JSON.stringify(message)]);
     }
     expect(postsTo('u43a=')).toEqual([]);
-    expect(requests.counts).toEqual({ Query: 1 });
+    // One consistent read of the connections; the user's first logged message creates the head.
+    expect(requests.counts).toEqual({ Query: 1, GetItem: 1, PutItem: 2, UpdateItem: 1 });
   });
 
   it('treats the string and the number form of an id as the same user', async () => {
@@ -111,6 +120,7 @@ describe('send to one user', () => {
         delivered: 0,
         stale: 0,
         failed: 0,
+        seq: 1,
       },
     );
     expect(api.posts).toEqual([]);
@@ -128,6 +138,7 @@ describe('send to one user', () => {
       delivered: 1,
       stale: 0,
       failed: 0,
+      seq: 1,
     });
     expect(api.attempts.has('ttl-old=')).toBe(false);
   });
@@ -150,19 +161,26 @@ describe('send to several users', () => {
       stale: 1,
       failed: 0,
       users: {
-        p1: { delivered: 1, stale: 1, failed: 0 },
-        p2: { delivered: 1, stale: 0, failed: 0 },
-        p3: { delivered: 0, stale: 0, failed: 0 },
+        p1: { delivered: 1, stale: 1, failed: 0, seq: 1 },
+        p2: { delivered: 1, stale: 0, failed: 0, seq: 1 },
+        p3: { delivered: 0, stale: 0, failed: 0, seq: 1 },
       },
     });
-    // One consistent read per distinct user, one delete for the stale row.
-    expect(requests.counts).toEqual({ Query: 3, DeleteItem: 1 });
+    // One consistent read per distinct user, one delete for the stale row; each user's first
+    // logged message creates its head (GetItem, PutItem head, PutItem message, UpdateItem).
+    expect(requests.counts).toEqual({
+      Query: 3,
+      DeleteItem: 1,
+      GetItem: 3,
+      PutItem: 6,
+      UpdateItem: 3,
+    });
     expect(await store.listConnectionIds('p1', nowSeconds())).toEqual(['p1a=']);
   });
 });
 
 describe('send to one connection', () => {
-  it('posts to that connection only, without reading DynamoDB', async () => {
+  it('posts to that connection only, after one read of the index for its protocol', async () => {
     await connect('c', 'c-one=', 'c-two=');
     requests.reset();
     expect(
@@ -174,7 +192,8 @@ describe('send to one connection', () => {
     });
     expect(postsTo('c-one=')).toHaveLength(1);
     expect(postsTo('c-two=')).toHaveLength(0);
-    expect(requests.total()).toBe(0);
+    // The connection's protocol (v1: the message verbatim) from the byConnectionId index.
+    expect(requests.counts).toEqual({ Query: 1 });
   });
 
   it('on 410 finds the owner through the index and removes the row', async () => {
@@ -202,6 +221,7 @@ describe('failures of API Gateway', () => {
       delivered: 1,
       stale: 1,
       failed: 0,
+      seq: 1,
     });
     expect(api.attempts.get('st-dead=')).toBe(1);
     expect(await store.listConnectionIds('stale', nowSeconds())).toEqual(['st-live=']);
@@ -219,6 +239,7 @@ describe('failures of API Gateway', () => {
       delivered: 1,
       stale: 0,
       failed: 0,
+      seq: 1,
     });
     expect(api.attempts.get('thr1=')).toBe(3);
     expect(postsTo('thr1=')).toHaveLength(1);
@@ -241,6 +262,7 @@ describe('failures of API Gateway', () => {
         delivered: 1,
         stale: 0,
         failed: 1,
+        seq: 1,
       });
       expect(api.attempts.get(`${userId}-bad=`)).toBe(attempts);
       expect(postsTo(`${userId}-ok=`)).toHaveLength(1);
@@ -260,6 +282,7 @@ describe('failures of API Gateway', () => {
       delivered: 2,
       stale: 0,
       failed: 1,
+      seq: 1,
     });
     expect(api.attempts.get('hang-stuck=')).toBe(1);
     expect(lines.find((l) => l.message === 'post failed')?.attributes.error).toBe(
@@ -279,7 +302,7 @@ describe('failures of API Gateway', () => {
       { ...dependencies, finishBy: started + 700 },
     );
 
-    expect(result).toEqual({ delivered: 0, stale: 0, failed: 10 });
+    expect(result).toEqual({ delivered: 0, stale: 0, failed: 10, seq: 1 });
     const attempted = ids.filter((id) => api.attempts.has(id)).length;
     expect(attempted).toBeGreaterThanOrEqual(2);
     expect(attempted).toBeLessThan(10);
@@ -300,12 +323,13 @@ describe('failures of API Gateway', () => {
         { userId: 'many', message: { i: 1 } },
         {
           store,
+          messageLog,
           gateway: createConnectionGateway(config),
           log: captureLog().log,
           options: config.fanOut,
         },
       );
-      expect(result).toEqual({ delivered: 60, stale: 0, failed: 0 });
+      expect(result).toEqual({ delivered: 60, stale: 0, failed: 0, seq: 1 });
       expect(slow.peakInFlight).toBe(6);
     } finally {
       await slow.stop();

@@ -231,7 +231,7 @@ describe('DynamoDB stopped', () => {
       next.send({ action: 'ping' });
       expect(JSON.parse(await next.next())).toEqual({ type: 'pong' });
       const { body } = await a.invokeSend({ userId: 'o-disc', message: { type: 'late' } });
-      expect(body).toEqual({ delivered: 0, stale: 1, failed: 0 });
+      expect(body).toEqual({ delivered: 0, stale: 1, failed: 0, seq: expect.any(Number) });
       expect((await a.rows()).filter((r) => r.userId === 'o-disc')).toEqual([]);
       count('leftoverRowsRemovedBy410');
       next.ws.close();
@@ -274,7 +274,7 @@ describe('the Management API misbehaving', () => {
 
       const { body } = await b.invokeSend({ userId: 'f-retry', message: { type: 'retry' } });
 
-      expect(body).toEqual({ delivered: 4, stale: 0, failed: 24 });
+      expect(body).toEqual({ delivered: 4, stale: 0, failed: 24, seq: expect.any(Number) });
       const gaps: number[][] = [];
       for (const c of [...throttled, ...broken]) {
         const times = api.attempts.get(c.connectionId) ?? [];
@@ -317,7 +317,7 @@ describe('the Management API misbehaving', () => {
 
       const { body } = await b.invokeSend({ userId: 'f-flaky', message: { type: 'third' } });
 
-      expect(body).toEqual({ delivered: 1, stale: 0, failed: 0 });
+      expect(body).toEqual({ delivered: 1, stale: 0, failed: 0, seq: expect.any(Number) });
       expect(api.attempts.get(conn.connectionId)).toHaveLength(3);
       expect(JSON.parse(await conn.client.next())).toEqual({ type: 'third' });
       await nextIsMarker(b, [conn.client], ['f-flaky']);
@@ -337,7 +337,7 @@ describe('the Management API misbehaving', () => {
       const { body } = await b.invokeSend({ userId: 'f-hang', message: { type: 'hang' } });
       const elapsed = Date.now() - started;
 
-      expect(body).toEqual({ delivered: 9, stale: 0, failed: 3 });
+      expect(body).toEqual({ delivered: 9, stale: 0, failed: 3, seq: expect.any(Number) });
       for (const c of hung) expect(api.attempts.get(c.connectionId)).toHaveLength(1);
       // Three hangs hold three of the four slots at once: one deadline, not three in a row.
       expect(elapsed).toBeLessThan(3 * POST_TIMEOUT_MS);
@@ -364,7 +364,7 @@ describe('the Management API misbehaving', () => {
 
       const { body } = await b.invokeSend({ userId: 'f-reset', message: { type: 'reset' } });
 
-      expect(body).toEqual({ delivered: 1, stale: 0, failed: 2 });
+      expect(body).toEqual({ delivered: 1, stale: 0, failed: 2, seq: expect.any(Number) });
       for (const c of conns.slice(0, 2)) expect(api.attempts.get(c.connectionId)).toHaveLength(3);
       expect(JSON.parse((await conns[2]?.client.next()) as string)).toEqual({ type: 'reset' });
       await nextIsMarker(
@@ -407,8 +407,8 @@ describe('the Management API misbehaving', () => {
         stale: 3,
         failed: 0,
         users: {
-          'f-gone': { delivered: 1, stale: 2, failed: 0 },
-          'f-gone-2': { delivered: 0, stale: 1, failed: 0 },
+          'f-gone': { delivered: 1, stale: 2, failed: 0, seq: expect.any(Number) },
+          'f-gone-2': { delivered: 0, stale: 1, failed: 0, seq: expect.any(Number) },
         },
       });
       const rowsLeft = (await b.rows()).filter((r) => r.userId.startsWith('f-gone'));
@@ -453,7 +453,7 @@ describe('handlers past their Lambda timeout', () => {
 
       const { body } = await b.invokeSend({ userId: 'f-slow', message: { type: 'after' } });
 
-      expect(body).toEqual({ delivered: 1, stale: 1, failed: 0 });
+      expect(body).toEqual({ delivered: 1, stale: 1, failed: 0, seq: expect.any(Number) });
       expect(JSON.parse(await client.next())).toEqual({ type: 'after' });
       expect(
         (await b.rows()).filter((r) => r.userId === 'f-slow').map((r) => r.connectionId),
@@ -479,7 +479,7 @@ describe('handlers past their Lambda timeout', () => {
       // The send stops starting posts that would outlive the invocation, and answers with its
       // counts: no timeout, so no Event retry repeats messages to connections already reached.
       expect(functionError).toBeUndefined();
-      expect(body).toEqual({ delivered: 0, stale: 0, failed: 40 });
+      expect(body).toEqual({ delivered: 0, stale: 0, failed: 40, seq: expect.any(Number) });
       const record = b.invocations.of('send')[runs];
       expect(record?.outcome).toMatchObject({ ok: true });
       expect(record?.durationMs).toBeLessThan(3000);

