@@ -6,10 +6,14 @@ import { defineConfig } from 'vitest/config';
 const shared = {
   // Every AWS SDK process on Node 20 warns that Lambda runs a newer Node; it is noise here.
   env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+  // expect.poll waits for what happens after a test's action (a $disconnect, a row removed):
+  // up to 5 s, looking every 20 ms.
+  expect: { poll: { timeout: 5000, interval: 20 } },
 };
 // SDK clients in these tiers talk to local servers (dynalite, the local stack) that accept any
 // signature; the SDK still needs a region and credentials to sign with. Never real ones.
 const localAws = {
+  ...shared,
   env: {
     ...shared.env,
     AWS_REGION: 'us-east-1',
@@ -21,6 +25,8 @@ const localAws = {
 
 export default defineConfig({
   test: {
+    // A private temp folder for the run; the run fails if a test leaves anything in it.
+    globalSetup: ['test/temp-folder.ts'],
     projects: [
       { test: { ...shared, name: 'unit', include: ['test/unit/**/*.test.ts'] } },
       {

@@ -10,6 +10,8 @@ import {
 import type { ColdStartResult } from './cold-start';
 import type { FanOutRun, RawBaseline } from './fan-out';
 import type { LatencyResult } from './latency';
+import { type ArchitectResult, PEER_METHOD, type PeerMethodRun } from './peer';
+import type { PostCpuResult } from './post-cpu';
 import type { Figure } from './report';
 import type { RequestCount, RequestCounts } from './requests';
 import type { ReplayResult } from './resume';
@@ -271,7 +273,7 @@ export function fanOutFigures(f: FanOutResults, full: boolean): Figure[] {
         value: round((f.sharedClient.stackCpuMs.median / f.connections) * 1000, 0),
       },
       ratio: ratio(f.oneUser.stackCpuMs.median, f.sharedClient.stackCpuMs.median),
-      note: `raw ws broadcast: ${round((f.raw.stackCpuMs.median / f.connections) * 1000, 0)} µs per frame; the difference is the send function's own work, mostly the SDK's per-call middleware and signing`,
+      note: `raw ws broadcast: ${round((f.raw.stackCpuMs.median / f.connections) * 1000, 0)} µs per frame; the difference is the send function's own work (signing, HTTP) and its worker's messages`,
     },
     {
       id: 'fanOut.manyUsers.median',
@@ -311,7 +313,7 @@ export function fanOutFigures(f: FanOutResults, full: boolean): Figure[] {
       unit: '',
       baseline: { label: 'SEND_CONCURRENCY', value: f.concurrency },
       ratio: ratio(f.oneUser.peakSent ?? 0, f.concurrency),
-      note: `${f.manyUsers.peakSent} for ${n} users; the gateway, on the send function's thread locally, held at most ${f.oneUser.peakReceived} at once`,
+      note: `${f.manyUsers.peakSent} for ${n} users; the gateway held at most ${f.oneUser.peakReceived} at once`,
     },
   ];
 }
@@ -489,6 +491,98 @@ export function capacityFigures(c: CapacityResults, full: boolean): Figure[] {
       baseline: { label: 'raw ws server', value: round(c.rawHeapPerConnection / KIB, 1) },
       ratio: ratio(perConnection, c.rawHeapPerConnection),
       note: `after garbage collection, over the last ${c.added.toLocaleString('en-US')} connections opened (RSS, which keeps freed pages, is the target's measure)`,
+    },
+  ];
+}
+
+/** What the peer and scale section measured. */
+export interface PeerResults {
+  /** Our stack, by the peer harness's method, at the peer's audience size. */
+  ours: PeerMethodRun;
+  /** The same, with the audience grown to `large.connections` (one user). */
+  large: PeerMethodRun;
+  /** The Architect harness's result line from this run, or why it did not run. */
+  architect: ArchitectResult | { notRun: string };
+  /** The send function's CPU per post, through the SDK client and replayed. */
+  postCpu: PostCpuResult;
+}
+
+/**
+ * Section 7: fan-out against the Architect sandbox measured by its own harness in the same
+ * run, connection rate, fan-out to a ten times larger audience, and the send function's CPU
+ * per post before and after replaying the client's request.
+ *
+ * @example
+ * figures.push(...peerFigures(peer, true));
+ */
+export function peerFigures(p: PeerResults, full: boolean): Figure[] {
+  const n = p.ours.connections.toLocaleString('en-US');
+  const large = p.large.connections.toLocaleString('en-US');
+  const peer = 'notRun' in p.architect ? undefined : p.architect;
+  const peerConnectRate = peer ? (peer.connected * 1000) / peer.connect_ms : Number.NaN;
+  const fanOutRatio = peer ? ratio(p.ours.fanOut.median, peer.fanout_ms_median) : Number.NaN;
+  const connectRatio = ratio(p.ours.connectsPerSecond, peerConnectRate);
+  const notRun = 'notRun' in p.architect ? p.architect.notRun : undefined;
+  const applies = full && peer !== undefined && peer.n === p.ours.connections;
+  const largeRatio = ratio(p.large.fanOut.median, p.ours.fanOut.median);
+  const postRatio = ratio(p.postCpu.replayed.median, p.postCpu.client.median);
+  return [
+    {
+      id: 'peer.fanOut.median',
+      section: '7. Peer and scale',
+      label: `send to 1 user with ${n} connections, p50, the peer's method`,
+      value: round(p.ours.fanOut.median),
+      unit: 'ms',
+      ...(peer && {
+        baseline: { label: 'Architect sandbox, its own harness', value: peer.fanout_ms_median },
+        ratio: fanOutRatio,
+      }),
+      target: { text: '≤ 0.5× Architect (aim 0.35×)', met: judged(applies, fanOutRatio <= 0.5) },
+      note: `${p.ours.fanOut.n} rounds after a warm-up: ${p.ours.fanOutMs.map((ms) => round(ms)).join(', ')} ms; stack CPU ${round(p.ours.stackCpuMs.median)} ms per round${
+        peer
+          ? `; Architect's rounds ${peer.fanout_ms.join(', ')} ms, raw ws broadcast ${peer.raw_ws_ms_median} ms${peer.errors.length > 0 ? `; its errors: ${peer.errors.join('; ')}` : ''}`
+          : `; ${notRun}`
+      }`,
+    },
+    {
+      id: 'peer.connectRate',
+      section: '7. Peer and scale',
+      label: `connections opened per second, ${PEER_METHOD.connectInFlight} in flight`,
+      value: round(p.ours.connectsPerSecond, 0),
+      unit: '/s',
+      ...(peer && {
+        baseline: { label: 'Architect sandbox', value: round(peerConnectRate, 1) },
+        ratio: connectRatio,
+      }),
+      target: { text: '≥ 10× Architect', met: judged(applies, connectRatio >= 10) },
+      note: `${n} connections of one user, each through the authorizer and $connect`,
+    },
+    {
+      id: 'scale.fanOut.median',
+      section: '7. Peer and scale',
+      label: `send to 1 user with ${large} connections, p50`,
+      value: round(p.large.fanOut.median),
+      unit: 'ms',
+      baseline: { label: `${n} connections`, value: round(p.ours.fanOut.median) },
+      ratio: largeRatio,
+      target: {
+        text: '≤ 8× the 1,000 figure',
+        met: judged(full && p.large.connections >= 10_000, largeRatio <= 8),
+      },
+      note: `${p.large.fanOut.n} rounds: ${p.large.fanOutMs.map((ms) => round(ms)).join(', ')} ms; stack CPU ${round(p.large.stackCpuMs.median)} ms per round; opened at ${round(p.large.connectsPerSecond, 0)}/s`,
+    },
+    {
+      id: 'send.cpuPerPost',
+      section: '7. Peer and scale',
+      label: 'send function CPU per post, replaying the client’s request',
+      value: round(p.postCpu.replayed.median, 0),
+      unit: 'µs',
+      baseline: {
+        label: 'every post through the SDK client',
+        value: round(p.postCpu.client.median, 0),
+      },
+      ratio: postRatio,
+      note: `median of ${p.postCpu.replayed.n} rounds of ${p.postCpu.postsPerRound.toLocaleString('en-US')} posts each, 50 in flight, to a plain HTTP server in another process (p90 ${round(p.postCpu.replayed.p90, 0)} / ${round(p.postCpu.client.p90, 0)} µs); the same bytes on the wire (test/integration/post-template.test.ts)`,
     },
   ];
 }

@@ -16,6 +16,8 @@ export interface LocalBench {
   /** The producer: Lambda `Invoke` of `send`, as a backend service calls it. */
   lambda: LambdaClient;
   dynamo: DynamoDBClient;
+  /** The WebSocket URL with a token for `userId` (tokens are signed once per user). */
+  urlFor(userId: string): Promise<string>;
   /** Opens `count` connections as `userId`, `inFlight` handshakes at a time. */
   connectUser(userId: string, count: number, inFlight: number): Promise<OpenResult>;
   /** Opens one connection for each user, `inFlight` handshakes at a time. */
@@ -45,7 +47,7 @@ export async function startLocalBench(
   const stack = await startStackProcess(
     options.maxConnectionsPerUser === undefined
       ? {}
-      : { MAX_CONNECTIONS_PER_USER: String(options.maxConnectionsPerUser) },
+      : { maxConnectionsPerUser: options.maxConnectionsPerUser },
   );
   const { info } = stack;
   const common = { region: info.region, credentials: CREDENTIALS, maxAttempts: 1 };
@@ -67,6 +69,7 @@ export async function startLocalBench(
     fleet,
     lambda,
     dynamo,
+    urlFor,
     async connectUser(userId, count, inFlight) {
       const url = await urlFor(userId);
       return fleet.open(

@@ -1,8 +1,10 @@
 /**
- * `npm run bench [-- --quick] [-- --out file.json] [-- --only bundles,client,stack]`: measures
- * what users pay for on AWS (bundle size, cold start, DynamoDB requests, fan-out time), the
- * client library's size and the local stack's capacity, each figure against a baseline measured
- * in the same run. Prints a table and writes `bench/results.json`. A benchmark, not a test: it fails only when it cannot measure.
+ * `npm run bench [-- --quick] [-- --out file.json] [-- --only bundles,client,stack,peer]`:
+ * measures what users pay for on AWS (bundle size, cold start, DynamoDB requests, fan-out time,
+ * the send function's CPU per post), the client library's size, the local stack's capacity, and
+ * fan-out against the Architect sandbox run by its own harness, each figure against a baseline
+ * measured in the same run. Prints a table and writes `bench/results.json`. A benchmark, not a
+ * test: it fails only when it cannot measure.
  */
 import { writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -13,12 +15,14 @@ import { MODES } from './modes';
 import { type Output, progress } from './output';
 import { type BenchResults, formatNotes, formatTable } from './report';
 import { runBundleSections } from './run-bundles';
+import { runPeerSections } from './run-peer';
 import { runStackSections } from './run-stack';
 
 const SECTIONS = {
   bundles: runBundleSections,
   client: runClientSection,
   stack: runStackSections,
+  peer: runPeerSections,
 } as const;
 type Section = keyof typeof SECTIONS;
 

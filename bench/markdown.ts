@@ -1,8 +1,8 @@
 /**
  * Prints the table of a finished run as Markdown, for the README's Performance section:
  * `npx tsx bench/markdown.ts [--compact] [bench/results.json]`. `--compact` keeps the rows
- * with a target, the fan-out against the straightforward design, and folds the DynamoDB
- * request counts that meet their target into one row.
+ * with a target, the fan-out against the straightforward design and the send function's CPU
+ * per post, and folds the DynamoDB request counts that meet their target into one row.
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -23,7 +23,10 @@ process.stdout.write(
 
 function compact(all: readonly Figure[]): Figure[] {
   const kept = all.filter(
-    (f) => (f.target && !f.id.startsWith('dynamodb.')) || f.id === 'fanOut.oneUser.vsSharedClient',
+    (f) =>
+      (f.target && !f.id.startsWith('dynamodb.')) ||
+      f.id === 'fanOut.oneUser.vsSharedClient' ||
+      f.id === 'send.cpuPerPost',
   );
   const requests = all.filter((f) => f.id.startsWith('dynamodb.'));
   const met = requests.filter((f) => f.target?.met);

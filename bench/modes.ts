@@ -18,6 +18,15 @@ export interface BenchMode {
   sequentialConnects: number;
   /** Connections and users in the DynamoDB request counts. */
   requestCountSample: number;
+  /** The peer comparison's audience (one user), as the Architect harness's `--n`. */
+  peerConnections: number;
+  /** The larger audience the same user's fan-out is measured at. */
+  largeConnections: number;
+  /** Timed rounds of the peer comparison (after one warm-up), as the harness's `--rounds`. */
+  peerRounds: number;
+  /** Posts per round and rounds per design of the CPU-per-post figure. */
+  postCpuPosts: number;
+  postCpuRounds: number;
   /** Missed messages one resume replays (a page), and timed resumes (after one untimed). */
   replayMessages: number;
   replayRounds: number;
@@ -36,6 +45,11 @@ export const MODES: Record<BenchMode['name'], BenchMode> = {
     capacityConnections: 5000,
     sequentialConnects: 100,
     requestCountSample: 20,
+    peerConnections: 1000,
+    largeConnections: 10_000,
+    peerRounds: 5,
+    postCpuPosts: 3000,
+    postCpuRounds: 7,
     replayMessages: 1000,
     replayRounds: 10,
   },
@@ -50,6 +64,11 @@ export const MODES: Record<BenchMode['name'], BenchMode> = {
     capacityConnections: 700,
     sequentialConnects: 20,
     requestCountSample: 5,
+    peerConnections: 200,
+    largeConnections: 600,
+    peerRounds: 3,
+    postCpuPosts: 500,
+    postCpuRounds: 3,
     replayMessages: 1000,
     replayRounds: 3,
   },

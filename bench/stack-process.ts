@@ -1,27 +1,31 @@
 /**
- * The local stack in a process of its own, for the benchmark: the clients and the producer run
- * in the parent, so the two processes share the machine's cores the way a client fleet and the
- * backend would not share one event loop. Controlled over the IPC channel (see
- * `bench/stack-control.ts`); never started by hand.
+ * The local stack in a process of its own, for the benchmark and the reliability load test:
+ * the clients and the producer run in the parent, so the two processes share the machine's
+ * cores the way a client fleet and the backend would not share one event loop, and the
+ * stack's memory and CPU are its own. Controlled over the IPC channel (see
+ * `bench/stack-control.ts`); never started by hand. Exits when its parent goes away.
  *
  * Besides the stack it measures what only this process can see:
  * - Management API posts in flight (`http.server.request.start` / `response.finish`
  *   diagnostics channels on the gateway's HTTP server), their peak and count;
  * - DynamoDB requests of the handlers' own clients, by operation, with SDK middleware (the
- *   counter is attached to every `DynamoDBDocumentClient` the handlers build), and on the wire
- *   (requests dynalite received, by `X-Amz-Target`);
+ *   counter is attached to every `DynamoDBDocumentClient` the handlers build, in their
+ *   workers), and on the wire (requests dynalite received, by `X-Amz-Target`);
  * - invocations by function, and the process's memory;
  * - a raw `ws` server, the physical baseline: the same frames written straight to sockets.
  */
 import { subscribe } from 'node:diagnostics_channel';
 import { writeFileSync } from 'node:fs';
-import type { ClientRequest, IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { Session } from 'node:inspector/promises';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BroadcastChannel } from 'node:worker_threads';
 import { WebSocket, WebSocketServer } from 'ws';
 import { readSendConfig } from '../lambdas/config/send';
 import { startLocalStack } from '../local/stack';
-import type { StackRequest, StackResponse } from './stack-protocol';
+import { INSTRUMENTATION_CHANNEL, type InstrumentationMessage } from './function-instrumentation';
+import type { StackProcessOptions, StackRequest, StackResponse } from './stack-protocol';
+
+const options: StackProcessOptions = JSON.parse(process.argv[2] ?? '{}');
 
 const profiler = new Session();
 profiler.connect();
@@ -32,19 +36,16 @@ const posts = { inFlight: 0, peak: 0, total: 0 };
 /** The same posts as the send function's HTTP client sees them: written, not yet answered. */
 const sent = { inFlight: 0, peak: 0 };
 
-// Every store the handlers build goes through DynamoDBDocumentClient.from: count there, with
-// middleware on the real client, before the handler modules are imported.
-const from = DynamoDBDocumentClient.from.bind(DynamoDBDocumentClient);
-DynamoDBDocumentClient.from = (client, translateConfig) => {
-  client.middlewareStack.add(
-    (next, context) => async (args) => {
-      const name = (context.commandName ?? 'unknown').replace(/Command$/, '');
-      counts.sdk[name] = (counts.sdk[name] ?? 0) + 1;
-      return next(args);
-    },
-    { step: 'initialize', name: 'benchRequestCounter' },
-  );
-  return from(client, translateConfig);
+// The handlers run in function workers: they count their own DynamoDB requests and posts in
+// flight (bench/function-instrumentation.ts) and report them here.
+const instrumentation = new BroadcastChannel(INSTRUMENTATION_CHANNEL);
+instrumentation.onmessage = (event) => {
+  const message = (event as { data: InstrumentationMessage }).data;
+  if (message.kind === 'sdk') {
+    counts.sdk[message.operation] = (counts.sdk[message.operation] ?? 0) + 1;
+  } else if (message.kind === 'sentPeak') {
+    sent.peak = Math.max(sent.peak, message.peak);
+  }
 };
 
 /** When the first request of a kind arrived and the last one was answered, since the reset. */
@@ -82,32 +83,21 @@ subscribe('http.server.response.finish', (message) => {
     windows.posts.last = performance.now();
   }
 });
-const sentRequests = new WeakSet<ClientRequest>();
-subscribe('http.client.request.start', (message) => {
-  const { request } = message as { request: ClientRequest };
-  if (request.method !== 'POST' || !request.path.includes('connections/')) return;
-  sentRequests.add(request);
-  sent.inFlight++;
-  if (sent.inFlight > sent.peak) sent.peak = sent.inFlight;
-  // A request that fails gets no response: count it out when its socket is done with it.
-  request.once('close', () => {
-    if (sentRequests.delete(request)) sent.inFlight--;
-  });
-});
-subscribe('http.client.response.finish', (message) => {
-  const { request } = message as { request: ClientRequest };
-  if (sentRequests.delete(request)) sent.inFlight--;
-});
-
 const stack = await startLocalStack({
   port: 0,
   dynamoDbPort: 0,
-  // Raised by the parent to what the run opens for one user (the check itself still runs).
-  ...(process.env.MAX_CONNECTIONS_PER_USER && {
-    maxConnectionsPerUser: Number(process.env.MAX_CONNECTIONS_PER_USER),
+  ...(options.maxConnectionsPerUser !== undefined && {
+    maxConnectionsPerUser: options.maxConnectionsPerUser,
   }),
-  log: false,
-  handlerLogLevel: 'SILENT',
+  log: options.log === true ? undefined : false,
+  handlerLogLevel: options.handlerLogLevel ?? 'SILENT',
+  ...(options.jwtSecret !== undefined && { jwtSecret: options.jwtSecret }),
+  ...(options.idleTimeoutMs !== undefined && { idleTimeoutMs: options.idleTimeoutMs }),
+  functionPreload: [new URL('./function-instrumentation.ts', import.meta.url).href],
+  // As `npm start` reads it, so a run can compare settings.
+  ...(process.env.FUNCTION_CONCURRENCY && {
+    functionConcurrency: Number(process.env.FUNCTION_CONCURRENCY),
+  }),
   onInvoke: (record) => {
     invocations[record.functionName] = (invocations[record.functionName] ?? 0) + 1;
   },
@@ -118,10 +108,16 @@ await new Promise<void>((resolve) => raw.once('listening', () => resolve()));
 const rawAddress = raw.address();
 const rawPort = typeof rawAddress === 'object' && rawAddress !== null ? rawAddress.port : 0;
 
-function memory() {
-  globalThis.gc?.();
+function memory(gc = true) {
+  // Started with --expose-gc: with gc, the heap that is still referenced, garbage left out.
+  if (gc) globalThis.gc?.();
   const usage = process.memoryUsage();
-  return { rss: usage.rss, heapUsed: usage.heapUsed, external: usage.external };
+  return {
+    rss: usage.rss,
+    heapUsed: usage.heapUsed,
+    external: usage.external,
+    peakRss: process.resourceUsage().maxRSS * 1024,
+  };
 }
 
 function handle(request: StackRequest): unknown {
@@ -132,7 +128,8 @@ function handle(request: StackRequest): unknown {
       }
       posts.peak = posts.inFlight;
       posts.total = 0;
-      sent.peak = sent.inFlight;
+      sent.peak = 0;
+      instrumentation.postMessage({ kind: 'reset' } satisfies InstrumentationMessage);
       for (const window of Object.values(windows)) {
         window.first = Number.NaN;
         window.last = Number.NaN;
@@ -151,7 +148,7 @@ function handle(request: StackRequest): unknown {
         rawConnections: raw.clients.size,
       };
     case 'memory':
-      return memory();
+      return memory(request.gc);
     case 'rawBroadcast': {
       const data = Buffer.from(request.message);
       for (const client of raw.clients) {
@@ -175,7 +172,7 @@ function handle(request: StackRequest): unknown {
         for (const client of raw.clients) client.terminate();
         raw.close();
         await stack.stop();
-        return null;
+        return memory(false);
       })();
   }
 }
@@ -198,6 +195,9 @@ process.on('message', (message: { id: number; request: StackRequest }) => {
     );
 });
 
+// The parent went away without stopping us: do not linger.
+process.on('disconnect', () => process.exit(0));
+
 process.send?.({
   id: 0,
   ok: true,
@@ -210,6 +210,7 @@ process.send?.({
     region: stack.region,
     jwtSecret: stack.jwtSecret,
     rawUrl: `ws://127.0.0.1:${rawPort}`,
-    sendConcurrency: readSendConfig(process.env).fanOut.concurrency,
+    sendConcurrency: readSendConfig({ ...process.env, CONNECTIONS_ENDPOINT: stack.endpoint }).fanOut
+      .concurrency,
   },
 } satisfies StackResponse);

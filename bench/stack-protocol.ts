@@ -1,10 +1,27 @@
-/** Messages between the benchmark and `bench/stack-process.ts`, over Node's IPC channel. */
+/**
+ * Messages between `bench/stack-process.ts` and its parent (the benchmark, the reliability
+ * load test), over Node's IPC channel.
+ */
+
+/** How the stack process starts its stack; passed as JSON in its first argument. */
+export interface StackProcessOptions {
+  /** Write the stack's readable log lines to stdout. @default false */
+  log?: boolean;
+  /** `POWERTOOLS_LOG_LEVEL` of the handlers' JSON logs (on stdout). @default 'SILENT' */
+  handlerLogLevel?: string;
+  /** HS256 secret. @default the local default */
+  jwtSecret?: string;
+  idleTimeoutMs?: number;
+  /** Raised by the benchmark to what it opens for one user (the check itself still runs). */
+  maxConnectionsPerUser?: number;
+}
 
 /** What the parent asks the stack process. */
 export type StackRequest =
   | { command: 'reset' }
   | { command: 'stats' }
-  | { command: 'memory' }
+  /** With `gc` (the default) after a full garbage collection. */
+  | { command: 'memory'; gc?: boolean }
   | { command: 'rawBroadcast'; message: string }
   | { command: 'cpu' }
   | { command: 'startProfile' }
@@ -55,9 +72,11 @@ export interface StackStats {
   rawConnections: number;
 }
 
-/** `process.memoryUsage()` after a forced garbage collection, in bytes. */
+/** `process.memoryUsage()`, after a forced garbage collection unless asked otherwise, in bytes. */
 export interface StackMemory {
   rss: number;
   heapUsed: number;
   external: number;
+  /** The process's peak resident set size so far (getrusage's ru_maxrss). */
+  peakRss: number;
 }

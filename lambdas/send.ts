@@ -39,7 +39,8 @@ export async function handler(event: unknown, context?: InvocationContext): Prom
     return await sendNotification(event, {
       store,
       messageLog,
-      gateway,
+      // The posts of this invocation replay one request: its trace headers are this invocation's.
+      gateway: gateway.forSend(),
       log,
       options: sendConfig.fanOut,
       finishBy,

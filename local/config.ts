@@ -54,6 +54,17 @@ export const DEFAULTS = {
   sendTimeoutMs: DEPLOYMENT.sendTimeoutSeconds.default * 1000,
   /** `POWERTOOLS_LOG_LEVEL` for the handlers' JSON logs: warnings and errors only. */
   handlerLogLevel: 'WARN',
+  /**
+   * `FUNCTION_CONCURRENCY`: workers per function, each running one invocation at a time, as a
+   * Lambda execution environment does; more invocations wait for one. Lambda would start an
+   * environment for each of 2,000 `$disconnect`s at once; here every worker costs a cold start
+   * and its own heap on the machine's few cores, while the gateway and dynalite share one
+   * thread that the functions' replies all go through: past two per function, a burst of
+   * connections spends more on cold starts than it gains (`npm run bench` measures the rate).
+   */
+  functionConcurrency: 2,
+  /** An idle function worker stops after this long; the next invocation starts a new one. */
+  functionIdleTimeoutMs: 5 * 60 * 1000,
 } as const;
 
 /**
@@ -80,10 +91,13 @@ export interface LocalStackEnvOptions {
   maxConnectionDurationMs: number;
   maxConnectionsPerUser: number;
   handlerLogLevel: string;
+  functionConcurrency: number;
 }
 
 /** Longest idle timeout or connection duration the local stack accepts (a day). */
 export const MAX_LOCAL_DURATION_MS = 24 * 60 * 60 * 1000;
+/** Workers per function at most: each one is a thread with its own heap. */
+export const MAX_FUNCTION_CONCURRENCY = 256;
 const STAGE_PATTERN = AWS_LIMITS.stageNamePattern;
 const TABLE_NAME_PATTERN = AWS_LIMITS.tableNamePattern;
 const LOG_LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR', 'CRITICAL', 'SILENT'];
@@ -144,6 +158,13 @@ export function readLocalStackEnv(env: Env): LocalStackEnvOptions {
     ),
     maxConnectionsPerUser: integerSetting(env, SETTINGS.maxConnectionsPerUser),
     handlerLogLevel: logLevel(env, 'POWERTOOLS_LOG_LEVEL', DEFAULTS.handlerLogLevel),
+    functionConcurrency: integerInRange(
+      env,
+      'FUNCTION_CONCURRENCY',
+      DEFAULTS.functionConcurrency,
+      1,
+      MAX_FUNCTION_CONCURRENCY,
+    ),
   };
 }
 

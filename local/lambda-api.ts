@@ -89,9 +89,11 @@ export async function handleInvokeRequest(
     });
   }
   let event: unknown;
+  // The payload as sent reaches the handler: JSON nested too deep to serialise again still parses.
+  const text = body.length === 0 ? undefined : body.toString('utf8');
   try {
     // An invocation without a payload receives an empty object.
-    event = body.length === 0 ? {} : JSON.parse(body.toString('utf8'));
+    event = text === undefined ? {} : JSON.parse(text);
   } catch (error) {
     return sendAwsError(res, 400, 'InvalidRequestContentException', {
       Type: 'User',
@@ -102,7 +104,7 @@ export async function handleInvokeRequest(
 
   const requestId = lambdaRequestId();
   const started = performance.now();
-  const run = fn.invoke(event, requestId).then((outcome) => {
+  const run = fn.invoke(event, requestId, text).then((outcome) => {
     deps.log.line(
       'send',
       `${invocationType}  ${describeTarget(event)} → ${describeOutcome(outcome)} (${Math.round(performance.now() - started)} ms)`,

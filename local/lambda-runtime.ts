@@ -1,6 +1,16 @@
 import pLimit from 'p-limit';
 import { FUNCTION_NAMES, FUNCTIONS, type FunctionName } from '../lambdas/manifest';
 import { lambdaRequestId } from './ids';
+import {
+  errorFromPayload,
+  errorPayload,
+  type FunctionIdentity,
+  type InvocationOutcome,
+  type LambdaContext,
+  type LambdaErrorPayload,
+  lambdaContext,
+  timeoutPayload,
+} from './invocation';
 
 export type { FunctionName } from '../lambdas/manifest';
 
@@ -10,39 +20,20 @@ export const HANDLER_MODULES = Object.fromEntries(
 ) as Record<FunctionName, string>;
 
 /**
- * Invocations of one function that run at once; more wait their turn. Lambda gives each
- * concurrent invocation a container of its own, so 2,000 `$disconnect`s at once meet 2,000
- * DynamoDB clients. Here they would share one module instance and one event loop, and a storm
- * starves both: requests time out before their sockets connect, and rows are left behind.
+ * A handler module's file URL.
+ *
+ * @example
+ * handlerModuleUrl('send'); // 'file:///…/lambdas/send.ts'
  */
-export const MAX_CONCURRENT_INVOCATIONS = 64;
+export function handlerModuleUrl(name: FunctionName): string {
+  return new URL(HANDLER_MODULES[name], import.meta.url).href;
+}
 
 /** A Lambda handler as the Node.js runtime calls it. */
 export type LambdaHandler = (event: unknown, context: LambdaContext) => unknown;
 
-/** The parts of the Node.js runtime's `context` argument the local stack provides. */
-export interface LambdaContext {
-  functionName: string;
-  functionVersion: string;
-  invokedFunctionArn: string;
-  memoryLimitInMB: string;
-  awsRequestId: string;
-  logGroupName: string;
-  logStreamName: string;
-  callbackWaitsForEmptyEventLoop: boolean;
-  getRemainingTimeInMillis(): number;
-}
-
-/** The Node.js runtime's error payload: `errorType` is the error's `name`. */
-export interface LambdaErrorPayload {
-  errorType: string;
-  errorMessage: string;
-  trace: string[];
-}
-
-export type InvocationOutcome =
-  | { ok: true; result: unknown }
-  | { ok: false; error: LambdaErrorPayload; timedOut: boolean };
+export type { InvocationOutcome, LambdaContext, LambdaErrorPayload };
+export { errorPayload };
 
 /** One invocation, as the `onInvoke` observer of `startLocalStack` sees it. */
 export interface InvocationRecord {
@@ -53,126 +44,177 @@ export interface InvocationRecord {
   event: unknown;
   outcome: InvocationOutcome;
   durationMs: number;
+  /** How long the worker took to start: set on a cold start only, as in Lambda's REPORT line. */
+  initDurationMs?: number;
 }
 
 export interface LocalFunctionOptions {
-  region: string;
-  accountId: string;
   /** The function's Lambda timeout: the invocation fails with `Sandbox.Timedout` after it. */
   timeoutMs: number;
   onInvoke?: (record: InvocationRecord) => void;
 }
 
-/**
- * Imports the handler modules. Each module reads `process.env` and builds its SDK clients at
- * import, so the environment must be set first. `instance` gives this stack its own copies:
- * the import URL carries `?instance=N`, and a second stack in the same process (tests) gets
- * handlers configured with its own endpoints instead of the first stack's.
- *
- * @example
- * Object.assign(process.env, { TABLE_NAME: 'Connections', ... });
- * const handlers = await importHandlers(1);
- * await handlers.default({ requestContext: { ... }, body: '{"action":"ping"}' }, context);
- */
-export async function importHandlers(
-  instance: number,
-): Promise<Record<FunctionName, LambdaHandler>> {
-  const entries = await Promise.all(
-    (Object.keys(HANDLER_MODULES) as FunctionName[]).map(async (name) => {
-      const url = new URL(HANDLER_MODULES[name], import.meta.url);
-      url.searchParams.set('instance', String(instance));
-      const module = (await import(url.href)) as { handler?: unknown };
-      if (typeof module.handler !== 'function') {
-        throw new Error(`${HANDLER_MODULES[name]} exports no handler function`);
-      }
-      return [name, module.handler as LambdaHandler] as const;
-    }),
-  );
-  return Object.fromEntries(entries) as Record<FunctionName, LambdaHandler>;
+/** Where a function's handler runs: its own workers, or this thread (test doubles). */
+export interface FunctionRunner {
+  /** Runs the handler on `eventJson`; resolves with the outcome, never rejects. */
+  run(eventJson: string, requestId: string, timeoutMs: number): Promise<RunResult>;
+  stop(): Promise<void>;
+}
+
+/** One invocation as a runner ran it. */
+export interface RunResult {
+  outcome: InvocationOutcome;
+  /** From the handler's start to its result. */
+  durationMs: number;
+  /** Set on the first invocation of a worker started for it (a cold start). */
+  initDurationMs?: number;
 }
 
 /**
  * One function as Lambda runs it: the event and the result cross a JSON boundary (the handler
  * can neither keep references into the gateway's state nor return what JSON cannot carry), a
- * fresh request id and `context` per call, an error turned into the runtime's payload.
- * Unlike Lambda, concurrent invocations share one module instance (one "container").
+ * fresh request id and `context` per call, an error turned into the runtime's payload. The
+ * deployed handlers run in workers of their own (`FunctionWorkers`), like Lambda's execution
+ * environments; a handler passed in by a test runs on this thread (`InProcessHandler`).
  *
  * @example
- * const send = new LocalFunction('send', handlers.send, { region: 'us-east-1', accountId });
+ * const send = new LocalFunction('send', workers, { timeoutMs: 30_000 });
  * const outcome = await send.invoke({ userId: 42, message: { type: 'hi' } });
  */
 export class LocalFunction {
   constructor(
     readonly name: string,
-    private readonly handler: LambdaHandler,
+    private readonly runner: FunctionRunner,
     private readonly options: LocalFunctionOptions,
   ) {}
 
-  private readonly running = pLimit(MAX_CONCURRENT_INVOCATIONS);
-
-  /** Runs the handler once its turn comes; its Lambda timeout counts from then. */
-  invoke(event: unknown, requestId = lambdaRequestId()): Promise<InvocationOutcome> {
-    return this.running(() => this.run(event, requestId));
-  }
-
-  private async run(event: unknown, requestId: string): Promise<InvocationOutcome> {
-    const started = performance.now();
-    const copy = eventCopy(event);
-    const deadline = this.options.timeoutMs;
-    const context = this.context(requestId, Date.now() + deadline);
-    let timer: NodeJS.Timeout | undefined;
-    let outcome: InvocationOutcome;
+  /**
+   * Runs the handler once its turn comes; its Lambda timeout counts from then. `eventJson` is
+   * the event as the producer sent it (an Invoke payload): a payload nested too deep for
+   * `JSON.stringify` still reaches the handler, as on Lambda.
+   */
+  async invoke(
+    event: unknown,
+    requestId = lambdaRequestId(),
+    eventJson?: string,
+  ): Promise<InvocationOutcome> {
+    let json: string;
     try {
-      const run = Promise.resolve().then(() => this.handler(copy, context));
-      const result = await Promise.race([
-        run,
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new InvocationTimeout(requestId, deadline)), deadline);
-        }),
-      ]);
-      outcome = { ok: true, result: result === undefined ? null : jsonCopy(result) };
+      json = eventJson ?? JSON.stringify(event) ?? 'null';
     } catch (error) {
-      outcome = {
-        ok: false,
-        error: errorPayload(error),
-        timedOut: error instanceof InvocationTimeout,
-      };
-    } finally {
-      clearTimeout(timer);
+      return { ok: false, error: errorPayload(error), timedOut: false };
     }
-    const durationMs = Math.round(performance.now() - started);
-    this.options.onInvoke?.({
-      functionName: this.name,
-      requestId,
-      event: copy,
-      outcome,
-      durationMs,
-    });
-    return outcome;
+    const run = await this.runner.run(json, requestId, this.options.timeoutMs);
+    this.options.onInvoke?.(invocationRecord(this.name, requestId, json, run));
+    return run.outcome;
   }
 
-  private context(awsRequestId: string, deadlineEpochMs: number): LambdaContext {
-    const { region, accountId } = this.options;
-    return {
-      functionName: this.name,
-      functionVersion: '$LATEST',
-      invokedFunctionArn: `arn:aws:lambda:${region}:${accountId}:function:${this.name}`,
-      memoryLimitInMB: '256',
-      awsRequestId,
-      logGroupName: `/aws/lambda/${this.name}`,
-      logStreamName: 'local',
-      callbackWaitsForEmptyEventLoop: true,
-      getRemainingTimeInMillis: () => Math.max(0, deadlineEpochMs - Date.now()),
-    };
+  /** Stops the function's workers. */
+  stop(): Promise<void> {
+    return this.runner.stop();
   }
 }
 
-/** Lambda's own timeout. Unlike Lambda, the handler's work is not frozen: it runs on. */
-class InvocationTimeout extends Error {
-  override readonly name = 'Sandbox.Timedout';
-  constructor(requestId: string, ms: number) {
-    super(`RequestId: ${requestId} Error: Task timed out after ${(ms / 1000).toFixed(2)} seconds`);
+function invocationRecord(
+  functionName: string,
+  requestId: string,
+  json: string,
+  { outcome, durationMs, initDurationMs }: RunResult,
+): InvocationRecord {
+  let copy: unknown;
+  const record = {
+    functionName,
+    requestId,
+    outcome,
+    durationMs: Math.round(durationMs),
+    ...(initDurationMs !== undefined && { initDurationMs: Math.round(initDurationMs) }),
+  } as InvocationRecord;
+  // The event is parsed when read: an observer that only counts invocations pays no copy.
+  Object.defineProperty(record, 'event', {
+    enumerable: true,
+    get: () => {
+      copy ??= JSON.parse(json);
+      return copy;
+    },
+  });
+  return record;
+}
+
+/**
+ * A handler run on this thread, for the test doubles of `startLocalStack`'s `wrapHandler` and
+ * `routes`. The event and the result still cross the JSON boundary and the timeout still
+ * applies, but the handler shares this thread's module state and event loop, a timed-out
+ * handler runs on, and at most `concurrency` invocations run at once.
+ *
+ * @example
+ * const chat = new LocalFunction('chat', new InProcessHandler(identity, handler, 8), { timeoutMs });
+ */
+export class InProcessHandler implements FunctionRunner {
+  private readonly running: ReturnType<typeof pLimit>;
+
+  constructor(
+    private readonly identity: FunctionIdentity,
+    private readonly handler: LambdaHandler,
+    concurrency: number,
+  ) {
+    this.running = pLimit(concurrency);
   }
+
+  run(eventJson: string, requestId: string, timeoutMs: number): Promise<RunResult> {
+    return this.running(async () => {
+      const started = performance.now();
+      const context = lambdaContext(this.identity, requestId, Date.now() + timeoutMs);
+      let timer: NodeJS.Timeout | undefined;
+      let outcome: InvocationOutcome;
+      try {
+        const run = Promise.resolve().then(() => this.handler(JSON.parse(eventJson), context));
+        const result = await Promise.race([
+          run,
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(new InvocationTimeout()), timeoutMs);
+          }),
+        ]);
+        outcome = {
+          ok: true,
+          result: result === undefined ? null : JSON.parse(JSON.stringify(result)),
+        };
+      } catch (error) {
+        outcome =
+          error instanceof InvocationTimeout
+            ? { ok: false, error: timeoutPayload(requestId, timeoutMs), timedOut: true }
+            : { ok: false, error: errorPayload(error), timedOut: false };
+      } finally {
+        clearTimeout(timer);
+      }
+      return { outcome, durationMs: performance.now() - started };
+    });
+  }
+
+  async stop(): Promise<void> {}
+}
+
+/** Lambda's own timeout, for an in-process handler. */
+class InvocationTimeout extends Error {}
+
+/**
+ * A handler that runs a function's deployed handler in its workers, for a test double that
+ * wraps it (`wrapHandler`): the double calls it like the module's own `handler` and gets its
+ * result, or its error thrown again with the same `name`.
+ *
+ * @example
+ * const deployed = workerHandler(workers);
+ * const wrapped: LambdaHandler = async (event, context) => ({ ...(await deployed(event, context)), extra: 1 });
+ */
+export function workerHandler(runner: FunctionRunner): LambdaHandler {
+  return async (event, context) => {
+    const { outcome } = await runner.run(
+      JSON.stringify(event) ?? 'null',
+      context.awsRequestId,
+      Math.max(1, context.getRemainingTimeInMillis()),
+    );
+    if (outcome.ok) return outcome.result;
+    throw errorFromPayload(outcome.error);
+  };
 }
 
 /**
@@ -198,41 +240,4 @@ export async function withinIntegrationTimeout(
   } finally {
     clearTimeout(timer);
   }
-}
-
-/**
- * The payload the Node.js runtime reports for a thrown error.
- *
- * @example
- * errorPayload(new ValidationError('message', 'is required'));
- * // { errorType: 'ValidationError', errorMessage: 'message: is required', trace: ['ValidationError: …', '    at …'] }
- */
-export function errorPayload(error: unknown): LambdaErrorPayload {
-  if (error instanceof Error) {
-    return {
-      errorType: error.name,
-      errorMessage: error.message,
-      trace: (error.stack ?? `${error.name}: ${error.message}`).split('\n'),
-    };
-  }
-  // A thrown non-Error: the runtime reports it as a string.
-  return { errorType: 'string', errorMessage: String(error), trace: [] };
-}
-
-/**
- * The event across the JSON boundary. An Invoke payload nested thousands of levels deep parses
- * (JSON.parse does not recurse) but overflows JSON.stringify, which does: Lambda would hand it
- * to the handler, and so does this, as parsed for this call alone.
- */
-function eventCopy(event: unknown): unknown {
-  try {
-    return jsonCopy(event);
-  } catch (error) {
-    if (error instanceof RangeError) return event;
-    throw error;
-  }
-}
-
-function jsonCopy(value: unknown): unknown {
-  return value === undefined ? undefined : JSON.parse(JSON.stringify(value));
 }

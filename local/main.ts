@@ -1,7 +1,12 @@
 /**
  * `npm start`: the local stack as a command. Reads the environment once (see `local/config.ts`),
  * starts the stack, prints a banner with ready-to-paste examples, and stops cleanly on
- * Ctrl-C / SIGTERM: every socket closed with 1001, `$disconnect` run for each, exit code 0.
+ * Ctrl-C / SIGINT / SIGTERM: every socket closed with 1001, `$disconnect` run for each, exit 0.
+ *
+ * `npm start` runs `exec node --import tsx local/main.ts`: the shell npm starts the script with
+ * is replaced by this process (without `exec`, dash would stay in between and die of the
+ * signal npm passes on, orphaning us), and tsx is a loader in it rather than a parent process
+ * relaying signals. npm passes SIGINT and SIGTERM on to us and exits with our exit code.
  */
 import { readClaimRules } from '../lambdas/config/auth';
 import { ConfigError } from '../lambdas/core/errors';
@@ -16,41 +21,54 @@ const STOP_TIMEOUT_MS = 10_000;
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 async function main(): Promise<void> {
+  // Listening from the start: a signal while the stack starts stops it once it is up, and one
+  // sent as soon as the banner shows cannot meet Node's default handler (which ends the
+  // process without closing a socket or running a $disconnect).
+  let stack: LocalStack | undefined;
+  let stopSignal: NodeJS.Signals | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopSignal !== undefined) {
+      // Ctrl-C reaches us twice, from the terminal (to the whole group) and from npm passing
+      // it on: one stop is enough.
+      return;
+    }
+    stopSignal = signal;
+    if (stack !== undefined) stop(stack, signal);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
   const options = readLocalStackEnv(process.env);
   const { jwtSecretIsDefault: _, dynamoDbEndpoint, ...common } = options;
-  const stack = await startLocalStack({
+  stack = await startLocalStack({
     ...common,
     ...(dynamoDbEndpoint !== undefined && { dynamoDbEndpoint }),
   });
-  process.stdout.write(await banner(stack, options));
+  if (stopSignal !== undefined) {
+    stop(stack, stopSignal);
+    return;
+  }
+  const text = await banner(stack, options);
+  if (stopSignal === undefined) process.stdout.write(text);
+}
 
-  let stopping = false;
-  const stop = (signal: NodeJS.Signals) => {
-    if (stopping) {
-      // npm, tsx and the terminal may each deliver the same Ctrl-C: one stop is enough.
-      return;
-    }
-    stopping = true;
-    process.stdout.write(`\n${signal}: stopping (${stack.connectionCount()} open connection(s))\n`);
-    setTimeout(() => {
-      process.stderr.write(
-        `error: stopping took longer than ${STOP_TIMEOUT_MS / 1000} s; exiting\n`,
-      );
+/** Closes every socket with 1001, runs each `$disconnect`, then exits 0 (1 if that fails). */
+function stop(stack: LocalStack, signal: NodeJS.Signals): void {
+  process.stdout.write(`\n${signal}: stopping (${stack.connectionCount()} open connection(s))\n`);
+  setTimeout(() => {
+    process.stderr.write(`error: stopping took longer than ${STOP_TIMEOUT_MS / 1000} s; exiting\n`);
+    process.exit(1);
+  }, STOP_TIMEOUT_MS).unref();
+  stack.stop().then(
+    () => {
+      process.stdout.write('stopped\n');
+      process.exit(0);
+    },
+    (error: unknown) => {
+      process.stderr.write(`error: stopping failed: ${describe(error)}\n`);
       process.exit(1);
-    }, STOP_TIMEOUT_MS).unref();
-    stack.stop().then(
-      () => {
-        process.stdout.write('stopped\n');
-        process.exit(0);
-      },
-      (error: unknown) => {
-        process.stderr.write(`error: stopping failed: ${describe(error)}\n`);
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
+    },
+  );
 }
 
 async function banner(stack: LocalStack, options: LocalStackEnvOptions): Promise<string> {

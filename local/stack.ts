@@ -18,19 +18,24 @@ import {
   checkStage,
   DEFAULTS,
   LOCAL_JWT_SECRET,
+  MAX_FUNCTION_CONCURRENCY,
   MAX_LOCAL_DURATION_MS,
 } from './config';
 import { GATEWAY_CLOSES } from './connection';
 import { serveDemo } from './demo';
 import { displayHost, startLocalDynamoDb } from './dynamodb';
+import { FunctionWorkers } from './function-workers';
 import { sendJson } from './http';
 import { handleInvokeRequest, invokedFunctionName } from './lambda-api';
 import {
   type FunctionName,
+  HANDLER_MODULES,
+  handlerModuleUrl,
+  InProcessHandler,
   type InvocationRecord,
-  importHandlers,
   type LambdaHandler,
   LocalFunction,
+  workerHandler,
 } from './lambda-runtime';
 import { listen } from './listen';
 import { type LogSink, StackLog } from './log';
@@ -74,13 +79,26 @@ export interface LocalStackOptions {
   sendTimeoutMs?: number;
   /** `POWERTOOLS_LOG_LEVEL` for the handlers' JSON logs. @default 'WARN' */
   handlerLogLevel?: string;
+  /** Workers per function, each running one invocation at a time. @default 2 */
+  functionConcurrency?: number;
+  /** An idle function worker stops after this long. @default 300000 */
+  functionIdleTimeoutMs?: number;
+  /**
+   * Modules (file URLs) each function worker imports before its handler module: instrumentation
+   * such as the benchmark's request counters, as a Lambda layer's wrapper script would load.
+   */
+  functionPreload?: string[];
   /** Where readable log lines go; `false` for none. @default stdout */
   log?: LogSink | false;
   /** Called after every invocation with the event the handler received and its outcome. */
   onInvoke?: (record: InvocationRecord) => void;
-  /** Replaces or wraps a deployed handler (tests: a Deny authorizer, a `$connect` subprotocol). */
+  /**
+   * Replaces or wraps a deployed handler (tests: a Deny authorizer, a `$connect` subprotocol).
+   * `handler` runs the deployed module in the function's workers; a replacement that is not
+   * `handler` itself runs on the stack's thread, sharing the test's state.
+   */
   wrapHandler?: (name: FunctionName, handler: LambdaHandler) => LambdaHandler;
-  /** Custom routes by route key, selected by `$request.body.action`. */
+  /** Custom routes by route key, selected by `$request.body.action`; run on the stack's thread. */
   routes?: Record<string, LambdaHandler>;
 }
 
@@ -114,15 +132,16 @@ const CONNECTION_ROUTE_KEYS: readonly string[] = ['$connect', '$disconnect'];
 /** How long stop() waits for clients to answer the close frame before dropping them. */
 const SHUTDOWN_GRACE_MS = 1000;
 
-let instances = 0;
-
 /**
  * Starts the whole backend in this process: the WebSocket gateway, the Management API and the
  * Lambda Invoke API on one origin, and DynamoDB (embedded dynalite unless `dynamoDbEndpoint`),
- * running the handler modules CDK deploys. Sets the handlers' environment (`TABLE_NAME`,
+ * running the handler modules CDK deploys, each function in worker threads of its own. Every
+ * worker gets this process's environment plus the function's own (`TABLE_NAME`,
  * `DYNAMODB_ENDPOINT`, `CONNECTIONS_ENDPOINT`, `JWT_SECRET`, `MAX_CONNECTIONS_PER_USER`,
  * `AWS_REGION`, dummy credentials)
- * in `process.env` before importing them.
+ * as its `process.env`; this process's `process.env` is left as it was, so stacks started
+ * side by side cannot read each other's endpoints. One worker per function starts with the
+ * stack: a handler module that cannot load (a configuration error) fails the start.
  *
  * @example
  * const stack = await startLocalStack({ port: 0, dynamoDbPort: 0, idleTimeoutMs: 500, log: false });
@@ -196,8 +215,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   };
 
   let db: Awaited<ReturnType<typeof startLocalDynamoDb>>;
+  const credentials = localCredentials(config.dynamoDbEndpoint);
   try {
-    const credentials = applyCredentials(config.dynamoDbEndpoint);
     db = await startLocalDynamoDb({
       host: config.host,
       port: config.dynamoDbPort,
@@ -213,8 +232,18 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     throw error;
   }
 
+  // Every worker the stack starts, for stop() and for a start that fails half-way.
+  const workers = new Map<FunctionName, FunctionWorkers>();
+  const stopWorkers = () => Promise.all([...workers.values()].map((runner) => runner.stop()));
   try {
-    Object.assign(process.env, {
+    const functionEnv: Record<string, string> = {
+      ...definedEntries(process.env),
+      ...(credentials && {
+        AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+      }),
+      // Every AWS SDK client on Node 20 warns that Lambda runs a newer Node; noise here.
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       TABLE_NAME: config.tableName,
       MESSAGE_TABLE_NAME: config.messageTableName,
       [SETTINGS.messageRetentionSeconds.env]: String(config.messageRetentionSeconds),
@@ -224,29 +253,59 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       MAX_CONNECTIONS_PER_USER: String(config.maxConnectionsPerUser),
       AWS_REGION: config.region,
       POWERTOOLS_LOG_LEVEL: config.handlerLogLevel,
-    });
-    const handlers = await importHandlers(++instances);
+    };
+    if (credentials) delete functionEnv.AWS_SESSION_TOKEN;
+    const identity = { region: api.region, accountId: api.accountId };
+    for (const name of Object.keys(HANDLER_MODULES) as FunctionName[]) {
+      workers.set(
+        name,
+        new FunctionWorkers({
+          ...identity,
+          functionName: name,
+          handlerModule: handlerModuleUrl(name),
+          env: functionEnv,
+          maxWorkers: config.functionConcurrency,
+          idleTimeoutMs: config.functionIdleTimeoutMs,
+          preload: options.functionPreload ?? [],
+          log,
+        }),
+      );
+    }
+    const onInvoke = options.onInvoke && { onInvoke: options.onInvoke };
+    const inProcess = (name: string, handler: LambdaHandler, timeoutMs: number) =>
+      new LocalFunction(
+        name,
+        new InProcessHandler(
+          { ...identity, functionName: name },
+          handler,
+          config.functionConcurrency,
+        ),
+        { timeoutMs, ...onInvoke },
+      );
     // Every function of lambdas/manifest.ts, with the Lambda timeout its manifest entry names.
     const timeoutsMs = {
       handlerTimeoutSeconds: config.handlerTimeoutMs,
       sendTimeoutSeconds: config.sendTimeoutMs,
     };
     const functions = new Map(
-      FUNCTION_NAMES.map((name) => [
-        name,
-        new LocalFunction(name, options.wrapHandler?.(name, handlers[name]) ?? handlers[name], {
-          region: api.region,
-          accountId: api.accountId,
-          timeoutMs: timeoutsMs[FUNCTIONS[name].timeout],
-          ...(options.onInvoke && { onInvoke: options.onInvoke }),
-        }),
-      ]),
+      FUNCTION_NAMES.map((name) => {
+        const timeoutMs = timeoutsMs[FUNCTIONS[name].timeout];
+        const runner = workers.get(name) as FunctionWorkers;
+        const deployed = workerHandler(runner);
+        const replacement = options.wrapHandler?.(name, deployed) ?? deployed;
+        const local =
+          replacement === deployed
+            ? new LocalFunction(name, runner, { timeoutMs, ...onInvoke })
+            : inProcess(name, replacement, timeoutMs);
+        return [name, local] as const;
+      }),
     );
     const fn = (name: FunctionName | undefined, role: string): LocalFunction => {
       const found = name === undefined ? undefined : functions.get(name);
       if (!found) throw new Error(`lambdas/manifest.ts names no ${role} function`);
       return found;
     };
+    await Promise.all([...workers.values()].map((runner) => runner.warm()));
     // Message routes: every route of the manifest but $connect and $disconnect, which the
     // handshake and the close run; then the caller's own.
     const routes = new Map<string, LocalFunction>();
@@ -255,15 +314,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       if (!CONNECTION_ROUTE_KEYS.includes(routeKey)) routes.set(routeKey, fn(name, routeKey));
     }
     for (const [routeKey, handler] of Object.entries(options.routes ?? {})) {
-      routes.set(
-        routeKey,
-        new LocalFunction(routeKey, handler, {
-          region: api.region,
-          accountId: api.accountId,
-          timeoutMs: config.handlerTimeoutMs,
-          ...(options.onInvoke && { onInvoke: options.onInvoke }),
-        }),
-      );
+      routes.set(routeKey, inProcess(routeKey, handler, config.handlerTimeoutMs));
     }
     const connectionDeps = {
       api,
@@ -309,6 +360,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     });
   } catch (error) {
     markFailed(error);
+    await stopWorkers();
     await closeServer();
     await db.stop();
     throw error;
@@ -328,6 +380,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       await registry.drained();
       clearTimeout(force);
       await Promise.allSettled([...background]);
+      await stopWorkers();
       await closeServer();
       await db.stop();
     })();
@@ -448,23 +501,37 @@ function resolveOptions(options: LocalStackOptions) {
       'handlerLogLevel',
       options.handlerLogLevel ?? DEFAULTS.handlerLogLevel,
     ),
+    functionConcurrency: checkInteger(
+      'functionConcurrency',
+      options.functionConcurrency ?? DEFAULTS.functionConcurrency,
+      1,
+      MAX_FUNCTION_CONCURRENCY,
+    ),
+    functionIdleTimeoutMs: checkInteger(
+      'functionIdleTimeoutMs',
+      options.functionIdleTimeoutMs ?? DEFAULTS.functionIdleTimeoutMs,
+      1,
+      duration,
+    ),
   };
 }
 
 /**
- * The SDK needs credentials to sign, even for dynalite. Dummy ones are set in this process,
- * except when an external non-loopback DynamoDB endpoint is used with credentials already
- * configured (a real table needs real credentials).
+ * The SDK needs credentials to sign, even for dynalite: dummy ones, for the stack's own client
+ * and the functions, except when an external non-loopback DynamoDB endpoint is used with
+ * credentials already configured (a real table needs real credentials).
  */
-function applyCredentials(dynamoDbEndpoint: string | undefined) {
+function localCredentials(dynamoDbEndpoint: string | undefined) {
   const external =
     dynamoDbEndpoint !== undefined &&
     !['127.0.0.1', 'localhost', '[::1]', '::1'].includes(new URL(dynamoDbEndpoint).hostname);
   const configured = Boolean(process.env.AWS_ACCESS_KEY_ID || process.env.AWS_PROFILE);
   if (external && configured) return undefined;
-  const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
-  process.env.AWS_ACCESS_KEY_ID = credentials.accessKeyId;
-  process.env.AWS_SECRET_ACCESS_KEY = credentials.secretAccessKey;
-  delete process.env.AWS_SESSION_TOKEN;
-  return credentials;
+  return { accessKeyId: 'local', secretAccessKey: 'local' };
+}
+
+function definedEntries(env: NodeJS.ProcessEnv): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined),
+  );
 }

@@ -416,10 +416,16 @@ export class TripSyncClient {
         this.deliver();
         return;
       }
-      // No message of the current epoch came before this frame: none is retained up to `last`.
-      log.restart(epoch);
-      this.lowestSeen = undefined;
-      this.gap('epoch', previous);
+      if (log.epoch === null && log.seq === 0) {
+        // A client that holds nothing adopts the user's sequence: nothing of it was lost (a
+        // head created a moment before its first message names an epoch with `last` 0).
+        log.restart(epoch, false);
+      } else {
+        // No message of the current epoch came before this frame: none is retained up to `last`.
+        log.restart(epoch);
+        this.lowestSeen = undefined;
+        this.gap('epoch', previous);
+      }
     }
     if (truncated) {
       // Expiry removes the oldest messages first: everything before the first message replayed

@@ -4,7 +4,6 @@ import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagem
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { ManagementApiGateway } from '../adapters/management-api-gateway';
 import type { SendConfig } from '../config/send';
-import type { ConnectionGateway } from '../core/ports';
 
 /**
  * How long after the core's per-post deadline the HTTP handler destroys a request that is
@@ -19,14 +18,16 @@ const SOCKET_RELEASE_AFTER_DEADLINE_MS = 100;
  * the core retries each post with its own deadline and counts the outcome.
  *
  * Every post is the same command sent without per-call options, so the client resolves its
- * middleware stack once (`cacheMiddleware`) rather than once per post, about 15% of the
- * SDK's CPU time per post (`npm run bench`). The deadline of a post on the wire is the
- * handler's `requestTimeout`, which only warns unless `throwOnRequestTimeout` is set.
+ * middleware stack once (`cacheMiddleware`) rather than once per post; a send's posts after
+ * its first replay the request the client built (`ManagementApiGateway.forSend`). The deadline
+ * of a post on the wire is the handler's `requestTimeout`, which only warns unless
+ * `throwOnRequestTimeout` is set.
  *
  * @example
  * const gateway = createConnectionGateway(readSendConfig(process.env));
+ * await sendNotification(payload, { gateway: gateway.forSend(), store, log, options });
  */
-export function createConnectionGateway(config: SendConfig): ConnectionGateway {
+export function createConnectionGateway(config: SendConfig): ManagementApiGateway {
   const sockets = { keepAlive: true, maxSockets: config.fanOut.concurrency };
   const client = new ApiGatewayManagementApiClient({
     endpoint: config.connectionsEndpoint,

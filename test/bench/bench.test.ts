@@ -1,13 +1,11 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HANDLER_NAMES } from '../../bench/bundles';
 import type { BenchResults, Figure } from '../../bench/report';
+import { runCommand } from '../support/processes';
 
-const run = promisify(execFile);
 const REPO_ROOT = resolve(import.meta.dirname, '../..');
 
 // The benchmark is not a timed test: this checks that its quick mode runs and measures every
@@ -19,11 +17,16 @@ let stdout: string;
 beforeAll(async () => {
   scratch = mkdtempSync(join(tmpdir(), 'tripsync-bench-'));
   const out = join(scratch, 'results.json');
-  ({ stdout } = await run('npm', ['run', '--silent', 'bench', '--', '--quick', '--out', out], {
+  // In a process group of its own: past the timeout, the benchmark and its stack process are
+  // killed, not only npm.
+  const run = await runCommand('npm', ['run', '--silent', 'bench', '--', '--quick', '--out', out], {
     cwd: REPO_ROOT,
-    timeout: 170_000,
-    maxBuffer: 16 * 1024 * 1024,
-  }));
+    timeoutMs: 170_000,
+  });
+  if (run.code !== 0) {
+    throw new Error(`the benchmark failed (${run.signal ?? run.code}): ${run.stderr}`);
+  }
+  stdout = run.stdout;
   results = JSON.parse(readFileSync(out, 'utf8'));
 }, 180_000);
 
@@ -66,6 +69,10 @@ const EXPECTED = [
   'capacity.connectRate',
   'capacity.heldRss',
   'capacity.perConnection',
+  'peer.fanOut.median',
+  'peer.connectRate',
+  'scale.fanOut.median',
+  'send.cpuPerPost',
   'resume.replay.median',
   'resume.requests',
 ];

@@ -2,7 +2,6 @@ import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { InvocationType, InvokeCommand } from '@aws-sdk/client-lambda';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { apiGatewayId } from '../../local/ids';
-import { eventually } from '../support/local-clients';
 import { startTestStack, type TestStack } from '../support/local-stack';
 import { hs256Token } from '../support/tokens';
 
@@ -125,9 +124,9 @@ describe('send through the Lambda Invoke API', () => {
     expect(async.status).toBe(202);
     expect(async.body).toBeUndefined();
     expect(JSON.parse(await client.next())).toEqual(event);
-    await eventually(() => t.lines.some((l) => l.includes('Event  userId 331 → delivered 1')), {
-      what: 'the Event invocation log line',
-    });
+    await expect
+      .poll(() => t.lines, { message: 'the Event invocation log line' })
+      .toContainEqual(expect.stringContaining('Event  userId 331 → delivered 1'));
   });
 
   test('a row whose socket is gone is removed by the send that gets 410', async () => {
@@ -243,7 +242,7 @@ describe('client frames on $default', () => {
     for (const client of clients) client.ws.close(1000);
 
     // Assess
-    await eventually(async () => (await mine()).length === 0, { what: 'rows removed' });
+    await expect.poll(mine, { message: 'rows removed' }).toEqual([]);
     for (const id of ids) {
       expect(await t.invocations.disconnectOf(id)).toMatchObject({ disconnectStatusCode: 1000 });
     }

@@ -1,7 +1,8 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import type { Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { WebSocket } from 'ws';
 import type { LambdaHandler } from '../../local/lambda-runtime';
-import { eventually } from '../support/local-clients';
 import { startTestStack, type TestStack } from '../support/local-stack';
 
 let t: TestStack;
@@ -25,6 +26,19 @@ afterAll(() => t.stop());
 
 const rowsOf = async (userId: string) => (await t.rows()).filter((r) => r.userId === userId);
 
+/** The gateway's end of the next TCP connection it accepts (Node's `net.server.socket` channel). */
+function nextGatewaySocket(): Promise<Socket> {
+  return new Promise((resolve) => {
+    const onSocket = (message: unknown) => {
+      const { socket } = message as { socket: Socket };
+      if (socket.localPort !== t.stack.port) return;
+      unsubscribe('net.server.socket', onSocket);
+      resolve(socket);
+    };
+    subscribe('net.server.socket', onSocket);
+  });
+}
+
 describe('$disconnect after every close', () => {
   test('a client that vanishes without a close frame still gets its $disconnect', async () => {
     // Prepare
@@ -41,7 +55,7 @@ describe('$disconnect after every close', () => {
       disconnectStatusCode: 1006,
       authorizer: { userId: '701' },
     });
-    await eventually(async () => (await rowsOf('701')).length === 0, { what: 'row removed' });
+    await expect.poll(() => rowsOf('701'), { message: 'row removed' }).toEqual([]);
     expect(t.stack.connectionCount()).toBe(0);
   });
 
@@ -81,16 +95,27 @@ describe('$disconnect after every close', () => {
     holdConnect = new Promise((resolve) => {
       release = resolve;
     });
-    const ws = new WebSocket(`${t.stack.url}?token=${await t.token(704)}`);
+    const token = await t.token(704);
+    const accepted = nextGatewaySocket();
+    const ws = new WebSocket(`${t.stack.url}?token=${token}`);
     ws.on('error', () => {});
-    const [row] = await eventually(async () => {
-      const rows = await rowsOf('704');
-      return rows.length === 1 && rows;
-    });
+    const gatewaySide = await accepted;
+    const [row] = await vi.waitFor(
+      async () => {
+        const rows = await rowsOf('704');
+        expect(rows).toHaveLength(1);
+        return rows;
+      },
+      { timeout: 5000, interval: 20 },
+    );
 
-    // Act: the client gives up before the handshake completes; then $connect returns.
+    // Act: the client gives up before the handshake completes; once the gateway has seen it
+    // go (the events it watches: end, error or close), $connect returns.
+    const gone = new Promise<void>((resolve) => {
+      for (const event of ['end', 'error', 'close']) gatewaySide.once(event, () => resolve());
+    });
     ws.terminate();
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await gone;
     holdConnect = undefined;
     release();
 
@@ -98,7 +123,7 @@ describe('$disconnect after every close', () => {
     expect(await t.invocations.disconnectOf(row?.connectionId as string)).toMatchObject({
       disconnectStatusCode: 1006,
     });
-    await eventually(async () => (await rowsOf('704')).length === 0, { what: 'row removed' });
+    await expect.poll(() => rowsOf('704'), { message: 'row removed' }).toEqual([]);
     expect(t.stack.connectionCount()).toBe(0);
   });
 });

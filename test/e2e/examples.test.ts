@@ -1,4 +1,3 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +10,7 @@ import { WebSocket } from 'ws';
 import { LOCAL_JWT_SECRET } from '../../local/config';
 import { type LocalStack, startLocalStack } from '../../local/stack';
 import { signLocalToken } from '../../local/tokens';
+import { type Command, runCommand, startCommand } from '../support/processes';
 
 // Every program in examples/ run as a reader would run it, against a local stack on free ports
 // with its default JWT secret, and its effect checked with a real `ws` client. The programs get
@@ -26,7 +26,7 @@ const TSX = join(root, 'node_modules/.bin/tsx');
 let stack: LocalStack;
 let lambda: LambdaClient;
 const sockets: WebSocket[] = [];
-const running = new Set<ChildProcess>();
+const running = new Set<Command>();
 const scratchDirs: string[] = [];
 // An empty home directory: no AWS profile or credentials file to be found (npx writes its logs
 // there). Removed after the run.
@@ -48,7 +48,8 @@ beforeAll(async () => {
 });
 
 afterEach(() => {
-  for (const child of running) stopGroup(child);
+  for (const program of running) program.kill();
+  running.clear();
   for (const socket of sockets.splice(0)) socket.terminate();
   for (const dir of scratchDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
@@ -74,14 +75,6 @@ function exampleEnv(path = `${dirname(process.execPath)}:/usr/bin:/bin`): NodeJS
   };
 }
 
-interface Program {
-  child: ChildProcess;
-  stdout(): string;
-  stderr(): string;
-  /** Resolves with the exit code (or the signal's name) when the program ends. */
-  exited: Promise<number | string>;
-}
-
 /**
  * Starts a program in a process group of its own, so that the cleanup stops it and everything
  * it started (`tsx` runs the script in a child process; `bash` runs the CLI) at once.
@@ -90,38 +83,13 @@ function start(
   command: string,
   args: string[],
   options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
-): Program {
-  const child = spawn(command, args, {
+): Command {
+  const program = startCommand(command, args, {
     cwd: options.cwd ?? root,
     env: options.env ?? exampleEnv(),
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  running.add(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString('utf8');
-  });
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString('utf8');
-  });
-  const exited = new Promise<number | string>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      running.delete(child);
-      resolve(code ?? signal ?? 'unknown');
-    });
-  });
-  return { child, stdout: () => stdout, stderr: () => stderr, exited };
-}
-
-function stopGroup(child: ChildProcess, signal: NodeJS.Signals = 'SIGKILL'): void {
-  try {
-    if (child.pid !== undefined) process.kill(-child.pid, signal);
-  } catch {
-    // the group has already ended
-  }
+  running.add(program);
+  return program;
 }
 
 /** Runs an example to its end (at most 30 s) and returns its exit code and output. */
@@ -130,10 +98,12 @@ async function runExample(
   args: string[],
   options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
 ): Promise<{ code: number | string; stdout: string; stderr: string }> {
-  const program = start(command, args, options);
-  const timer = setTimeout(() => stopGroup(program.child), 30_000);
-  const code = await program.exited.finally(() => clearTimeout(timer));
-  return { code, stdout: program.stdout(), stderr: program.stderr() };
+  const { code, signal, stdout, stderr } = await runCommand(command, args, {
+    cwd: options.cwd ?? root,
+    env: options.env ?? exampleEnv(),
+    timeoutMs: 30_000,
+  });
+  return { code: code ?? signal ?? 'unknown', stdout, stderr };
 }
 
 /** A real WebSocket client of the local stack that keeps every frame it receives. */
@@ -313,7 +283,7 @@ describe('examples/python/listen.py (websockets)', () => {
 
     // Assess
     expect(JSON.parse(new TextDecoder().decode(response.Payload))).toMatchObject({ delivered: 1 });
-    expect(await listener.exited, listener.stderr()).toBe(0);
+    expect((await listener.finished).code, listener.stderr()).toBe(0);
     const lines = listener
       .stdout()
       .trimEnd()
@@ -326,7 +296,7 @@ describe('examples/python/listen.py (websockets)', () => {
 describe("npm start's banner", () => {
   test('states the local secret, and its AWS CLI and example commands deliver to the socket', async () => {
     // Prepare: the stack as `npm start` runs it, on free ports.
-    const npmStart = start(TSX, ['local/main.ts'], {
+    const npmStart = start(process.execPath, ['--import', 'tsx', 'local/main.ts'], {
       env: { ...exampleEnv(), PORT: '0', DYNAMODB_PORT: '0' },
     });
     const banner = () => npmStart.stdout();
@@ -366,7 +336,7 @@ describe("npm start's banner", () => {
     });
     expect(JSON.parse(example.stdout)).toEqual({ delivered: 1, stale: 0, failed: 0, seq: 2 });
     await vi.waitFor(() => expect(client.received).toEqual([{ type: 'hello' }, { type: 'hello' }]));
-    stopGroup(npmStart.child, 'SIGTERM');
-    expect(await npmStart.exited).toBe(0);
+    npmStart.signal('SIGTERM');
+    expect((await npmStart.finished).code).toBe(0);
   });
 });

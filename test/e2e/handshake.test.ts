@@ -1,8 +1,8 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { apiGatewayId } from '../../local/ids';
 import type { LambdaHandler } from '../../local/lambda-runtime';
 import { loadEvent } from '../support/fixtures';
-import { eventually, openClient, refusedWith } from '../support/local-clients';
+import { openClient, refusedWith } from '../support/local-clients';
 import { startTestStack, type TestStack } from '../support/local-stack';
 import { hs256Token, unsignedToken } from '../support/tokens';
 
@@ -309,14 +309,19 @@ describe('events are shaped like the captured fixtures', () => {
     const { connectionId } = await client.whoami();
 
     // Act
-    const connect = await eventually(() =>
-      t.invocations
-        .of('connect')
-        .find(
-          (r) =>
-            (r.event as { requestContext: { connectionId: string } }).requestContext
-              .connectionId === connectionId,
-        ),
+    const connect = await vi.waitFor(
+      () => {
+        const found = t.invocations
+          .of('connect')
+          .find(
+            (r) =>
+              (r.event as { requestContext: { connectionId: string } }).requestContext
+                .connectionId === connectionId,
+          );
+        if (found === undefined) throw new Error(`no $connect of ${connectionId} yet`);
+        return found;
+      },
+      { timeout: 5000, interval: 20 },
     );
 
     // Assess

@@ -3,7 +3,7 @@ import {
   PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { eventually, refusedWith } from '../support/local-clients';
+import { refusedWith } from '../support/local-clients';
 import { startTestStack, type TestStack } from '../support/local-stack';
 
 const KiB = 1024;
@@ -210,7 +210,7 @@ describe('idle timeout and maximum duration', () => {
     expect(closed).toEqual({ code: 1001, reason: 'Going away' });
     expect(elapsed).toBeGreaterThanOrEqual(IDLE_MS - 20);
     expect(elapsed).toBeLessThan(MAX_MS);
-    await eventually(async () => (await timed.rows()).every((r) => r.userId !== '511'));
+    await expect.poll(async () => (await timed.rows()).map((r) => r.userId)).not.toContain('511');
   });
 
   test('messages keep a connection open, but not past the maximum duration', async () => {

@@ -8,7 +8,6 @@ import {
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { apiGatewayId } from '../../local/ids';
 import type { LambdaHandler } from '../../local/lambda-runtime';
-import { eventually } from '../support/local-clients';
 import { E2E_CREDENTIALS, startTestStack, type TestStack } from '../support/local-stack';
 
 let t: TestStack;
@@ -69,7 +68,10 @@ describe('@connections with the SDK client', () => {
     const client = await t.connect(602, { headers: { 'User-Agent': 'e2e-agent' } });
     const { connectionId } = await client.whoami();
     const first = await t.management.send(new GetConnectionCommand({ ConnectionId: connectionId }));
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    // lastActiveAt has millisecond precision: the ping must come at a later millisecond.
+    await expect
+      .poll(() => Date.now(), { interval: 1 })
+      .toBeGreaterThan(first.LastActiveAt?.getTime() ?? Number.POSITIVE_INFINITY);
 
     // Act
     client.send({ action: 'ping' });
@@ -103,9 +105,9 @@ describe('@connections with the SDK client', () => {
       disconnectStatusCode: 1000,
       disconnectReason: 'Connection Closed Normally',
     });
-    await eventually(async () => !(await t.rows()).some((r) => r.connectionId === connectionId), {
-      what: 'row removed',
-    });
+    await expect
+      .poll(async () => (await t.rows()).map((r) => r.connectionId), { message: 'row removed' })
+      .not.toContain(connectionId);
     const get = await t.management
       .send(new GetConnectionCommand({ ConnectionId: connectionId }))
       .catch((e: unknown) => e);

@@ -1,13 +1,11 @@
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FUNCTION_NAMES, functionSpec } from '../../lambdas/manifest';
+import { runCommand } from '../support/processes';
 
-const run = promisify(execFile);
 const REPO_ROOT = resolve(import.meta.dirname, '../..');
 const STACK = 'TripSyncRealtime';
 
@@ -44,21 +42,17 @@ let template: { Resources: Record<string, LambdaResource> };
 beforeAll(async () => {
   scratch = mkdtempSync(join(tmpdir(), 'tripsync-cli-'));
   outdir = join(scratch, 'cdk.out');
-  try {
-    const { stdout, stderr } = await run('npx', ['cdk', 'synth', '--quiet', '--output', outdir], {
-      cwd: REPO_ROOT,
-      env: offlineEnv(scratch),
-      timeout: 110_000,
-    });
-    result = { exitCode: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code?: number; stdout?: string; stderr?: string };
-    result = {
-      exitCode: typeof failed.code === 'number' ? failed.code : -1,
-      stdout: failed.stdout ?? '',
-      stderr: failed.stderr ?? String(error),
-    };
-  }
+  // In a process group of its own: past the timeout, the CLI and the app it runs are killed.
+  const { code, signal, stdout, stderr } = await runCommand(
+    'npx',
+    ['cdk', 'synth', '--quiet', '--output', outdir],
+    { cwd: REPO_ROOT, env: offlineEnv(scratch), timeoutMs: 110_000 },
+  );
+  result = {
+    exitCode: code ?? -1,
+    stdout,
+    stderr: signal ? `${stderr}\nkilled: ${signal}` : stderr,
+  };
   const templatePath = join(outdir, `${STACK}.template.json`);
   if (existsSync(templatePath)) template = JSON.parse(readFileSync(templatePath, 'utf8'));
 });
@@ -148,17 +142,18 @@ describe('npx cdk synth (offline, no AWS credentials)', () => {
       const url = pathToFileURL(file).href;
 
       // Act
-      const { stdout } = await run(
+      const { code, stdout, stderr } = await runCommand(
         process.execPath,
         [
           '--input-type=module',
           '-e',
           `const m = await import(${JSON.stringify(url)}); console.log(typeof m.handler);`,
         ],
-        { env },
+        { cwd: REPO_ROOT, env, timeoutMs: 30_000 },
       );
 
       // Assess
+      expect(code, `${name}: ${stderr}`).toBe(0);
       expect(stdout.trim(), name).toBe('function');
       expect(readFileSync(file, 'utf8'), name).not.toContain('Dynamic require of');
     }

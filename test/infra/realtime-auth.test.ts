@@ -1,7 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { App, Stack } from 'aws-cdk-lib';
+import { Stack } from 'aws-cdk-lib';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import type { IRole, Policy } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
@@ -23,6 +20,7 @@ import {
   type SynthesizedStack,
   statementsOfRole,
   synthesizeStack,
+  testApp,
 } from '../support/cdk-stack';
 
 const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:tripsync/jwt-AbC123';
@@ -61,7 +59,7 @@ beforeAll(() => {
 
 /** An app node carrying `-c key=value` context, as the CLI passes it (strings). */
 function contextNode(context: Record<string, string>) {
-  return new App({ context }).node;
+  return testApp({ context }).node;
 }
 
 describe('HS256 with an existing secret (-c jwtSecretArn=...)', () => {
@@ -155,7 +153,7 @@ describe('HS256 and JWKS together', () => {
 describe('token claims: audience, issuers and lifetime reach the authorizer', () => {
   /** The authorizer's environment for these props, without synthesizing the whole app. */
   function claimsEnv(props: TripSyncRealtimeProps): Record<string, unknown> {
-    const stack = new Stack(new App({ context: NO_BUNDLING_CONTEXT }), 'Claims');
+    const stack = new Stack(testApp({ context: NO_BUNDLING_CONTEXT }), 'Claims');
     const realtime = new TripSyncRealtime(stack, 'Realtime', props);
     const fn = realtime.functions.authorizer.node.defaultChild as CfnFunction;
     const environment = stack.resolve(fn.environment) as { variables: Record<string, unknown> };
@@ -208,7 +206,7 @@ describe('token claims: audience, issuers and lifetime reach the authorizer', ()
 describe('a secret encrypted with a customer managed key', () => {
   it('also gets kms:Decrypt on that key', () => {
     // Prepare
-    const stack = new Stack(new App({ context: NO_BUNDLING_CONTEXT }), 'Kms');
+    const stack = new Stack(testApp({ context: NO_BUNDLING_CONTEXT }), 'Kms');
     const key = Key.fromKeyArn(
       stack,
       'Key',
@@ -230,20 +228,10 @@ describe('a secret encrypted with a customer managed key', () => {
   });
 });
 
-/** An unbundled app in a temporary cloud assembly directory, removed afterwards. */
-function inScratchApp<T>(use: (app: App) => T): T {
-  const outdir = mkdtempSync(join(tmpdir(), 'tripsync-props-'));
-  try {
-    return use(new App({ outdir, context: NO_BUNDLING_CONTEXT }));
-  } finally {
-    rmSync(outdir, { recursive: true, force: true });
-  }
-}
-
 describe('props validation', () => {
   // Validation runs before anything is built, so these construct no functions.
   function build(props: TripSyncRealtimeProps): () => void {
-    return () => new TripSyncRealtime(new Stack(new App(), 'Validation'), 'Realtime', props);
+    return () => new TripSyncRealtime(new Stack(testApp(), 'Validation'), 'Realtime', props);
   }
 
   function rejection(fn: () => void): TripSyncRealtimePropsError {
@@ -404,9 +392,8 @@ describe('props validation', () => {
     { reserveConcurrency: false },
     { sendReservedConcurrency: 1, disconnectReservedConcurrency: 1 },
   ] satisfies TripSyncRealtimeProps[])('accepts %j', (props) => {
-    inScratchApp((app) => {
-      expect(() => new TripSyncRealtime(new Stack(app, 'Valid'), 'Realtime', props)).not.toThrow();
-    });
+    const app = testApp({ context: NO_BUNDLING_CONTEXT });
+    expect(() => new TripSyncRealtime(new Stack(app, 'Valid'), 'Realtime', props)).not.toThrow();
   });
 
   it.each([
@@ -436,21 +423,19 @@ describe('props validation', () => {
   ] satisfies TripSyncRealtimeProps[])(
     'accepts %j: a post fits before the send timeout',
     (props) => {
-      inScratchApp((app) => {
-        expect(() => new TripSyncRealtime(new Stack(app, 'Fits'), 'Realtime', props)).not.toThrow();
-      });
+      const app = testApp({ context: NO_BUNDLING_CONTEXT });
+      expect(() => new TripSyncRealtime(new Stack(app, 'Fits'), 'Realtime', props)).not.toThrow();
     },
   );
 
   describe('warnings', () => {
-    const warnings = (props: TripSyncRealtimeProps) =>
-      inScratchApp((app) => {
-        const stack = new Stack(app, 'Warnings');
-        new TripSyncRealtime(stack, 'Realtime', props);
-        return Annotations.fromStack(stack)
-          .findWarning('*', Match.anyValue())
-          .map((w) => String(w.entry.data));
-      });
+    const warnings = (props: TripSyncRealtimeProps) => {
+      const stack = new Stack(testApp({ context: NO_BUNDLING_CONTEXT }), 'Warnings');
+      new TripSyncRealtime(stack, 'Realtime', props);
+      return Annotations.fromStack(stack)
+        .findWarning('*', Match.anyValue())
+        .map((w) => String(w.entry.data));
+    };
 
     it('warns nothing by default: the ceilings leave 880 of a 1,000-execution account unreserved', () => {
       expect(warnings({})).toEqual([]);
@@ -476,7 +461,7 @@ describe('props validation', () => {
 
   it('refuses an existing secret together with createJwtSecret', () => {
     // Prepare
-    const stack = new Stack(new App(), 'Validation');
+    const stack = new Stack(testApp(), 'Validation');
     const jwtSecret = Secret.fromSecretCompleteArn(stack, 'Existing', SECRET_ARN);
 
     // Act
@@ -493,7 +478,7 @@ describe('props validation', () => {
     // Act
     const error = rejection(
       () =>
-        new TripSyncRealtimeStack(new App(), 'Validation', {
+        new TripSyncRealtimeStack(testApp(), 'Validation', {
           jwtSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:tripsync/jwt',
         }),
     );
@@ -509,7 +494,7 @@ describe('props validation', () => {
     // Act
     const error = rejection(
       () =>
-        new TripSyncRealtimeStack(new App(), 'Validation', {
+        new TripSyncRealtimeStack(testApp(), 'Validation', {
           jwtSecretArn: SECRET_ARN,
           createJwtSecret: true,
         }),
@@ -523,7 +508,7 @@ describe('props validation', () => {
 
   it('refuses jwtSecretArn together with jwtSecret', () => {
     // Prepare
-    const app = new App();
+    const app = testApp();
     const other = new Stack(app, 'Other');
     const jwtSecret = Secret.fromSecretCompleteArn(other, 'Existing', SECRET_ARN);
 
@@ -571,7 +556,7 @@ describe('context', () => {
     const props = stackPropsFromContext(contextNode({ maxConnectionsPerUser: '0' }));
     const error = (() => {
       try {
-        new TripSyncRealtimeStack(new App({ context: NO_BUNDLING_CONTEXT }), 'Zero', props);
+        new TripSyncRealtimeStack(testApp({ context: NO_BUNDLING_CONTEXT }), 'Zero', props);
       } catch (caught) {
         return caught as TripSyncRealtimePropsError;
       }

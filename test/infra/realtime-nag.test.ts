@@ -1,13 +1,18 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { App, Validations } from 'aws-cdk-lib';
+import { Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { functionsTriggeredBy, routeKeyOf } from '../../lambdas/manifest';
 import { TripSyncRealtimeStack } from '../../lib/tripsync-realtime-stack';
-import { NO_BUNDLING_CONTEXT, type SynthesizedStack, synthesizeStack } from '../support/cdk-stack';
+import {
+  NO_BUNDLING_CONTEXT,
+  type SynthesizedStack,
+  synthesizeStack,
+  testApp,
+} from '../support/cdk-stack';
 
 // cdk-nag reads the construct tree, not the code, so the functions are not bundled here.
 const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:tripsync/jwt-AbC123';
@@ -76,7 +81,7 @@ describe('cdk-nag AwsSolutions', () => {
 
   it('reports what is not acknowledged (control: access logging turned off)', () => {
     // Prepare
-    const app = new App({ context: NO_BUNDLING_CONTEXT });
+    const app = testApp({ context: NO_BUNDLING_CONTEXT });
     new TripSyncRealtimeStack(app, 'NoAccessLogs', { accessLogging: false });
 
     // Act
@@ -96,7 +101,7 @@ describe('cdk-nag AwsSolutions', () => {
 
   it('fails a synthesis with the pack registered, and writes the finding to the report', () => {
     // Prepare: the pack registered as app.ts registers it.
-    const app = new App({ context: NO_BUNDLING_CONTEXT, builtinCloudFormationValidation: false });
+    const app = testApp({ context: NO_BUNDLING_CONTEXT, builtinCloudFormationValidation: false });
     new TripSyncRealtimeStack(app, 'NoAccessLogs', { accessLogging: false });
     Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
 
@@ -115,7 +120,7 @@ describe('cdk-nag AwsSolutions', () => {
 
   it('passes a synthesis with the pack registered', () => {
     // Prepare
-    const app = new App({ context: NO_BUNDLING_CONTEXT, builtinCloudFormationValidation: false });
+    const app = testApp({ context: NO_BUNDLING_CONTEXT, builtinCloudFormationValidation: false });
     new TripSyncRealtimeStack(app, 'Registered', { ...JWKS, apiGatewayCloudWatchRole: true });
     Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
 

@@ -6,8 +6,8 @@ import type * as ConnectModule from '../../lambdas/connect';
 import type * as DisconnectModule from '../../lambdas/disconnect';
 import type * as SendModule from '../../lambdas/send';
 import { createConnectionTable } from '../../local/connection-table';
-import { type ConnectionsServer, startConnectionsServer } from '../support/connections-server';
 import { LOCAL_CREDENTIALS } from '../support/dynamodb';
+import { type FakeManagementApi, startFakeManagementApi } from '../support/fake-management-api';
 import { loadEvent } from '../support/fixtures';
 
 // DynamoDB stopped for real (the server closed, connections refused), then started again on
@@ -17,7 +17,7 @@ type Server = ReturnType<typeof dynalite>;
 let server: Server;
 let port: number;
 let client: DynamoDBClient;
-let api: ConnectionsServer;
+let api: FakeManagementApi;
 let connect: typeof ConnectModule;
 let disconnect: typeof DisconnectModule;
 let send: typeof SendModule;
@@ -43,7 +43,7 @@ function connectEvent(connectionId: string) {
 
 beforeAll(async () => {
   await startDynalite(0);
-  api = await startConnectionsServer();
+  api = await startFakeManagementApi();
   Object.assign(process.env, {
     TABLE_NAME: 'Connections',
     MESSAGE_TABLE_NAME: 'MessageLog',

@@ -5,8 +5,8 @@ import type * as ConnectModule from '../../lambdas/connect';
 import type * as DefaultModule from '../../lambdas/default';
 import type * as DisconnectModule from '../../lambdas/disconnect';
 import type * as SendModule from '../../lambdas/send';
-import { type ConnectionsServer, startConnectionsServer } from '../support/connections-server';
 import { startDynamoDb, type TestDynamoDb } from '../support/dynamodb';
+import { type FakeManagementApi, startFakeManagementApi } from '../support/fake-management-api';
 import { loadEvent } from '../support/fixtures';
 import { captureOutput } from '../support/stdout';
 import { hs256Token, TEST_SECRET } from '../support/tokens';
@@ -16,7 +16,7 @@ import { hs256Token, TEST_SECRET } from '../support/tokens';
 // server speaking `@connections`.
 
 let db: TestDynamoDb;
-let api: ConnectionsServer;
+let api: FakeManagementApi;
 let authorizer: typeof AuthorizerModule;
 let connect: typeof ConnectModule;
 let disconnect: typeof DisconnectModule;
@@ -26,7 +26,7 @@ let output: ReturnType<typeof captureOutput>;
 
 beforeAll(async () => {
   db = await startDynamoDb();
-  api = await startConnectionsServer();
+  api = await startFakeManagementApi();
   Object.assign(process.env, {
     TABLE_NAME: db.tableName,
     MESSAGE_TABLE_NAME: db.messageTableName,

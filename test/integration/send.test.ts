@@ -10,15 +10,15 @@ import {
 } from '../../lambdas/core/send';
 import { createConnectionGateway } from '../../lambdas/runtime/gateway';
 import { captureLog } from '../support/capture-log';
-import { type ConnectionsServer, startConnectionsServer } from '../support/connections-server';
 import { startDynamoDb, type TestDynamoDb } from '../support/dynamodb';
+import { type FakeManagementApi, startFakeManagementApi } from '../support/fake-management-api';
 import { countRequests } from '../support/request-counter';
 
 // The send core against a real DynamoDB API (dynalite) and a real HTTP server speaking the
 // `@connections` wire format, through the real Management API SDK client.
 
 let db: TestDynamoDb;
-let api: ConnectionsServer;
+let api: FakeManagementApi;
 let store: DynamoDbConnectionStore;
 let messageLog: DynamoDbMessageLog;
 let requests: ReturnType<typeof countRequests>;
@@ -33,7 +33,7 @@ const nowSeconds = () => Math.floor(Date.now() / 1000);
 
 beforeAll(async () => {
   db = await startDynamoDb();
-  api = await startConnectionsServer();
+  api = await startFakeManagementApi();
   requests = countRequests(db.client);
   store = new DynamoDbConnectionStore(DynamoDBDocumentClient.from(db.client), db.tableName);
   messageLog = new DynamoDbMessageLog(
@@ -47,9 +47,7 @@ afterAll(async () => {
   await db.stop();
 });
 beforeEach(() => {
-  api.posts.length = 0;
-  api.attempts.clear();
-  api.setDefault('ok');
+  api.reset();
 });
 
 function deps(options: Partial<FanOutOptions> = {}) {
@@ -58,7 +56,7 @@ function deps(options: Partial<FanOutOptions> = {}) {
   const dependencies: SendDependencies = {
     store,
     messageLog,
-    gateway: createConnectionGateway(config),
+    gateway: createConnectionGateway(config).forSend(),
     log,
     options: config.fanOut,
   };
@@ -148,7 +146,7 @@ describe('send to several users', () => {
   it('fans out with a per-user breakdown, including users with no connection', async () => {
     await connect('p1', 'p1a=', 'p1b=');
     await connect('p2', 'p2a=');
-    api.behave('p1b=', 'gone');
+    api.script('p1b=', 'gone');
     requests.reset();
 
     const result = await sendNotification(
@@ -198,7 +196,7 @@ describe('send to one connection', () => {
 
   it('on 410 finds the owner through the index and removes the row', async () => {
     await connect('gone-owner', 'c-gone=', 'c-kept=');
-    api.behave('c-gone=', 'gone');
+    api.script('c-gone=', 'gone');
     requests.reset();
     expect(
       await sendNotification({ connectionId: 'c-gone=', message: {} }, deps().dependencies),
@@ -215,7 +213,7 @@ describe('send to one connection', () => {
 describe('failures of API Gateway', () => {
   it('removes a stale (410) connection and counts it as stale, not failed, and not retried', async () => {
     await connect('stale', 'st-live=', 'st-dead=');
-    api.behave('st-dead=', 'gone');
+    api.script('st-dead=', 'gone');
     const { dependencies, lines } = deps();
     expect(await sendNotification({ userId: 'stale', message: {} }, dependencies)).toEqual({
       delivered: 1,
@@ -223,7 +221,7 @@ describe('failures of API Gateway', () => {
       failed: 0,
       seq: 1,
     });
-    expect(api.attempts.get('st-dead=')).toBe(1);
+    expect(api.attempts.get('st-dead=')).toHaveLength(1);
     expect(await store.listConnectionIds('stale', nowSeconds())).toEqual(['st-live=']);
     expect(
       lines.some(
@@ -234,14 +232,14 @@ describe('failures of API Gateway', () => {
 
   it('retries throttling (429) and delivers once it passes', async () => {
     await connect('thr', 'thr1=');
-    api.behave('thr1=', { throttleTimes: 2 });
+    api.script('thr1=', { throttleTimes: 2 });
     expect(await sendNotification({ userId: 'thr', message: {} }, deps().dependencies)).toEqual({
       delivered: 1,
       stale: 0,
       failed: 0,
       seq: 1,
     });
-    expect(api.attempts.get('thr1=')).toBe(3);
+    expect(api.attempts.get('thr1=')).toHaveLength(3);
     expect(postsTo('thr1=')).toHaveLength(1);
   });
 
@@ -255,7 +253,7 @@ describe('failures of API Gateway', () => {
     async (behaviour, attempts) => {
       const userId = `f-${behaviour}`;
       await connect(userId, `${userId}-bad=`, `${userId}-ok=`);
-      api.behave(`${userId}-bad=`, behaviour);
+      api.script(`${userId}-bad=`, behaviour);
       const { dependencies, lines } = deps();
 
       expect(await sendNotification({ userId, message: {} }, dependencies)).toEqual({
@@ -264,7 +262,7 @@ describe('failures of API Gateway', () => {
         failed: 1,
         seq: 1,
       });
-      expect(api.attempts.get(`${userId}-bad=`)).toBe(attempts);
+      expect(api.attempts.get(`${userId}-bad=`)).toHaveLength(attempts);
       expect(postsTo(`${userId}-ok=`)).toHaveLength(1);
       const warning = lines.find((l) => l.message === 'post failed');
       expect(warning?.attributes).toMatchObject({ connectionId: `${userId}-bad=`, attempts });
@@ -275,7 +273,7 @@ describe('failures of API Gateway', () => {
 
   it('gives up on a hanging post at its deadline, without retrying it, and delivers the rest', async () => {
     await connect('hang', 'hang-stuck=', 'hang-1=', 'hang-2=');
-    api.behave('hang-stuck=', 'hang');
+    api.script('hang-stuck=', 'hang');
     const { dependencies, lines } = deps({ postTimeoutMs: 200 });
 
     expect(await sendNotification({ userId: 'hang', message: {} }, dependencies)).toEqual({
@@ -284,7 +282,7 @@ describe('failures of API Gateway', () => {
       failed: 1,
       seq: 1,
     });
-    expect(api.attempts.get('hang-stuck=')).toBe(1);
+    expect(api.attempts.get('hang-stuck=')).toHaveLength(1);
     expect(lines.find((l) => l.message === 'post failed')?.attributes.error).toBe(
       'PostFailedError: post timed out after 200 ms',
     );
@@ -293,7 +291,7 @@ describe('failures of API Gateway', () => {
   it('starts no post that would outlive the invocation, and returns its counts in time', async () => {
     const ids = Array.from({ length: 10 }, (_, i) => `late${i}=`);
     await connect('late', ...ids);
-    for (const id of ids) api.behave(id, 'hang');
+    for (const id of ids) api.script(id, 'hang');
     const { dependencies, lines } = deps({ concurrency: 2, postTimeoutMs: 200 });
     const started = Date.now();
 
@@ -314,7 +312,7 @@ describe('failures of API Gateway', () => {
   });
 
   it('keeps at most `concurrency` posts in flight', async () => {
-    const slow = await startConnectionsServer({ latencyMs: 20 });
+    const slow = await startFakeManagementApi({ latencyMs: 20 });
     try {
       const ids = Array.from({ length: 60 }, (_, i) => `many${i}=`);
       await connect('many', ...ids);
@@ -324,7 +322,7 @@ describe('failures of API Gateway', () => {
         {
           store,
           messageLog,
-          gateway: createConnectionGateway(config),
+          gateway: createConnectionGateway(config).forSend(),
           log: captureLog().log,
           options: config.fanOut,
         },

@@ -10,8 +10,8 @@ import {
   generateKeyPair,
   SignJWT,
 } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, refusedWith, type TestClient } from '../support/local-clients';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { refusedWith, type TestClient } from '../support/local-clients';
 import { startTestStack, type TestStack } from '../support/local-stack';
 import { captureOutput } from '../support/stdout';
 import { unsignedToken } from '../support/tokens';
@@ -391,7 +391,14 @@ describe('send payloads: refused with a ValidationError naming the field, nothin
     const { status } = await t.invokeSend(json({ userId: 42, message: 'hi' }), 'Event');
 
     expect(status).toBe(202);
-    const record = await eventually(() => t.invocations.of('send')[runs]);
+    const record = await vi.waitFor(
+      () => {
+        const found = t.invocations.of('send')[runs];
+        if (found === undefined) throw new Error('the Event invocation has not run yet');
+        return found;
+      },
+      { timeout: 5000, interval: 20 },
+    );
     expect(record.outcome).toMatchObject({
       ok: false,
       error: {
@@ -665,7 +672,9 @@ describe('client frames: an error reply to the sender only, the connection kept'
         disconnectStatusCode: code,
       });
       expect(t.invocations.of('default')).toHaveLength(defaults);
-      await eventually(async () => !(await rowKeys()).some((k) => k.endsWith(`|${connectionId}`)));
+      await expect
+        .poll(async () => (await rowKeys()).filter((k) => k.endsWith(`|${connectionId}`)))
+        .toEqual([]);
       await expectNothingSent();
     },
   );
@@ -900,7 +909,7 @@ describe('the connection cap: the 21st live connection of one user refused with 
     expect(await mine()).toHaveLength(20);
     tally.acceptedAsSpecified++;
     for (const client of held) client.ws.close();
-    await eventually(async () => (await mine()).length === 0);
+    await expect.poll(mine).toEqual([]);
   });
 });
 
@@ -934,7 +943,7 @@ describe('tokens for ids that could break a key: accepted, and exactly that user
     await expectNothingSent([{ userId: sub, client }]);
     tally.acceptedAsSpecified++;
     client.ws.close();
-    await eventually(async () => !(await rowKeys()).includes(`${sub}|${connectionId}`));
+    await expect.poll(rowKeys).not.toContain(`${sub}|${connectionId}`);
   });
 
   it('a valid RS256 token from the provider is accepted (the JWKS path works)', async () => {

@@ -1,21 +1,20 @@
 import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LambdaHandler } from '../../local/lambda-runtime';
+import { startDynamoDb, type TestDynamoDb } from '../support/dynamodb';
+import { type FakeManagementApi, startFakeManagementApi } from '../support/fake-management-api';
 import { HandshakeRefused, refusedWith, type TestClient } from '../support/local-clients';
 import { startTestStack, type TestStack } from '../support/local-stack';
 import { captureOutput } from '../support/stdout';
 import { recordFigures } from './report';
-import {
-  type FaultyManagementApi,
-  startFaultyManagementApi,
-} from './support/faulty-management-api';
 import { type RestartableDynamoDb, startRestartableDynamoDb } from './support/restartable-dynamodb';
+import { type SlowDynamoDb, startSlowDynamoDb } from './support/slow-dynamodb';
 
 // Faults injected for real, through the local stack's entry points:
 // - DynamoDB stopped (its server closed, connections refused) and started again with its data;
 // - a misbehaving API Gateway in front of the real @connections: 429, 500, hangs, resets, and
 //   410 from connections that are really gone;
-// - handlers that run past their Lambda timeout.
+// - handlers that run past their Lambda timeout (a DynamoDB that answers a write late).
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const POST_TIMEOUT_MS = 400;
@@ -28,9 +27,11 @@ let a: TestStack;
 let db: RestartableDynamoDb;
 /** Stack B: `send` posts through the faulty API; short Lambda timeouts. */
 let b: TestStack;
-let api: FaultyManagementApi;
+let api: FakeManagementApi;
 let faultySend: { handler: LambdaHandler } | undefined;
-let slowConnects = 0;
+/** Stack B's table, behind a proxy that can answer a write late. */
+let bTable: TestDynamoDb;
+let slowTable: SlowDynamoDb;
 
 const figures: Record<string, number> = { faultsInjected: 0, faultsSurvived: 0 };
 const count = (name: string, by = 1) => {
@@ -47,7 +48,10 @@ beforeAll(async () => {
   output = captureOutput({ quiet: true });
   db = await startRestartableDynamoDb();
   a = await startTestStack({ dynamoDbEndpoint: db.endpoint, handlerLogLevel: 'INFO' });
+  bTable = await startDynamoDb();
+  slowTable = await startSlowDynamoDb(bTable.endpoint);
   b = await startTestStack({
+    dynamoDbEndpoint: slowTable.endpoint,
     handlerLogLevel: 'INFO',
     // The fan-out scenarios hold up to 40 connections of one user.
     maxConnectionsPerUser: 40,
@@ -58,22 +62,16 @@ beforeAll(async () => {
         return (event, context) =>
           (faultySend as { handler: LambdaHandler }).handler(event, context);
       }
-      if (name === 'connect') {
-        return async (event, context) => {
-          if (slowConnects > 0) {
-            slowConnects--;
-            await sleep(1500); // DynamoDB slow for this one: past the 1 s Lambda timeout
-          }
-          return handler(event, context);
-        };
-      }
       return handler;
     },
   });
-  api = await startFaultyManagementApi(b.stack.endpoint);
+  api = await startFakeManagementApi({ upstream: b.stack.endpoint });
   // A second copy of the deployed send module, configured as the CDK construct would but
-  // pointed at the faulty API: imported after stack B set the table's environment.
+  // pointed at the faulty API, with stack B's table; it runs in this thread.
   Object.assign(process.env, {
+    TABLE_NAME: b.stack.tableName,
+    MESSAGE_TABLE_NAME: b.stack.messageTableName,
+    DYNAMODB_ENDPOINT: b.stack.dynamoDbEndpoint,
     CONNECTIONS_ENDPOINT: api.endpoint,
     SEND_CONCURRENCY: String(SEND_CONCURRENCY),
     POST_TIMEOUT_MS: String(POST_TIMEOUT_MS),
@@ -91,6 +89,8 @@ afterAll(async () => {
   await Promise.all([a?.stop(), b?.stop()]);
   await api?.stop();
   await db?.dispose();
+  await slowTable?.stop();
+  await bTable?.stop();
   output?.stop();
 });
 
@@ -138,7 +138,7 @@ describe('DynamoDB stopped', () => {
       count('handshakesRefusedWhileDynamoDbDown', statuses.length);
       figures.msUntilClientGotInAfterOutage = msUntilIn;
       figures.outageMsBeforeRestart = restartAfterMs;
-      client.ws.close();
+      await closeAndWait(a, [client]);
     });
   });
 
@@ -157,7 +157,9 @@ describe('DynamoDB stopped', () => {
       try {
         sync = await a.invokeSend({ userIds: ['o-send', 'o-send-2'], message: { type: 'lost?' } });
         event = await a.invokeSend({ userId: 'o-send', message: { type: 'lost?' } }, 'Event');
-        await eventuallyRuns(a, 'send', sendRuns + 2);
+        await expect
+          .poll(() => a.invocations.of('send').length, { timeout: 10_000 })
+          .toBeGreaterThanOrEqual(sendRuns + 2);
       } finally {
         await db.start();
       }
@@ -186,7 +188,8 @@ describe('DynamoDB stopped', () => {
       }
       await nextIsMarker(a, clients, ['o-send', 'o-send-2']);
       count('messagesDeliveredWhileDynamoDbDown', 0);
-      for (const client of clients) client.ws.close();
+      // Every $disconnect done before the next scenario stops DynamoDB again.
+      await closeAndWait(a, clients);
     });
   });
 
@@ -239,13 +242,16 @@ describe('DynamoDB stopped', () => {
   });
 });
 
-async function eventuallyRuns(stack: TestStack, name: string, runs: number) {
-  const deadline = Date.now() + 10_000;
-  while (stack.invocations.of(name).length < runs) {
-    if (Date.now() > deadline)
-      throw new Error(`${name} ran ${stack.invocations.of(name).length} times, not ${runs}`);
-    await sleep(20);
-  }
+/** Closes the clients and waits until their `$disconnect`s have run. */
+async function closeAndWait(stack: TestStack, clients: TestClient[]) {
+  const runs = stack.invocations.of('disconnect').length;
+  for (const client of clients) client.ws.close();
+  await expect
+    .poll(() => stack.invocations.of('disconnect').length, {
+      message: 'their $disconnects ran',
+      timeout: 10_000,
+    })
+    .toBeGreaterThanOrEqual(runs + clients.length);
 }
 
 /** Opens `n` connections of one user on stack B and returns them with their connection ids. */
@@ -434,7 +440,7 @@ describe('handlers past their Lambda timeout', () => {
       api.reset();
       const token = await b.token('f-slow');
       const connects = b.invocations.of('connect').length;
-      slowConnects = 1;
+      slowTable.delayNextPutItem(1500); // past the 1 s Lambda timeout
 
       expect(await refusedWith(`${b.stack.url}?token=${token}`)).toBe(500);
 
@@ -442,12 +448,12 @@ describe('handlers past their Lambda timeout', () => {
       expect(timedOut?.outcome).toMatchObject({ ok: false, timedOut: true });
       const lateEvent = timedOut?.event as { requestContext: { connectionId: string } };
       const lateId = lateEvent.requestContext.connectionId;
-      // The handler ran on and wrote its row after the handshake had been refused.
-      const deadline = Date.now() + 5000;
-      while (!(await b.rows()).some((r) => r.connectionId === lateId)) {
-        if (Date.now() > deadline) throw new Error('the late $connect never wrote its row');
-        await sleep(50);
-      }
+      // DynamoDB wrote the row; its answer came after the function had timed out.
+      await expect
+        .poll(async () => (await b.rows()).map((r) => r.connectionId), {
+          message: 'the late $connect wrote its row',
+        })
+        .toContain(lateId);
       const client = await b.connectWith(token);
       const { connectionId } = await client.whoami();
 
@@ -483,7 +489,7 @@ describe('handlers past their Lambda timeout', () => {
       const record = b.invocations.of('send')[runs];
       expect(record?.outcome).toMatchObject({ ok: true });
       expect(record?.durationMs).toBeLessThan(3000);
-      for (const c of conns) api.script(c.connectionId, 'forward');
+      for (const c of conns) api.script(c.connectionId, 'ok');
       await nextIsMarker(
         b,
         conns.map((c) => c.client),

@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import pLimit from 'p-limit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestClient } from '../support/local-clients';
 import { startTestStack, type TestStack } from '../support/local-stack';
@@ -110,16 +111,10 @@ describe('a randomized run of many users and sends', () => {
       return { userIds: listed, message: { type: 'iso', n } };
     });
 
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: IN_FLIGHT }, async () => {
-        while (next < plan.length) {
-          const n = next++;
-          const { body } = await t.invokeSend(plan[n]);
-          results.push({ n, ...(body as { delivered: number; stale: number; failed: number }) });
-        }
-      }),
-    );
+    await pLimit(IN_FLIGHT).map(plan, async (payload, n) => {
+      const { body } = await t.invokeSend(payload);
+      results.push({ n, ...(body as { delivered: number; stale: number; failed: number }) });
+    });
     const received = await drain();
 
     let deliveries = 0;

@@ -4,7 +4,9 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pLimit from 'p-limit';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
+import { type StackProcess, startStackProcess } from '../../bench/stack-control';
 import { signLocalToken } from '../../local/tokens';
 import { recordFigures } from './report';
 import {
@@ -13,10 +15,8 @@ import {
   LANE_STRIDE,
   type LoadClient,
   openLoadClient,
-  withLimit,
 } from './support/load-clients';
 import { runSeed, seededRandom } from './support/random';
-import { type StackProcess, spawnStackProcess } from './support/stack-process-client';
 
 // Load and soak: the local stack runs in a process of its own (its memory measured there), the
 // clients in this one. A stable phase holds every connection while producers send; each client
@@ -97,19 +97,34 @@ let stable: LoadClient[] = [];
 
 beforeAll(async () => {
   mkdirSync(fileURLToPath(new URL('../../reports/', import.meta.url)), { recursive: true });
-  stack = await spawnStackProcess({ logFile: LOG_FILE, jwtSecret, logLevel: 'DEBUG' });
+  stack = await startStackProcess({
+    logFile: LOG_FILE,
+    log: true,
+    jwtSecret,
+    handlerLogLevel: 'DEBUG',
+  });
   const common = {
-    region: stack.ready.region,
+    region: stack.info.region,
     credentials: { accessKeyId: 'load', secretAccessKey: 'load' },
   };
-  lambda = new LambdaClient({ ...common, endpoint: stack.ready.endpoint, maxAttempts: 1 });
-  dynamo = new DynamoDBClient({ ...common, endpoint: stack.ready.dynamoDbEndpoint });
-  const idle = await stack.stats({ gc: true });
+  lambda = new LambdaClient({ ...common, endpoint: stack.info.endpoint, maxAttempts: 1 });
+  dynamo = new DynamoDBClient({ ...common, endpoint: stack.info.dynamoDbEndpoint });
+  const idle = await stackStats({ gc: true });
   idleHeapBytes = idle.heapUsedBytes;
   figures.stackHeapAtStartAfterGcMiB = mib(idle.heapUsedBytes);
 }, 60_000);
 
 const mib = (bytes: number) => Math.round((bytes / MiB) * 10) / 10;
+
+/** The stack process's memory and open connections; with `gc`, after a full garbage collection. */
+async function stackStats({ gc = false } = {}) {
+  const [memory, stats] = await Promise.all([stack.memory({ gc }), stack.stats()]);
+  return {
+    rssBytes: memory.rss,
+    heapUsedBytes: memory.heapUsed,
+    openConnections: stats.connections,
+  };
+}
 
 afterAll(async () => {
   figures.durationSeconds = Math.round((Date.now() - started) / 1000);
@@ -131,17 +146,17 @@ async function invokeSend(
 }
 
 /** Waits up to 5 s for a client to have received one load message. */
-async function receivedSoon(client: LoadClient, message: number): Promise<boolean> {
-  const deadline = Date.now() + 5000;
-  while (!client.received.includes(message)) {
-    if (Date.now() > deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  return true;
+function receivedSoon(client: LoadClient, message: number): Promise<boolean> {
+  return vi
+    .waitFor(() => expect(client.received).toContain(message), { timeout: 5000, interval: 10 })
+    .then(
+      () => true,
+      () => false,
+    );
 }
 
 async function sample(): Promise<void> {
-  const stats = await stack.stats();
+  const stats = await stackStats();
   rssSamples.push(stats.rssBytes);
 }
 
@@ -151,7 +166,7 @@ async function tableRows(): Promise<number> {
   do {
     const page = await dynamo.send(
       new ScanCommand({
-        TableName: stack.ready.tableName,
+        TableName: stack.info.tableName,
         ExclusiveStartKey: startKey as never,
       }),
     );
@@ -164,12 +179,12 @@ async function tableRows(): Promise<number> {
 describe(`load and soak, ${LONG ? 'long' : 'short'} run, the stack in its own process`, () => {
   it(`holds ${P.connections} connections from this process`, async () => {
     const opening = Date.now();
-    stable = await withLimit(stableAssignments, 100, async (userId) =>
-      openLoadClient(stack.ready.url, userId, await tokenFor(userId)),
+    stable = await pLimit(100).map(stableAssignments, async (userId) =>
+      openLoadClient(stack.info.url, userId, await tokenFor(userId)),
     );
     figures.handshakesPerSecond = Math.round(P.connections / ((Date.now() - opening) / 1000));
-    await withLimit(stable, 200, (client) => client.whoami());
-    const stats = await stack.stats();
+    await pLimit(200).map(stable, (client) => client.whoami());
+    const stats = await stackStats();
     rssSamples.push(stats.rssBytes);
     figures.connectionsHeld = stats.openConnections;
     figures.stackRssAfterConnectMiB = Math.round(stats.rssBytes / MiB);
@@ -323,6 +338,9 @@ describe(`load and soak, ${LONG ? 'long' : 'short'} run, the stack in its own pr
       execArgv: ['--import', 'tsx'],
       stdio: 'ignore',
     });
+    onTestFinished(() => {
+      vanishing.kill('SIGKILL');
+    });
     const vanishingTokens = await Promise.all(
       Array.from({ length: P.vanishing }, (_, i) =>
         tokenFor(churnUsers[i % churnUsers.length] as string),
@@ -331,9 +349,9 @@ describe(`load and soak, ${LONG ? 'long' : 'short'} run, the stack in its own pr
     const opened = new Promise<{ open: number; failed: number }>((resolve) =>
       vanishing.once('message', (m) => resolve(m as { open: number; failed: number })),
     );
-    vanishing.send({ url: stack.ready.url, tokens: vanishingTokens });
+    vanishing.send({ url: stack.info.url, tokens: vanishingTokens });
     const { open } = await opened;
-    const peak = await stack.stats();
+    const peak = await stackStats();
     rssSamples.push(peak.rssBytes);
     figures.peakConcurrentConnections = peak.openConnections;
     expect(open).toBe(P.vanishing);
@@ -351,12 +369,12 @@ describe(`load and soak, ${LONG ? 'long' : 'short'} run, the stack in its own pr
       const storm = Promise.all(
         Array.from({ length: P.churnPerRound }, async () => {
           const userId = random.pick(churnUsers);
-          return openLoadClient(stack.ready.url, userId, await tokenFor(userId));
+          return openLoadClient(stack.info.url, userId, await tokenFor(userId));
         }),
       );
       const abandoned = Promise.all(
         Array.from({ length: Math.ceil(P.abandoned / P.churnRounds) }, async (_, i) => {
-          await abandonHandshake(stack.ready.url, await tokenFor(random.pick(churnUsers)), i % 20);
+          await abandonHandshake(stack.info.url, await tokenFor(random.pick(churnUsers)), i % 20);
           counts.abandonedHandshakes++;
         }),
       );
@@ -366,7 +384,7 @@ describe(`load and soak, ${LONG ? 'long' : 'short'} run, the stack in its own pr
             random.pick(churnUsers),
           );
           tokensIssued.push(token);
-          expect(await handshakeStatus(stack.ready.url, token)).toBe(401);
+          expect(await handshakeStatus(stack.info.url, token)).toBe(401);
           counts.rejectedHandshakes401++;
         }),
       );
@@ -466,37 +484,34 @@ describe(`load and soak, ${LONG ? 'long' : 'short'} run, the stack in its own pr
     }
     await Promise.all(stable.map((c) => c.closed));
     const leaving = Date.now();
-    let stats = await stack.stats();
-    while (stats.openConnections > 0 && Date.now() - leaving < 60_000) {
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      stats = await stack.stats();
-    }
-    let rows = await tableRows();
-    while (rows > 0 && Date.now() - leaving < 90_000) {
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      rows = await tableRows();
-    }
+    const poll = { interval: 200 };
+    await expect
+      .poll(async () => (await stackStats()).openConnections, { ...poll, timeout: 60_000 })
+      .toBe(0);
+    await expect.poll(tableRows, { ...poll, timeout: 90_000 - (Date.now() - leaving) }).toBe(0);
+    const msUntilZeroRows = Date.now() - leaving;
     // What the stack still holds once everyone has gone: a leak per connection or per message
     // would show here, after a full garbage collection.
-    const drained = await stack.stats({ gc: true });
+    const drained = await stackStats({ gc: true });
     figures.stackHeapAfterAllLeftAfterGcMiB = mib(drained.heapUsedBytes);
     // Code loaded on first use and warm caches, not a leak: dynalite's unclosed iterators
     // once left 49 MiB here after the long run.
     const growth = drained.heapUsedBytes - idleHeapBytes;
     figures.stackHeapGrowthMiB = mib(growth);
-    figures.openConnectionsAfterAllLeft = stats.openConnections;
-    figures.rowsLeftAfterAllLeft = rows;
-    figures.msUntilZeroRows = Date.now() - leaving;
-    expect(stats.openConnections).toBe(0);
-    expect(rows).toBe(0);
+    figures.openConnectionsAfterAllLeft = drained.openConnections;
+    figures.rowsLeftAfterAllLeft = await tableRows();
+    figures.msUntilZeroRows = msUntilZeroRows;
+    expect(drained.openConnections).toBe(0);
+    expect(figures.rowsLeftAfterAllLeft).toBe(0);
     expect(growth).toBeLessThan(MAX_HEAP_GROWTH_MIB * MiB);
   }, 120_000);
 
   it('stops cleanly, and its logs hold no token', async () => {
     const final = await stack.stop();
-    figures.stackPeakRssMiB = Math.round(final.peakRssBytes / MiB);
+    expect(final, 'the stack process stopped cleanly').toBeDefined();
+    figures.stackPeakRssMiB = Math.round((final?.peakRss ?? Number.NaN) / MiB);
     figures.stackRssSampledMaxMiB = Math.round(Math.max(...rssSamples) / MiB);
-    figures.stackRssAtStopMiB = Math.round(final.rssBytes / MiB);
+    figures.stackRssAtStopMiB = Math.round((final?.rss ?? Number.NaN) / MiB);
 
     const log = readFileSync(LOG_FILE, 'utf8');
     const segments = new Set(tokensIssued.flatMap((token) => token.split('.').slice(1)));

@@ -1,9 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { App, type CfnElement, Stack } from 'aws-cdk-lib';
+import { App, type AppProps, type CfnElement, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import type { IConstruct } from 'constructs';
+import { afterAll } from 'vitest';
 import {
   TripSyncRealtimeStack,
   type TripSyncRealtimeStackProps,
@@ -16,20 +17,44 @@ export interface SynthesizedStack {
   template: Template;
 }
 
-let sharedOutdir: string | undefined;
+let scratch: string | undefined;
 let stackCount = 0;
 
 /**
- * One cloud assembly directory per test process. CDK caches a bundle per output directory,
- * so stacks synthesized into the same directory bundle the five functions only once.
+ * This test file's folder for cloud assemblies, made on first use. Every app of a test gets
+ * its output directory here (an `App` without `outdir` makes a `cdk.out*` folder in the temp
+ * folder and leaves it there), and the folder goes when the file's tests end.
  */
-function outdir(): string {
-  if (sharedOutdir === undefined) {
-    const dir = mkdtempSync(join(tmpdir(), 'tripsync-cdk-'));
-    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-    sharedOutdir = dir;
-  }
-  return sharedOutdir;
+function scratchDir(): string {
+  scratch ??= mkdtempSync(join(tmpdir(), 'tripsync-cdk-'));
+  return scratch;
+}
+
+// Registered when a test file imports this module: it runs after that file's tests, passed
+// or failed (an exit handler would not: Vitest ends its workers with a signal).
+afterAll(() => {
+  if (scratch !== undefined) rmSync(scratch, { recursive: true, force: true });
+  scratch = undefined;
+});
+
+/**
+ * A CDK app for a test, with its output directory in the file's scratch folder. Use it
+ * wherever a test would write `new App(...)`.
+ *
+ * @example
+ * const stack = new Stack(testApp({ context: NO_BUNDLING_CONTEXT }), 'Kms');
+ */
+export function testApp(props: AppProps = {}): App {
+  return new App({ outdir: mkdtempSync(join(scratchDir(), 'app-')), ...props });
+}
+
+/**
+ * One cloud assembly directory for every {@link synthesizeStack} of a test file. CDK caches a
+ * bundle per output directory, so stacks synthesized into the same directory bundle the five
+ * functions only once.
+ */
+function sharedOutdir(): string {
+  return join(scratchDir(), 'shared');
 }
 
 /** How {@link synthesizeStack} builds the app. */
@@ -63,7 +88,7 @@ export function synthesizeStack(
   options: SynthesizeOptions = {},
 ): SynthesizedStack {
   const app = new App({
-    outdir: outdir(),
+    outdir: sharedOutdir(),
     builtinCloudFormationValidation: false,
     context: options.bundle === false ? NO_BUNDLING_CONTEXT : {},
   });

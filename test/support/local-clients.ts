@@ -129,22 +129,3 @@ export async function refusedWith(url: string, options: OpenOptions = {}): Promi
   }
   throw new Error(`handshake to ${url.replace(/token=[^&]+/, 'token=…')} was accepted`);
 }
-
-/**
- * Polls until `check` returns a value other than undefined or false, or fails after `timeoutMs`.
- *
- * @example
- * await eventually(async () => (await rows()).length === 0);
- */
-export async function eventually<T>(
-  check: () => T | Promise<T>,
-  { timeoutMs = 5000, intervalMs = 20, what = 'condition' } = {},
-): Promise<Exclude<T, false | undefined>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value as Exclude<T, false | undefined>;
-    if (Date.now() > deadline) throw new Error(`${what} not met within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
-}

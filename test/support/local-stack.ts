@@ -1,11 +1,12 @@
 import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
 import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { InvocationType, InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { vi } from 'vitest';
 import { readClaimRules } from '../../lambdas/config/auth';
 import type { InvocationRecord } from '../../local/lambda-runtime';
 import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../local/stack';
 import { signLocalToken } from '../../local/tokens';
-import { eventually, type OpenOptions, openClient, type TestClient } from './local-clients';
+import { type OpenOptions, openClient, type TestClient } from './local-clients';
 
 /** Credentials for the SDK clients; the local stack accepts any signature. */
 export const E2E_CREDENTIALS = { accessKeyId: 'e2e', secretAccessKey: 'e2e' };
@@ -30,9 +31,13 @@ export class InvocationLog {
 
   /** Waits for the `$disconnect` of a connection and returns its event's requestContext. */
   async disconnectOf(connectionId: string, timeoutMs = 5000) {
-    const record = await eventually(
-      () => this.of('disconnect').find((r) => connectionIdOf(r.event) === connectionId),
-      { timeoutMs, what: `$disconnect of ${connectionId}` },
+    const record = await vi.waitFor(
+      () => {
+        const found = this.of('disconnect').find((r) => connectionIdOf(r.event) === connectionId);
+        if (found === undefined) throw new Error(`no $disconnect of ${connectionId} yet`);
+        return found;
+      },
+      { timeout: timeoutMs, interval: 20 },
     );
     return (record.event as { requestContext: Record<string, unknown> }).requestContext;
   }

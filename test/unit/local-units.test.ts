@@ -157,6 +157,7 @@ describe('readLocalStackEnv', () => {
       maxConnectionDurationMs: 7_200_000,
       maxConnectionsPerUser: 20,
       handlerLogLevel: 'WARN',
+      functionConcurrency: DEFAULTS.functionConcurrency,
     });
     expect(readLocalStackEnv({ MAX_CONNECTIONS_PER_USER: '2000' }).maxConnectionsPerUser).toBe(
       2000,
@@ -177,6 +178,7 @@ describe('readLocalStackEnv', () => {
     ],
     [{ STAGE: 'a/b' }, 'STAGE', '"a/b"'],
     [{ POWERTOOLS_LOG_LEVEL: 'loud' }, 'POWERTOOLS_LOG_LEVEL', '"loud"'],
+    [{ FUNCTION_CONCURRENCY: '0' }, 'FUNCTION_CONCURRENCY', 'from 1 to 256, got "0"'],
     [{ MAX_CONNECTIONS_PER_USER: '0' }, 'MAX_CONNECTIONS_PER_USER', 'from 1 to 100000, got "0"'],
   ])('%j is refused, naming %s and what it received', (env, variable, text) => {
     // Act

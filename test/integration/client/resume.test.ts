@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { range } from '../../support/client-recorder';
 import type { StandInConnection } from '../../support/protocol-v2-stand-in';
 import { clientOf, sendMany, standIn } from './harness';
@@ -189,6 +189,27 @@ describe('gaps', () => {
     ]);
     expect(recording.messages.slice(5).map((m) => m.message)).toEqual([...fresh, ...live]);
     expect(client.cursor).toEqual({ epoch: newEpoch, seq: 4 });
+  });
+
+  it('adopts, without a gap, an epoch whose first message is not written yet, when it holds nothing', async () => {
+    // Prepare: the user's sequence exists with no message yet (on AWS: the head is written a
+    // moment before the first message), and a client with no cursor.
+    const server = await standIn();
+    const epoch = server.restartSequence('42');
+    const { client, recording } = clientOf(server);
+
+    // Act
+    client.connect();
+    const connection = await server.accepted(1);
+    // The stand-in answers a resume at once; its `resumed` frame precedes the message below.
+    await vi.waitFor(() => expect(server.resumesOf(connection)).toHaveLength(1));
+    const [first] = sendMany(server, 1, 'first');
+    await recording.until('1 message', () => recording.messages.length === 1);
+    client.close();
+
+    // Assess: nothing was lost, so nothing is reported lost.
+    expect(recording.messages).toEqual([{ seq: 1, epoch, message: first }]);
+    expect(recording.gaps).toEqual([]);
   });
 
   it('reports a gap and follows the new sequence when a live message starts a new epoch', async () => {

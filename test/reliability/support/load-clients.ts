@@ -143,27 +143,3 @@ export function abandonHandshake(url: string, token: string, afterMs: number): P
     socket.on('close', () => resolve());
   });
 }
-
-/**
- * Runs `task` over `items` with at most `limit` in flight.
- *
- * @example
- * await withLimit(users, 50, async (user) => openLoadClient(url, user, await tokenFor(user)));
- */
-export async function withLimit<T, R>(
-  items: readonly T[],
-  limit: number,
-  task: (item: T, index: number) => Promise<R>,
-): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) {
-        const index = next++;
-        results[index] = await task(items[index] as T, index);
-      }
-    }),
-  );
-  return results;
-}

@@ -1,0 +1,83 @@
+/**
+ * Runs inside a function worker (started by `local/function-worker.cjs`): the local stand-in for
+ * one Lambda execution environment. It imports the handler module once (its own module state,
+ * its own `process.env`, its own SDK clients), then runs one invocation at a time as the main
+ * thread sends them. Like the Node.js runtime it reports an uncaught exception or an unhandled
+ * rejection as the failure of the invocation in progress and then exits, so the next
+ * invocation gets a fresh environment.
+ */
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { parentPort, workerData } from 'node:worker_threads';
+import { errorPayload, lambdaContext } from './invocation';
+import type { LambdaHandler } from './lambda-runtime';
+import type { ContainerData, ContainerMessage, InvokeMessage } from './worker-protocol';
+
+const port = parentPort;
+if (port === null) throw new Error('function-container.ts runs in a worker thread only');
+const data = workerData as ContainerData;
+const post = (message: ContainerMessage) => port.postMessage(message);
+
+// What the function writes reaches the stack's own stdout and stderr through the same port as
+// its results, so every line it logged is out before the gateway acts on its result.
+for (const stream of ['stdout', 'stderr'] as const) {
+  process[stream].write = ((chunk: unknown, ...rest: unknown[]) => {
+    const text =
+      typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('utf8');
+    post({ type: 'output', stream, text });
+    const callback = rest.find((r) => typeof r === 'function') as (() => void) | undefined;
+    callback?.();
+    return true;
+  }) as typeof process.stdout.write;
+}
+
+function crash(error: ReturnType<typeof errorPayload>): void {
+  post({ type: 'crashed', error });
+  // The Node.js runtime's exit status after reporting such an error.
+  process.exit(129);
+}
+process.on('uncaughtException', (error) => crash(errorPayload(error)));
+process.on('unhandledRejection', (reason) =>
+  crash({
+    errorType: 'Runtime.UnhandledPromiseRejection',
+    errorMessage: reason instanceof Error ? `${reason.name}: ${reason.message}` : String(reason),
+    trace: reason instanceof Error ? (reason.stack ?? '').split('\n') : [],
+  }),
+);
+
+/** Loads the preloaded modules and the handler module through tsx's require() hooks. */
+function load(): LambdaHandler {
+  const load = createRequire(data.handlerModule);
+  for (const module of data.preload) load(fileURLToPath(module));
+  const path = fileURLToPath(data.handlerModule);
+  const module = load(path) as { handler?: unknown };
+  if (typeof module.handler !== 'function') throw new Error(`${path} exports no handler function`);
+  return module.handler as LambdaHandler;
+}
+
+async function run(handler: LambdaHandler, message: InvokeMessage): Promise<void> {
+  const context = lambdaContext(data, message.requestId, message.deadlineEpochMs);
+  try {
+    const result = await handler(JSON.parse(message.event), context);
+    // Lambda serialises the result as JSON: undefined becomes null.
+    const text = result === undefined ? 'null' : JSON.stringify(result);
+    post({ type: 'result', requestId: message.requestId, ok: true, result: text });
+  } catch (error) {
+    post({ type: 'result', requestId: message.requestId, ok: false, error: errorPayload(error) });
+  }
+}
+
+let handler: LambdaHandler | undefined;
+try {
+  handler = load();
+} catch (error) {
+  post({ type: 'init-failed', error: errorPayload(error) });
+  process.exit(1);
+}
+if (handler) {
+  const loaded = handler;
+  port.on('message', (message: InvokeMessage) => {
+    if (message.type === 'invoke') void run(loaded, message);
+  });
+  post({ type: 'ready' });
+}
