@@ -26,7 +26,16 @@ export type FunctionTrigger =
    * `action` (the route selection expression is `$request.body.action`). A two-way route sends
    * the function's `body` back to the client.
    */
-  | { readonly kind: 'route'; readonly routeKey: string; readonly twoWay?: boolean }
+  | {
+      readonly kind: 'route';
+      readonly routeKey: string;
+      readonly twoWay?: boolean;
+      /**
+       * `frames`: the route carries a client's own frames and gets the stage's lower frame
+       * throttle (`frameThrottling*` props) instead of the stage-wide one `$connect` keeps.
+       */
+      readonly throttle?: 'frames';
+    }
   /** Lambda `Invoke` by producers (other services, the Python backend). */
   | { readonly kind: 'invoke' }
   /**
@@ -64,8 +73,9 @@ export interface FunctionNeeds {
   /** Construct props the function reads from its environment (`lambdas/shared/limits.ts`). */
   readonly settings?: readonly DeployedSetting[];
   /**
-   * Token verification: read access to the HS256 secret and `JWT_SECRET_ARN` when there is one,
-   * `JWKS_URL`, `JWT_ISSUER` and `JWT_AUDIENCE` when JWKS is configured.
+   * Token verification: `JWT_AUDIENCE` always; read access to the HS256 secret and
+   * `JWT_SECRET_ARN` when there is one; `JWKS_URL` when a JWKS is configured; `JWT_ISSUER` when
+   * issuers are.
    */
   readonly jwtSecret?: boolean;
   /**
@@ -89,6 +99,27 @@ export interface FunctionNeeds {
   readonly presenceEvents?: { readonly sid?: string };
 }
 
+/**
+ * The construct props that reserve a function's concurrency. Lambda's reservation is a guarantee
+ * and a cap at once; what it is for is the function's {@link ReservedConcurrency}.
+ */
+export type ReservedConcurrencyProp =
+  | 'authorizerReservedConcurrency'
+  | 'defaultRouteReservedConcurrency'
+  | 'sendReservedConcurrency'
+  | 'disconnectReservedConcurrency';
+
+/** Which prop reserves a function's concurrency, and why. */
+export interface ReservedConcurrency {
+  readonly prop: ReservedConcurrencyProp;
+  /**
+   * `ceiling`: clients start it, so a flood must not drain the account's concurrency; reserved
+   * by default. `floor`: it must keep running when the account is busy; reserved only when the
+   * prop is set, since the reservation also caps it.
+   */
+  readonly purpose: 'ceiling' | 'floor';
+}
+
 /** `POST` posts to a connection, `GET` reads its status, `DELETE` disconnects it. */
 export type ManagementVerb = 'POST' | 'GET' | 'DELETE';
 
@@ -105,6 +136,8 @@ export interface FunctionSpec {
    * that fan out (`sendTimeoutSeconds`) may take longer.
    */
   readonly timeout: 'handlerTimeoutSeconds' | 'sendTimeoutSeconds';
+  /** Unreserved (the account's shared pool) when absent. */
+  readonly reservedConcurrency?: ReservedConcurrency;
   readonly needs: FunctionNeeds;
 }
 
@@ -121,7 +154,9 @@ export const FUNCTIONS = {
     description: 'TripSync realtime: verifies the token of a WebSocket $connect',
     trigger: { kind: 'authorizer', routeKey: '$connect', identitySource: TOKEN_IDENTITY_SOURCE },
     timeout: 'handlerTimeoutSeconds',
-    needs: { jwtSecret: true, metrics: true },
+    // Every handshake with a token invokes it, valid or not.
+    reservedConcurrency: { prop: 'authorizerReservedConcurrency', purpose: 'ceiling' },
+    needs: { jwtSecret: true, settings: ['jwtMaxLifetimeSeconds'], metrics: true },
   },
   connect: {
     entry: 'connect.ts',
@@ -139,7 +174,7 @@ export const FUNCTIONS = {
           on: ['table'],
         },
       ],
-      settings: ['connectionTtlSeconds'],
+      settings: ['connectionTtlSeconds', 'maxConnectionsPerUser'],
       metrics: true,
       // The cap's Query reads the live rows a first connection is told by: no grant of its own.
       presenceEvents: {},
@@ -150,6 +185,8 @@ export const FUNCTIONS = {
     description: 'TripSync realtime: removes a connection ($disconnect)',
     trigger: { kind: 'route', routeKey: '$disconnect' },
     timeout: 'handlerTimeoutSeconds',
+    // A lost $disconnect leaves a row that counts against the user's cap until its TTL.
+    reservedConcurrency: { prop: 'disconnectReservedConcurrency', purpose: 'floor' },
     needs: {
       connectionTable: [
         { sid: 'RemoveConnection', actions: ['dynamodb:DeleteItem'], on: ['table'] },
@@ -165,8 +202,10 @@ export const FUNCTIONS = {
     entry: 'default.ts',
     description: 'TripSync realtime: answers client frames ($default, two-way)',
     // Two-way: API Gateway sends the function's `body` back to the client.
-    trigger: { kind: 'route', routeKey: '$default', twoWay: true },
+    trigger: { kind: 'route', routeKey: '$default', twoWay: true, throttle: 'frames' },
     timeout: 'handlerTimeoutSeconds',
+    // Every frame a client sends invokes it.
+    reservedConcurrency: { prop: 'defaultRouteReservedConcurrency', purpose: 'ceiling' },
     needs: {},
   },
   send: {
@@ -174,6 +213,7 @@ export const FUNCTIONS = {
     description: "TripSync realtime: posts a notification to a user's connections",
     trigger: { kind: 'invoke' },
     timeout: 'sendTimeoutSeconds',
+    reservedConcurrency: { prop: 'sendReservedConcurrency', purpose: 'floor' },
     needs: {
       connectionTable: [
         // A user's connections: one strongly consistent Query on the table; a connectionId

@@ -21,6 +21,8 @@ export interface RealtimeHandlerProps {
   baseEnvironment: Record<string, string>;
   environment: Record<string, string>;
   statements?: iam.PolicyStatement[];
+  /** Reserved concurrency (a guarantee and a cap at once); unset, the account's shared pool. */
+  reservedConcurrency?: number;
   /** esbuild `define`s on top of {@link HANDLER_BUNDLING}. */
   define?: Record<string, string>;
 }
@@ -61,6 +63,7 @@ export class RealtimeHandler extends Construct {
       architecture: Architecture.ARM_64,
       memorySize: props.memorySizeMiB,
       timeout: Duration.seconds(props.timeoutSeconds),
+      reservedConcurrentExecutions: props.reservedConcurrency,
       role: this.role,
       logGroup,
       environment: { ...props.baseEnvironment, ...props.environment },

@@ -1,6 +1,16 @@
-import { Annotations, type CfnElement, Duration, Stack, Token, Validations } from 'aws-cdk-lib';
+import {
+  Annotations,
+  type CfnElement,
+  Duration,
+  Lazy,
+  RemovalPolicy,
+  Stack,
+  Token,
+  Validations,
+} from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import {
+  type CfnStage,
   LogGroupLogDestination,
   WebSocketApi,
   type WebSocketRouteOptions,
@@ -18,7 +28,7 @@ import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
-import { Construct } from 'constructs';
+import { Construct, type IConstruct } from 'constructs';
 import {
   FUNCTION_NAMES,
   type FunctionName,
@@ -179,7 +189,13 @@ export class TripSyncRealtime extends Construct {
       (config.createJwtSecret
         ? new Secret(this, 'JwtSecret', {
             description: 'TripSync realtime: HS256 key that signs WebSocket connection tokens',
-            generateSecretString: { passwordLength: 64, excludePunctuation: true },
+            generateSecretString: {
+              passwordLength: GENERATED_SECRET_LENGTH,
+              excludePunctuation: true,
+            },
+            // The token issuer signs with this key: deleting the stack, or replacing the secret,
+            // must not destroy it (docs/security.md says how to delete it on purpose).
+            removalPolicy: RemovalPolicy.RETAIN,
           })
         : undefined);
 
@@ -218,11 +234,9 @@ export class TripSyncRealtime extends Construct {
       }
       if (needs.jwtSecret) {
         if (this.jwtSecret) environment.JWT_SECRET_ARN = this.jwtSecret.secretArn;
-        if (config.jwks) {
-          environment.JWKS_URL = config.jwks.url;
-          environment.JWT_ISSUER = config.jwks.issuer;
-          environment.JWT_AUDIENCE = config.jwks.audience;
-        }
+        if (config.jwksUrl !== undefined) environment.JWKS_URL = config.jwksUrl;
+        if (config.jwtIssuers !== undefined) environment.JWT_ISSUER = config.jwtIssuers.join(',');
+        environment.JWT_AUDIENCE = config.jwtAudience;
       }
       if (needs.managementApi && managementApi) {
         environment.CONNECTIONS_ENDPOINT = managementApi.endpoint;
@@ -280,6 +294,9 @@ export class TripSyncRealtime extends Construct {
         },
         environment,
         statements,
+        reservedConcurrency: spec.reservedConcurrency
+          ? config.reservedConcurrency[spec.reservedConcurrency.prop]
+          : undefined,
         define: Object.keys(define).length > 0 ? define : undefined,
       });
       if (needs.jwtSecret && this.jwtSecret) {
@@ -371,6 +388,10 @@ export class TripSyncRealtime extends Construct {
             format: ACCESS_LOG_FORMAT,
           }
         : undefined,
+    });
+    throttleFrameRoutes(this.stage, this.webSocketApi, routeNames, {
+      ThrottlingRateLimit: config.frameThrottlingRateLimitPerSecond,
+      ThrottlingBurstLimit: config.frameThrottlingBurstLimit,
     });
     this.webSocketUrl = this.stage.url;
     // Built from the API id, region and stage (never a custom domain), as `send` requires.
@@ -475,10 +496,10 @@ export class TripSyncRealtime extends Construct {
       Validations.of(this.jwtSecret).acknowledge({
         id: 'AwsSolutions-SMG4',
         reason:
-          'The secret is a raw HS256 signing key shared with the token issuer: rotating it ' +
-          'invalidates every outstanding token and needs a coordinated issuer rollout, which ' +
-          'a rotation Lambda cannot do. Rotate it deliberately (update the secret, then ' +
-          'redeploy or let authorizer containers recycle).',
+          'The secret is a raw HS256 signing key shared with the token issuer, which must start ' +
+          'signing with a new version when it appears: a rotation Lambda cannot coordinate that. ' +
+          'Rotate it deliberately with put-secret-value; the authorizer reads both AWSCURRENT ' +
+          'and AWSPREVIOUS within minutes (docs/security.md).',
       });
     }
   }
@@ -564,6 +585,62 @@ const ACCESS_LOG_FORMAT = AccessLogFormat.custom(
   }),
 );
 
+/** Length of the generated HS256 key: letters and digits, well over RFC 7518's 32 bytes. */
+export const GENERATED_SECRET_LENGTH = 64;
+
+/**
+ * Route-level throttling for the routes whose manifest trigger says `throttle: 'frames'`
+ * (`$default`); every other route keeps the stage's default route settings.
+ *
+ * A route setting replaces the stage default for its route: a field it leaves out takes API
+ * Gateway's own default, not the stage's. So each one carries the stage's other settings
+ * (detailed metrics, logging), read at synth, whoever set them. `RouteSettings` is untyped JSON
+ * in the L1, which CDK passes through as is: the keys are CloudFormation's
+ * (`ThrottlingRateLimit`), not CDK's camel case. CloudFormation creates the stage only once the
+ * routes it names exist ("Unable to find Route by key"), hence the dependencies.
+ */
+function throttleFrameRoutes(
+  stage: WebSocketStage,
+  api: WebSocketApi,
+  routeNames: readonly FunctionName[],
+  throttle: { ThrottlingRateLimit: number; ThrottlingBurstLimit: number },
+): void {
+  const routeKeys: string[] = [];
+  for (const name of routeNames) {
+    const { trigger } = functionSpec(name);
+    if (trigger.kind !== 'route' || trigger.throttle !== 'frames') continue;
+    routeKeys.push(trigger.routeKey);
+    stage.node.addDependency(routeConstruct(api, trigger.routeKey));
+  }
+  if (routeKeys.length === 0) return;
+  const cfnStage = stage.node.defaultChild as CfnStage;
+  const others: unknown = cfnStage.routeSettings;
+  cfnStage.routeSettings = Lazy.any({
+    produce: () => {
+      const defaults = cfnStage.defaultRouteSettings;
+      const stageWide = (
+        defaults === undefined || Token.isUnresolved(defaults) ? {} : defaults
+      ) as CfnStage.RouteSettingsProperty;
+      const inherited = {
+        DataTraceEnabled: stageWide.dataTraceEnabled,
+        DetailedMetricsEnabled: stageWide.detailedMetricsEnabled,
+        LoggingLevel: stageWide.loggingLevel,
+      };
+      return {
+        ...(typeof others === 'object' ? others : {}),
+        ...Object.fromEntries(routeKeys.map((key) => [key, { ...inherited, ...throttle }])),
+      };
+    },
+  });
+}
+
+function routeConstruct(api: WebSocketApi, routeKey: string): IConstruct {
+  const routeId = `${routeKey}-Route`;
+  const route = api.node.tryFindChild(routeId);
+  if (!route) throw new Error(`TripSyncRealtime: route construct ${routeId} not found`);
+  return route;
+}
+
 /** Route keys `WebSocketApi` takes as constructor options; any other is added with `addRoute`. */
 const PREDEFINED_ROUTE_KEYS: readonly string[] = ['$connect', '$disconnect', '$default'];
 
@@ -628,10 +705,7 @@ function acknowledgeConnectionsWildcard(
 }
 
 function acknowledgeRouteAuthorization(api: WebSocketApi, routeKey: string): void {
-  const routeId = `${routeKey}-Route`;
-  const route = api.node.tryFindChild(routeId);
-  if (!route) throw new Error(`TripSyncRealtime: route construct ${routeId} not found`);
-  Validations.of(route).acknowledge({
+  Validations.of(routeConstruct(api, routeKey)).acknowledge({
     id: 'AwsSolutions-APIG4',
     reason:
       'WebSocket APIs authorize on $connect only; this route belongs to an already ' +

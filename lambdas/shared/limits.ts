@@ -18,6 +18,8 @@ export interface IntegerRange {
   readonly max: number;
   /** The environment variable a function reads it from. */
   readonly env: string;
+  /** Why a value below `min` is refused, when that is not obvious; errors quote it. */
+  readonly belowMinimum?: string;
 }
 
 /**
@@ -49,6 +51,10 @@ export const AWS_LIMITS = {
   maxLambdaTimeoutSeconds: 15 * 60,
   /** Lambda memory, MiB. */
   minLambdaMemoryMiB: 128,
+  /** Lambda's default concurrency quota per account and region (new accounts may start lower). */
+  defaultAccountConcurrency: 1000,
+  /** Lambda refuses a reservation that leaves fewer unreserved executions in the account. */
+  minUnreservedConcurrency: 100,
   maxLambdaMemoryMiB: 10_240,
   /** API Gateway stage names: 1 to 128 letters, digits, hyphens or underscores. */
   stageNamePattern: /^[A-Za-z0-9_-]{1,128}$/,
@@ -122,6 +128,9 @@ export const SETTINGS = {
     default: AWS_LIMITS.maxConnectionDurationMs / 1000,
     min: AWS_LIMITS.maxConnectionDurationMs / 1000,
     max: 7 * 24 * 60 * 60,
+    belowMinimum:
+      "API Gateway's maximum connection duration: rows are never refreshed, so a shorter TTL " +
+      'stops delivery to sockets still open',
   },
   /** Posts `send` makes at once; 50 is also the SDK's default socket pool. */
   sendConcurrency: { env: 'SEND_CONCURRENCY', default: 50, min: 1, max: 1000 },
@@ -170,6 +179,7 @@ export const SETTINGS = {
     default: 20,
     min: 1,
     max: 100_000,
+    belowMinimum: 'a cap of 0 would refuse every connection',
   },
   /** The longest token lifetime (`exp − iat`) accepted: a minute to a week, a day by default. */
   jwtMaxLifetimeSeconds: {
@@ -278,6 +288,8 @@ export const DEPLOYED_SETTINGS = [
   'sendConcurrency',
   'postTimeoutMs',
   'postMaxAttempts',
+  'maxConnectionsPerUser',
+  'jwtMaxLifetimeSeconds',
   'messageRetentionSeconds',
 ] as const satisfies readonly (keyof typeof SETTINGS)[];
 export type DeployedSetting = (typeof DEPLOYED_SETTINGS)[number];
@@ -291,6 +303,24 @@ export const DEPLOYMENT = {
   /** The account's default rate of new connections per second. */
   throttlingRateLimitPerSecond: AWS_LIMITS.newConnectionsPerSecond,
   throttlingBurstLimit: { default: 1000, min: 1, max: AWS_LIMITS.maxBurstLimit },
+  /**
+   * Client frames on `$default` (ping, whoami), stage-wide: a fifth of the stage's rate. The
+   * client pings after 5 minutes of silence, so 100 a second carries the pings of 30,000 idle
+   * connections, while a flood of frames costs at most that many invocations.
+   */
+  frameThrottlingRateLimitPerSecond: 100,
+  frameThrottlingBurstLimit: { default: 200, min: 1, max: AWS_LIMITS.maxBurstLimit },
+  /**
+   * Reserved concurrency of one function. Lambda's reservation is a guarantee and a cap at once;
+   * 0 would stop the function altogether.
+   */
+  reservedConcurrency: { min: 1, max: 100_000 },
+  /**
+   * The ceilings reserved by default (the floors are opt-in). 120 in all leaves 880 of a
+   * 1,000-execution account unreserved, above Lambda's minimum of 100.
+   */
+  authorizerReservedConcurrency: 100,
+  defaultRouteReservedConcurrency: 20,
   memorySizeMiB: {
     default: 256,
     min: AWS_LIMITS.minLambdaMemoryMiB,

@@ -2,6 +2,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BENCHED_HANDLERS } from '../../bench/bundles';
+import { readAuthConfig } from '../../lambdas/config/auth';
+import { readConnectConfig } from '../../lambdas/config/connect';
 import { readSendConfig } from '../../lambdas/config/send';
 import { readStoreConfig } from '../../lambdas/config/store';
 import {
@@ -104,6 +106,7 @@ describe('limits: the functions accept every value the construct deploys', () =>
     const resolved: Record<string, string> = {
       TABLE_NAME: 'Connections',
       CONNECTIONS_ENDPOINT: 'https://abc123defg.execute-api.eu-west-1.amazonaws.com/live',
+      JWT_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:JwtSecret-AbC123',
     };
     return Object.fromEntries(
       Object.entries(variables).map(([key, value]) => [
@@ -122,10 +125,17 @@ describe('limits: the functions accept every value the construct deploys', () =>
 
       // Act
       const connect = readStoreConfig(deployedEnv(synth, 'connect'));
+      const cap = readConnectConfig(deployedEnv(synth, 'connect'));
+      const auth = readAuthConfig(deployedEnv(synth, 'authorizer'));
       const send = readSendConfig(deployedEnv(synth, 'send'));
 
       // Assess
       expect(connect.connectionTtlSeconds).toBe(props.connectionTtlSeconds);
+      expect(cap.maxConnectionsPerUser).toBe(props.maxConnectionsPerUser);
+      expect(auth.claims).toMatchObject({
+        audience: 'tripsync-realtime',
+        maxLifetimeSeconds: props.jwtMaxLifetimeSeconds,
+      });
       expect(send.fanOut).toMatchObject({
         concurrency: props.sendConcurrency,
         postTimeoutMs: props.postTimeoutMs,
@@ -133,4 +143,31 @@ describe('limits: the functions accept every value the construct deploys', () =>
       });
     },
   );
+});
+
+describe('the claim rules the construct deploys are the ones the authorizer enforces', () => {
+  it.each([
+    [{}, { audience: 'tripsync-realtime' }],
+    [
+      { jwtAudience: 'tripsync-web', jwtIssuer: ['https://idp.example', 'tripsync-backend'] },
+      { audience: 'tripsync-web', issuers: ['https://idp.example', 'tripsync-backend'] },
+    ],
+    [{ jwtIssuer: 'tripsync-backend' }, { issuers: ['tripsync-backend'] }],
+  ] satisfies [TripSyncRealtimeProps, object][])('%j', (props, claims) => {
+    // Prepare
+    const synth = synthesizeStack(props, { bundle: false });
+    const id = logicalId(synth.stack.realtime.functions.authorizer);
+    const variables: Record<string, unknown> =
+      synth.template.toJSON().Resources[id].Properties.Environment.Variables;
+
+    // Act
+    const auth = readAuthConfig({
+      ...(variables as Record<string, string>),
+      JWT_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:JwtSecret-AbC123',
+    });
+
+    // Assess
+    expect(auth.claims).toMatchObject(claims);
+    if (!('issuers' in claims)) expect(auth.claims.issuers).toBeUndefined();
+  });
 });

@@ -364,6 +364,15 @@ describe('functions', () => {
     }
   });
 
+  it('gives connect the per-user connection cap', () => {
+    expect(functionProps('connect').Environment.Variables).toMatchObject({
+      MAX_CONNECTIONS_PER_USER: '20',
+    });
+    expect(functionProps('disconnect').Environment.Variables).not.toHaveProperty(
+      'MAX_CONNECTIONS_PER_USER',
+    );
+  });
+
   it('gives send the table, the fan-out settings and the endpoint built from API id and stage', () => {
     expect(functionProps('send').Environment.Variables).toEqual({
       POWERTOOLS_SERVICE_NAME: 'tripsync-realtime',
@@ -406,12 +415,14 @@ describe('functions', () => {
     });
   });
 
-  it('gives the authorizer the secret ARN only, never the secret or the table', () => {
+  it('gives the authorizer the secret ARN, never the secret or the table, and the claim rules', () => {
     expect(functionProps('authorizer').Environment.Variables).toEqual({
       POWERTOOLS_SERVICE_NAME: 'tripsync-realtime',
       POWERTOOLS_LOG_LEVEL: 'INFO',
       POWERTOOLS_METRICS_NAMESPACE: metricsNamespace(),
       JWT_SECRET_ARN: { Ref: ids.secret },
+      JWT_AUDIENCE: 'tripsync-realtime',
+      JWT_MAX_LIFETIME_SECONDS: '86400',
     });
   });
 
