@@ -299,6 +299,7 @@ export const FUNCTIONS = {
       // Posts to the connection that asked, and to no other (the code posts to the event's own
       // connection id; IAM cannot name a connection id known only at runtime).
       managementApi: { sid: 'PostReplay', verbs: ['POST'] },
+      metrics: true,
     },
   },
 } as const satisfies Record<string, FunctionSpec>;

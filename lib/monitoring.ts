@@ -41,6 +41,7 @@ export interface RealtimeMonitoringProps {
   api: WebSocketApi;
   stageName: string;
   table: Table;
+  messageLogTable: Table;
   queue: Queue;
   deadLetterQueue: Queue;
   alarms: boolean;
@@ -60,7 +61,7 @@ export interface RealtimeMonitoringProps {
  *
  * @example
  * new RealtimeMonitoring(this, 'Monitoring', { namespace: 'TripSyncRealtime/Prod', functions,
- *   api, stageName: 'live', table, queue, deadLetterQueue, alarms: true,
+ *   api, stageName: 'live', table, messageLogTable, queue, deadLetterQueue, alarms: true,
  *   thresholds: ALARM_DEFAULTS.thresholds, dashboard: true });
  */
 export class RealtimeMonitoring extends Construct {
@@ -129,8 +130,40 @@ export class RealtimeMonitoring extends Construct {
       label: 'send Event invocations dropped or not delivered to the DLQ',
       period,
     });
-    const tableThrottles = props.table.metricThrottledRequestsForOperations({
-      operations: [Operation.PUT_ITEM, Operation.DELETE_ITEM, Operation.QUERY],
+    // Both tables, the operations the functions use on each: 9 metrics, within the 10 an
+    // alarm may read.
+    const throttled = (prefix: string, table: Table, operations: Operation[]) =>
+      Object.fromEntries(
+        operations.map((operation) => [
+          `${prefix}${operation.toLowerCase()}`,
+          table.metric('ThrottledRequests', {
+            dimensionsMap: { TableName: table.tableName, Operation: operation },
+            statistic: Stats.SUM,
+            period,
+          }),
+        ]),
+      );
+    const throttleMetrics = {
+      ...throttled('connections', props.table, [
+        Operation.PUT_ITEM,
+        Operation.DELETE_ITEM,
+        Operation.QUERY,
+        Operation.GET_ITEM,
+        Operation.UPDATE_ITEM,
+      ]),
+      ...throttled('messages', props.messageLogTable, [
+        Operation.GET_ITEM,
+        Operation.PUT_ITEM,
+        Operation.UPDATE_ITEM,
+        Operation.QUERY,
+      ]),
+    };
+    const tableThrottles = new MathExpression({
+      expression: Object.keys(throttleMetrics)
+        .map((id) => `FILL(${id}, 0)`)
+        .join(' + '),
+      usingMetrics: throttleMetrics,
+      label: 'DynamoDB throttled requests (connections, message log)',
       period,
     });
     const deadLetters = props.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
@@ -222,7 +255,7 @@ export class RealtimeMonitoring extends Construct {
         'TableThrottles',
         tableThrottles,
         t.tableThrottles,
-        'DynamoDB throttled requests on the connection table',
+        'DynamoDB throttled requests on the connection table or the message log',
         'table-throttles',
       );
       alarm(
@@ -254,6 +287,7 @@ export class RealtimeMonitoring extends Construct {
             custom(METRICS.messagesStale, Stats.SUM, 'stale (connection gone)'),
             custom(METRICS.messagesFailed, Stats.SUM, 'failed'),
             custom(METRICS.messagesNotAttempted, Stats.SUM, 'not attempted (out of time)'),
+            custom(METRICS.messagesReplayed, Stats.SUM, 'replayed after a reconnect (resume)'),
           ],
           [custom(METRICS.sendsRejected, Stats.SUM, 'payloads rejected')],
         ),

@@ -484,6 +484,7 @@ export class TripSyncRealtime extends Construct {
       api: this.webSocketApi,
       stageName: this.stage.stageName,
       table: this.table,
+      messageLogTable: this.messageLogTable,
       queue: this.notificationQueue,
       deadLetterQueue: this.deadLetterQueue,
       alarms: config.alarms,

@@ -27,6 +27,11 @@ export const METRICS = {
   messagesFailed: 'MessagesFailed',
   /** Posts never attempted because the invocation's time ran out (part of `MessagesFailed`). */
   messagesNotAttempted: 'MessagesNotAttempted',
+  /**
+   * Logged messages a `resume` replayed to a reconnecting protocol v2 client that API Gateway
+   * accepted, per served resume (0 when it had missed nothing).
+   */
+  messagesReplayed: 'MessagesReplayed',
   /** From a valid payload to the counts, in milliseconds, per send. */
   sendDuration: 'SendDuration',
   /** Payloads refused with `ValidationError` (a producer's bug; nothing was sent). */

@@ -114,6 +114,56 @@ describe('EMF metric lines', () => {
     expect(line).not.toHaveProperty('MessagesDelivered');
   });
 
+  it('publishes one line per send, with that send’s figures alone, when sends run at once', async () => {
+    // Prepare: six users with 1 to 6 tabs, so each send delivers a count of its own.
+    const users = [1, 2, 3, 4, 5, 6].map((tabs) => ({ userId: `metrics-tabs-${tabs}`, tabs }));
+    for (const { userId, tabs } of users) {
+      for (let i = 0; i < tabs; i++) await t.connect(userId);
+    }
+    const mark = output.mark();
+
+    // Act: all at once; each worker runs one invocation at a time, as a Lambda environment does.
+    const results = await Promise.all(
+      users.map(({ userId }) => t.invokeSend({ userId, message: { type: 'm' }, persist: false })),
+    );
+
+    // Assess: six lines, each a single send's counts (one value, not a list of several sends').
+    expect(results.map((r) => (r.body as { delivered: number }).delivered)).toEqual([
+      1, 2, 3, 4, 5, 6,
+    ]);
+    const lines = await vi.waitFor(() => {
+      const found = emfLines(mark, METRICS.messagesDelivered);
+      if (found.length < users.length) throw new Error(`${found.length} send lines so far`);
+      return found;
+    });
+    expect(lines).toHaveLength(users.length);
+    expect(lines.map((line) => line.MessagesDelivered).sort()).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+
+  it('counts the messages a resume replayed to a reconnecting v2 client', async () => {
+    // Prepare: three logged messages to a user, then a v2 connection that missed them all.
+    for (const n of [1, 2, 3]) {
+      await t.invokeSend({ userId: 'metrics-resume', message: { type: 'missed', n } });
+    }
+    const client = await t.connect('metrics-resume', { protocols: ['tripsync.v2'] });
+    const mark = output.mark();
+
+    // Act
+    client.send({ action: 'resume', after: 0 });
+    const frames = [];
+    for (let i = 0; i < 4; i++) frames.push(JSON.parse(await client.next()));
+
+    // Assess: three replayed messages, then `resumed`; the line counts the three.
+    expect(frames.map((f) => f.type)).toEqual(['message', 'message', 'message', 'resumed']);
+    const [line] = await vi.waitFor(() => {
+      const found = emfLines(mark, METRICS.messagesReplayed);
+      if (found.length === 0) throw new Error('no MessagesReplayed line yet');
+      return found;
+    });
+    expect(line).toMatchObject({ service: 'tripsync-realtime', MessagesReplayed: 3 });
+    expect(JSON.stringify(line)).not.toContain('metrics-resume');
+  });
+
   it('counts connections opened and closed, and refused handshakes by reason class', async () => {
     // Prepare
     const mark = output.mark();

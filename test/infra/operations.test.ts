@@ -468,6 +468,30 @@ describe('alarms', () => {
       Statistic: 'Maximum',
       Threshold: t.deadLetterMessages,
     });
+    // DynamoDB throttles of both tables, each operation the functions use: within the 10
+    // metrics an alarm may read.
+    const throttles = metricsOf(alarm('TableThrottles'));
+    expect(throttles.length).toBeLessThanOrEqual(10);
+    const operationsOf = (table: { node: unknown }) =>
+      throttles
+        .filter((m) =>
+          m.Dimensions.some(
+            (d: { Name: string; Value: unknown }) =>
+              d.Name === 'TableName' &&
+              JSON.stringify(d.Value) === JSON.stringify({ Ref: logicalId(table as never) }),
+          ),
+        )
+        .map(
+          (m) =>
+            m.Dimensions.find((d: { Name: string }) => d.Name === 'Operation')?.Value as string,
+        )
+        .sort();
+    expect(operationsOf(defaults.stack.realtime.table)).toEqual(
+      ['DeleteItem', 'GetItem', 'PutItem', 'Query', 'UpdateItem'].sort(),
+    );
+    expect(operationsOf(defaults.stack.realtime.messageLogTable)).toEqual(
+      ['GetItem', 'PutItem', 'Query', 'UpdateItem'].sort(),
+    );
     // The authorizer's own refusals (401) are not failures: its alarm subtracts them.
     const authorizer = alarm('AuthorizerErrors');
     expect(authorizer.Threshold).toBe(t.functionErrors);

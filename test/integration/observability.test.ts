@@ -4,6 +4,7 @@ import type * as ConnectModule from '../../lambdas/connect';
 import type * as DefaultModule from '../../lambdas/default';
 import type * as DisconnectModule from '../../lambdas/disconnect';
 import type * as PresenceModule from '../../lambdas/presence';
+import type * as ResumeModule from '../../lambdas/resume';
 import type * as SendModule from '../../lambdas/send';
 import { startDynamoDb, type TestDynamoDb } from '../support/dynamodb';
 import { type FakeManagementApi, startFakeManagementApi } from '../support/fake-management-api';
@@ -24,6 +25,7 @@ let handlers: {
   default: typeof DefaultModule;
   send: typeof SendModule;
   presence: typeof PresenceModule;
+  resume: typeof ResumeModule;
 };
 let output: ReturnType<typeof captureOutput>;
 
@@ -40,15 +42,18 @@ beforeAll(async () => {
     // Lambda sets it for on-demand functions; Powertools reports cold starts only then.
     AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
   });
-  const [authorizer, connect, disconnect, defaultRoute, send, presence] = await Promise.all([
-    import('../../lambdas/authorizer'),
-    import('../../lambdas/connect'),
-    import('../../lambdas/disconnect'),
-    import('../../lambdas/default'),
-    import('../../lambdas/send'),
-    import('../../lambdas/presence'),
-  ]);
-  handlers = { authorizer, connect, disconnect, default: defaultRoute, send, presence };
+  const [authorizer, connect, disconnect, defaultRoute, send, presence, resume] = await Promise.all(
+    [
+      import('../../lambdas/authorizer'),
+      import('../../lambdas/connect'),
+      import('../../lambdas/disconnect'),
+      import('../../lambdas/default'),
+      import('../../lambdas/send'),
+      import('../../lambdas/presence'),
+      import('../../lambdas/resume'),
+    ],
+  );
+  handlers = { authorizer, connect, disconnect, default: defaultRoute, send, presence, resume };
 });
 afterAll(async () => {
   await api.stop();
@@ -84,6 +89,9 @@ const invocations = {
     handlers.send.handler({ userId: 'obs', message: { type: 'obs' } }, context),
   presence: async () => (context: ReturnType<typeof lambdaContext>) =>
     handlers.presence.handler({ userIds: [] }, context).catch(() => undefined),
+  // A resume the connection (a v1 one, with no row) is refused: logged at INFO.
+  resume: async () => (context: ReturnType<typeof lambdaContext>) =>
+    handlers.resume.handler(routeEvent('message', '{"action":"resume","after":0}'), context),
   disconnect: async () => (context: ReturnType<typeof lambdaContext>) =>
     handlers.disconnect.handler(routeEvent('disconnect'), context),
 };
