@@ -388,10 +388,11 @@ describe('functions', () => {
     });
   });
 
-  it('gives resume both tables, the post settings and the endpoint, not the retention', () => {
+  it('gives resume both tables, the post settings, the endpoint and the metrics namespace, not the retention', () => {
     expect(functionProps('resume').Environment.Variables).toEqual({
       POWERTOOLS_SERVICE_NAME: 'tripsync-realtime',
       POWERTOOLS_LOG_LEVEL: 'INFO',
+      POWERTOOLS_METRICS_NAMESPACE: metricsNamespace(),
       TABLE_NAME: { Ref: ids.table },
       MESSAGE_TABLE_NAME: { Ref: ids.messageLog },
       CONNECTIONS_ENDPOINT: stageUrl('https'),
