@@ -253,12 +253,15 @@ export const FUNCTIONS = {
         },
         { sid: 'RemoveStaleConnections', actions: ['dynamodb:DeleteItem'], on: ['table'] },
       ],
-      // Appending, as send does.
+      // Appending as send does, under a claim of the record's message (a conditional put, and
+      // an update to take over or release it), and a Query that finds the seq a redelivered
+      // record's message was logged at (lambdas/adapters/dynamodb-message-log.ts).
       messageLog: [
         {
           sid: 'AppendToMessageLog',
           actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
         },
+        { sid: 'FindRedeliveredMessages', actions: ['dynamodb:Query'] },
       ],
       settings: ['sendConcurrency', 'postTimeoutMs', 'postMaxAttempts', 'messageRetentionSeconds'],
       managementApi: { sid: 'PostToConnections', verbs: ['POST'] },

@@ -6,13 +6,13 @@ import { readSendConfig } from './config/send';
 import { readStoreConfig } from './config/store';
 import { ValidationError } from './core/errors';
 import { sendNotification } from './core/send';
-import { consumeSendBatch, type RecordOutcome } from './core/send-queue';
+import { consumeSendBatch, deliveryKeyOf, type RecordOutcome } from './core/send-queue';
 import { createDeadLetterQueue } from './runtime/dead-letter-queue';
 import { createConnectionGateway } from './runtime/gateway';
 import { createLogger } from './runtime/logger';
 import { createMetrics, publishMetrics, recordSend } from './runtime/metrics';
 import { createStores } from './runtime/store';
-import { SEND_FINISH_MARGIN_MS } from './shared/limits';
+import { AWS_LIMITS, SEND_FINISH_MARGIN_MS } from './shared/limits';
 import { METRICS } from './shared/metrics';
 
 const sendConfig = readSendConfig(process.env);
@@ -34,18 +34,22 @@ const OUTCOME_METRICS: Partial<Record<RecordOutcome, string>> = {
  * The notification queue's consumer: each record's body is a send payload (sent to the queue,
  * or the `detail` of a `TripSync Notification` event), delivered by the same send logic as the
  * `send` function. Answers with the records to deliver again (`ReportBatchItemFailures`); a bad
- * payload goes to the dead-letter queue at once (see `consumeSendBatch`). The records share the
- * invocation's time: posts that would not finish before the timeout are not attempted, and
- * their records come back.
+ * payload goes to the dead-letter queue at once (see `consumeSendBatch`). Each record's message
+ * is logged under its SQS message id, so a redelivery is posted with the seq it was first logged
+ * at. The records share the invocation's time: posts that would not finish before the timeout
+ * are not attempted, and their records come back.
  */
 export async function handler(event: SQSEvent, context?: Context): Promise<SQSBatchResponse> {
   if (context) log.addContext(context);
   const finishBy = context
     ? Date.now() + context.getRemainingTimeInMillis() - SEND_FINISH_MARGIN_MS
     : undefined;
+  // When this invocation has surely ended: its claims on the records' messages hold till then.
+  const heldUntil =
+    Date.now() + (context?.getRemainingTimeInMillis() ?? AWS_LIMITS.maxLambdaTimeoutSeconds * 1000);
   try {
     return await consumeSendBatch(event.Records, {
-      deliver: (payload) => {
+      deliver: (payload, record) => {
         const started = performance.now();
         return sendNotification(payload, {
           store,
@@ -55,6 +59,7 @@ export async function handler(event: SQSEvent, context?: Context): Promise<SQSBa
           log,
           options: sendConfig.fanOut,
           finishBy,
+          delivery: { key: deliveryKeyOf(record), heldUntil },
           report: (report) => recordSend(metrics, report, performance.now() - started),
         }).catch((error: unknown) => {
           if (error instanceof ValidationError) {

@@ -85,6 +85,22 @@ export interface ConnectionStore {
   ): Promise<{ userId: string; protocol: ClientProtocol } | undefined>;
 }
 
+/** A queued message being delivered, as the message log recognises its redeliveries. */
+export interface DeliveryKey {
+  /** The same on every delivery of one message, unique among messages: `sqs:{messageId}`. */
+  key: string;
+  /** Epoch ms by which the invocation delivering it has ended (its Lambda deadline). */
+  heldUntil: number;
+}
+
+/** Where `append` put a message. */
+export interface AppendedMessage {
+  seq: number;
+  epoch: string;
+  /** True when an earlier delivery of the same key had logged it: `seq` is that one's. */
+  redelivered?: boolean;
+}
+
 /** Where a user's sequence stands: its epoch (null: no log) and the highest published seq. */
 export interface LogHead {
   epoch: string | null;
@@ -109,12 +125,18 @@ export interface MessageLog {
   /**
    * Appends a message to the user's log and returns its seq and epoch. Concurrent appends to
    * one user get distinct, consecutive seqs; a writer that dies half-way never leaves a hole.
+   *
+   * With a `delivery`, a message already logged under the same key for this user is not logged
+   * again: its first seq comes back, `redelivered` set. A delivery of the same key that is still
+   * logging it makes this one throw `DeliveryInProgressError` (retry later) until its holder's
+   * `heldUntil` has passed; then this one takes the claim over.
    */
   append(
     userId: string,
     messageJson: string,
     nowMs: number,
-  ): Promise<{ seq: number; epoch: string }>;
+    delivery?: DeliveryKey,
+  ): Promise<AppendedMessage>;
   /** The user's head: one strongly consistent read. An expired head counts as none. */
   head(userId: string, nowEpochSeconds: number): Promise<LogHead>;
   /**

@@ -1,4 +1,4 @@
-import { ValidationError } from './errors';
+import { DeliveryInProgressError, ValidationError } from './errors';
 import type { DeadLetterQueue, Log } from './ports';
 import type { SendResult } from './send';
 
@@ -7,6 +7,18 @@ export interface QueueRecord {
   messageId: string;
   body: string;
   attributes?: { ApproximateReceiveCount?: string };
+}
+
+/**
+ * The key a queued message is logged under, the same on every delivery of it: SQS keeps a
+ * message's id across receives (a message sent back from the dead-letter queue is a new one).
+ *
+ * @example
+ * deliveryKeyOf({ messageId: '2e1424d4-f796-459a-8184-9c92662be6da', body: '{}' });
+ * // 'sqs:2e1424d4-f796-459a-8184-9c92662be6da'
+ */
+export function deliveryKeyOf(record: Pick<QueueRecord, 'messageId'>): string {
+  return `sqs:${record.messageId}`;
 }
 
 /** Lambda's partial batch response: the ids of the records to deliver again. */
@@ -18,8 +30,11 @@ export interface BatchResponse {
 export type RecordOutcome = 'sent' | 'retried' | 'deadLettered';
 
 export interface QueueDependencies {
-  /** The send logic, on one payload (throws `ValidationError`, `StoreUnavailableError`, …). */
-  deliver: (payload: unknown) => Promise<SendResult>;
+  /**
+   * The send logic, on one record's payload (throws `ValidationError`, `StoreUnavailableError`,
+   * …); the record names the delivery (`deliveryKeyOf`) so a redelivery keeps its seqs.
+   */
+  deliver: (payload: unknown, record: QueueRecord) => Promise<SendResult>;
   deadLetters: DeadLetterQueue;
   log: Log;
   /** The consumer's Lambda request id, put on what it moves to the dead-letter queue. */
@@ -40,8 +55,10 @@ export interface QueueDependencies {
  * - if moving a record to the dead-letter queue fails, it is returned for redelivery: nothing is
  *   dropped.
  *
- * A redelivered record is sent again to every connection of its target, including those that
- * already got it.
+ * A redelivered record is posted again to every connection of its target, including those that
+ * already got it, with the seq its first delivery logged (`deliveryKeyOf`): a protocol v2
+ * client drops the repeat by its seq. A record that another delivery is still logging
+ * (`DeliveryInProgressError`) is returned, and posted once that one has finished.
  *
  * @example
  * const response = await consumeSendBatch(event.Records, { deliver, deadLetters, log });
@@ -82,7 +99,7 @@ async function outcomeOf(record: QueueRecord, deps: QueueDependencies): Promise<
     );
   }
   try {
-    const result = await deps.deliver(payload);
+    const result = await deps.deliver(payload, record);
     if (result.failed > 0) {
       log.warn('queued send had failed posts; returned for redelivery', {
         ...context,
@@ -95,6 +112,14 @@ async function outcomeOf(record: QueueRecord, deps: QueueDependencies): Promise<
     return 'sent';
   } catch (error) {
     if (error instanceof ValidationError) return deadLetter(record, error, deps);
+    if (error instanceof DeliveryInProgressError) {
+      // SQS delivered it twice at once, or its first delivery still runs: not an error.
+      log.warn('queued record is being delivered by another invocation; returned for later', {
+        ...context,
+        userId: error.userId,
+      });
+      return 'retried';
+    }
     log.error('queued send failed; returned for redelivery', { ...context, error });
     return 'retried';
   }

@@ -2,7 +2,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pLimit from 'p-limit';
 import { AWS_LIMITS } from '../shared/limits';
 import { ConnectionGoneError, PostFailedError, StoreUnavailableError } from './errors';
-import type { ClientProtocol, ConnectionGateway, ConnectionStore, Log, MessageLog } from './ports';
+import type {
+  ClientProtocol,
+  ConnectionGateway,
+  ConnectionStore,
+  DeliveryKey,
+  Log,
+  MessageLog,
+} from './ports';
 import { type LogPosition, messageFrame } from './protocol-v2';
 import { parseSendRequest, type SendRequest, type SendTarget } from './send-request';
 
@@ -67,6 +74,11 @@ export interface SendDependencies {
    * messages to connections already reached.
    */
   finishBy?: number;
+  /**
+   * The queued message this send delivers (the queue consumer's): a redelivery of it is posted
+   * with the seq its first delivery logged, not logged again (see `MessageLog.append`).
+   */
+  delivery?: DeliveryKey;
   /** Called once per send that got as far as its posts, with what it did (for metrics). */
   report?: (report: SendReport) => void;
 }
@@ -97,7 +109,7 @@ interface Delivery {
 }
 
 /** Each target user's seq (when the message was logged for them). */
-type Positions = Map<string, LogPosition>;
+type Positions = Map<string, LogPosition & { redelivered?: boolean }>;
 
 /**
  * Delivers one message to every live connection of its target. Validates first (throws
@@ -129,6 +141,9 @@ export async function sendNotification(
     target: request.target.kind,
     connections: deliveries.length,
     logged: positions.size,
+    ...(deps.delivery && {
+      redelivered: [...positions.values()].filter((p) => p.redelivered).length,
+    }),
     delivered: result.delivered,
     stale: result.stale,
     failed: result.failed,
@@ -188,7 +203,7 @@ async function resolveDeliveries(
   if (request.log) {
     const appended = await Promise.allSettled(
       userIds.map((userId) =>
-        limit(() => deps.messageLog.append(userId, request.messageJson, nowMs)),
+        limit(() => deps.messageLog.append(userId, request.messageJson, nowMs, deps.delivery)),
       ),
     );
     const failures: unknown[] = [];
@@ -196,7 +211,7 @@ async function resolveDeliveries(
       if (outcome.status === 'fulfilled') positions.set(userIds[index] as string, outcome.value);
       else failures.push(outcome.reason);
     });
-    if (failures.length > 0) throw halfWayError(failures, userIds, positions);
+    if (failures.length > 0) throw halfWayError(failures, userIds, positions, deps.delivery);
   } else if (request.persist) {
     deps.log.warn('message too large to log for protocol v2; sent to v1 connections only', {
       bytes: request.messageBytes.byteLength,
@@ -232,9 +247,15 @@ function frameFor(protocol: ClientProtocol, request: SendRequest): Uint8Array {
 /**
  * Nothing has been posted, but the message may already be in some users' logs: DynamoDB has no
  * transaction across users that dynalite also supports. A retry logs it again for them (they
- * may see it twice, never zero times); the message names them so a producer can retry the rest.
+ * may see it twice, never zero times), unless it is a redelivery of a queued message, which
+ * keeps their seqs; the message names them so a producer can retry the rest.
  */
-function halfWayError(failures: unknown[], userIds: string[], positions: Positions): Error {
+function halfWayError(
+  failures: unknown[],
+  userIds: string[],
+  positions: Positions,
+  delivery: DeliveryKey | undefined,
+): Error {
   const [first] = failures;
   if (positions.size === 0) return first instanceof Error ? first : new Error(String(first));
   const logged = [...positions].map(([userId, { seq }]) => `${userId} (seq ${seq})`);
@@ -243,7 +264,9 @@ function halfWayError(failures: unknown[], userIds: string[], positions: Positio
     `append for ${userIds.length - positions.size} of ${userIds.length} user(s)`,
     first,
     'message log',
-    `nothing was posted; already logged for ${positions.size} user(s), whom a retry logs again: ${shown}`,
+    `nothing was posted; already logged for ${positions.size} user(s), ${
+      delivery ? 'whose seqs a redelivery keeps' : 'whom a retry logs again'
+    }: ${shown}`,
   );
 }
 

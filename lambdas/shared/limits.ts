@@ -231,6 +231,18 @@ export const QUEUE = {
 } as const;
 
 /**
+ * How long the message log keeps a queued message's delivery claim (the seq a redelivery
+ * reposts): as long as SQS may deliver the message again, the queue's retention.
+ */
+export const DELIVERY_CLAIM_RETENTION_SECONDS = QUEUE.retentionDays * 24 * 60 * 60;
+
+/**
+ * How long after a claim holder's Lambda deadline another delivery may take its claim over:
+ * clock skew between hosts, and a write the holder sent just before its deadline.
+ */
+export const DELIVERY_CLAIM_GRACE_MS = 5000;
+
+/**
  * `Event` invocations of `send`: Lambda's retries and how old an event may get before it goes
  * to the on-failure destination (the dead-letter queue) instead of being dropped.
  */

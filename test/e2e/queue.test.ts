@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import {
   GetQueueAttributesCommand,
@@ -12,6 +13,8 @@ import {
 import type { SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { QUEUE } from '../../lambdas/shared/limits';
+import type { LambdaHandler } from '../../local/lambda-runtime';
+import { type FakeManagementApi, startFakeManagementApi } from '../support/fake-management-api';
 import { E2E_CREDENTIALS, startTestStack, type TestStack } from '../support/local-stack';
 
 // The notification queue and the bus on the local stack's origin, driven by the AWS SDK (SQS's
@@ -256,6 +259,8 @@ describe('redelivery (visibility timeout and maxReceiveCount, as deployed)', () 
       });
       expect(dead.MessageAttributes).toBeUndefined();
       expect(socket.received).toEqual([]);
+      // Logged once, by the first delivery: the second found its seq.
+      expect(await logHead(r, 'slow-user')).toBe(1);
       const { Attributes } = await client.send(
         new GetQueueAttributesCommand({ QueueUrl: r.stack.queueUrl, AttributeNames: ['All'] }),
       );
@@ -271,6 +276,114 @@ describe('redelivery (visibility timeout and maxReceiveCount, as deployed)', () 
       client.destroy();
       await r.stop();
     }
+  });
+});
+
+/** The `last` seq of a user's message log, read from the table. */
+async function logHead(stack: TestStack, userId: string): Promise<number | undefined> {
+  const { Item } = await stack.dynamo.send(
+    new GetItemCommand({
+      TableName: stack.stack.messageTableName,
+      Key: { userId: { S: userId }, seq: { N: '0' } },
+      ConsistentRead: true,
+    }),
+  );
+  return Item?.last?.N === undefined ? undefined : Number(Item.last.N);
+}
+
+describe('a redelivered record and protocol v2 clients', () => {
+  let r: TestStack;
+  let api: FakeManagementApi;
+  let consumer: { handler: LambdaHandler };
+
+  beforeAll(async () => {
+    // The deployed queue consumer, pointed at a Management API that can throttle one
+    // connection and passes every other post on to the stack's sockets; it runs in this thread.
+    r = await startTestStack({
+      queueVisibilityTimeoutMs: 300,
+      wrapHandler: (name, handler): LambdaHandler =>
+        name === 'sendQueue' ? (event, context) => consumer.handler(event, context) : handler,
+    });
+    api = await startFakeManagementApi({ upstream: r.stack.endpoint });
+    // Its configuration, read once as the module loads, then this process's own again.
+    const env = {
+      TABLE_NAME: r.stack.tableName,
+      MESSAGE_TABLE_NAME: r.stack.messageTableName,
+      DYNAMODB_ENDPOINT: r.stack.dynamoDbEndpoint,
+      CONNECTIONS_ENDPOINT: api.endpoint,
+      DEAD_LETTER_QUEUE_URL: r.stack.deadLetterQueueUrl,
+      POST_MAX_ATTEMPTS: '3',
+      POST_BACKOFF_BASE_MS: '0',
+      POWERTOOLS_LOG_LEVEL: 'ERROR',
+    };
+    const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+    Object.assign(process.env, env);
+    try {
+      const module = new URL('../../lambdas/send-queue.ts', import.meta.url);
+      module.searchParams.set('redelivery', '1');
+      consumer = (await import(module.href)) as { handler: LambdaHandler };
+    } finally {
+      for (const [key, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[key];
+        else process.env[key] = value;
+      }
+    }
+  });
+  afterAll(async () => {
+    await r?.stop();
+    await api?.stop();
+  });
+
+  it('posts it again with the seq of its first delivery, which the log holds once', async () => {
+    // Prepare: two v2 tabs of one user; API Gateway throttles the second for 3 attempts, so the
+    // first delivery fails there and the record comes back.
+    const tabs = [
+      await r.connect('redelivered-user', { protocols: ['tripsync.v2'] }),
+      await r.connect('redelivered-user', { protocols: ['tripsync.v2'] }),
+    ];
+    const [, throttledId] = await Promise.all(
+      tabs.map(async (tab) => (await tab.whoami()).connectionId),
+    );
+    api.script(throttledId as string, { throttleTimes: 3 });
+    const sqs = new SQSClient({
+      region: r.stack.region,
+      credentials: E2E_CREDENTIALS,
+      endpoint: r.stack.endpoint,
+    });
+
+    // Act
+    try {
+      await sqs.send(
+        new SendMessageCommand({
+          QueueUrl: r.stack.queueUrl,
+          MessageBody: JSON.stringify({ userId: 'redelivered-user', message: { n: 1 } }),
+        }),
+      );
+    } finally {
+      sqs.destroy();
+    }
+    await expect.poll(() => r.invocations.of('sendQueue')).toHaveLength(2);
+    const [first, second] = r.invocations.of('sendQueue');
+
+    // Assess: the first tab got it twice, the second once, all with seq 1: a v2 client drops
+    // the repeat by its seq. The log holds it once.
+    expect(first?.outcome).toMatchObject({ ok: true, result: { batchItemFailures: [{}] } });
+    expect(second?.outcome).toEqual({ ok: true, result: { batchItemFailures: [] } });
+    const frames = async (tab: (typeof tabs)[number], n: number) => {
+      const received = [];
+      for (let i = 0; i < n; i++) received.push(JSON.parse(await tab.next()));
+      return received;
+    };
+    const [again, once] = [await frames(tabs[0] as never, 2), await frames(tabs[1] as never, 1)];
+    for (const frame of [...again, ...once]) {
+      expect(frame).toEqual({
+        type: 'message',
+        seq: 1,
+        epoch: expect.any(String),
+        message: { n: 1 },
+      });
+    }
+    expect(await logHead(r, 'redelivered-user')).toBe(1);
   });
 });
 

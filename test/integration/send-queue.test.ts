@@ -4,10 +4,10 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DynamoDbConnectionStore } from '../../lambdas/adapters/dynamodb-connection-store';
-import { DynamoDbMessageLog } from '../../lambdas/adapters/dynamodb-message-log';
+import { claimSeqOf, DynamoDbMessageLog } from '../../lambdas/adapters/dynamodb-message-log';
 import { ManagementApiGateway } from '../../lambdas/adapters/management-api-gateway';
 import { sendNotification } from '../../lambdas/core/send';
-import { consumeSendBatch } from '../../lambdas/core/send-queue';
+import { consumeSendBatch, deliveryKeyOf } from '../../lambdas/core/send-queue';
 import { createDeadLetterQueue } from '../../lambdas/runtime/dead-letter-queue';
 import { createLogger } from '../../lambdas/runtime/logger';
 import type * as SendQueueModule from '../../lambdas/send-queue';
@@ -165,6 +165,45 @@ describe('the queue consumer (ReportBatchItemFailures)', () => {
     // Assess
     expect(response).toEqual({ batchItemFailures: [] });
     expect(api.posts.filter((p) => p.connectionId === 'qall=')).toHaveLength(1);
+  });
+
+  it('returns a record another delivery is still logging, posts nothing, and warns', async () => {
+    // Prepare: a claim of the record's message held by an invocation that runs for an hour more
+    // (SQS delivered the message twice at once), as that invocation wrote it.
+    await connection('q-busy', 'qbusy=');
+    const now = Date.now();
+    await db.client.send(
+      new PutItemCommand({
+        TableName: db.messageTableName,
+        Item: {
+          userId: { S: 'q-busy' },
+          seq: { N: String(claimSeqOf(deliveryKeyOf({ messageId: 'busy-1' }))) },
+          deliveryKey: { S: 'sqs:busy-1' },
+          after: { N: '0' },
+          epoch: { S: 'AAAAAAAAAAAAAAAA' },
+          heldUntil: { N: String(now + 3_600_000) },
+          expiresAt: { N: String(Math.floor(now / 1000) + 3600) },
+        },
+      }),
+    );
+
+    // Act
+    const response = await consumer.handler(
+      { Records: [record('busy-1', { userId: 'q-busy', message: { n: 1 } })] },
+      lambdaContext('sendQueue'),
+    );
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'busy-1' }] });
+    expect(api.posts.filter((p) => p.connectionId === 'qbusy=')).toEqual([]);
+    expect(
+      output
+        .lines()
+        .filter((l) => l.level === 'WARN' && l.messageId === 'busy-1')
+        .map((l) => [l.message, l.userId]),
+    ).toEqual([
+      ['queued record is being delivered by another invocation; returned for later', 'q-busy'],
+    ]);
   });
 
   it('returns a record when the table cannot be read, and one it could not move to the DLQ', async () => {
