@@ -129,4 +129,28 @@ describe('presence-change events (presenceEvents on)', () => {
     // Not routed into the notification queue: only TripSync Notification events are.
     expect(t.invocations.of('sendQueue')).toEqual([]);
   });
+  it('announces a user coming online at least once when several tabs connect at once', async () => {
+    // Prepare
+    const online = () =>
+      events.filter(
+        (e) =>
+          e['detail-type'] === 'TripSync Presence Changed' &&
+          e.detail.userId === 'presence-race' &&
+          e.detail.online === true,
+      );
+
+    // Act: six first connections racing; then a seventh while they are open.
+    const tabs = await Promise.all(Array.from({ length: 6 }, () => t.connect('presence-race')));
+    const announced = online().length;
+    const seventh = await t.connect('presence-race');
+    const { body } = await presence({ userIds: ['presence-race'] });
+
+    // Assess: never zero (the oldest always announces), and a connection of a user already
+    // online announces nothing.
+    expect(announced).toBeGreaterThanOrEqual(1);
+    expect(announced).toBeLessThanOrEqual(6);
+    expect(online()).toHaveLength(announced);
+    expect(body).toEqual({ online: { 'presence-race': 7 } });
+    for (const tab of [...tabs, seventh]) tab.ws.close();
+  });
 });
