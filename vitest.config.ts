@@ -1,5 +1,3 @@
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { defineConfig } from 'vitest/config';
 
 // Tiers, one folder each: unit (no network), integration (real DynamoDB API, real HTTP
@@ -24,16 +22,6 @@ const localAws = {
     AWS_EC2_METADATA_DISABLED: 'true',
   },
 };
-
-/**
- * A temporary directory of one tier's own, for this run: test/support/scratch-tmpdir.ts creates
- * it and removes it with everything CDK left in it.
- */
-const scratchDir = (tier: string) => join(tmpdir(), `tripsync-${tier}-${process.pid}`);
-const scratch = (tier: string) => ({
-  globalSetup: ['test/support/scratch-tmpdir.ts'],
-  envTmpdir: { TMPDIR: scratchDir(tier) },
-});
 
 export default defineConfig({
   test: {
@@ -64,8 +52,7 @@ export default defineConfig({
           ...localAws,
           name: 'reliability',
           include: ['test/reliability/**/*.test.ts'],
-          env: { ...localAws.env, ...scratch('reliability').envTmpdir },
-          globalSetup: ['test/reliability/global-setup.ts', ...scratch('reliability').globalSetup],
+          globalSetup: ['test/reliability/global-setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 60_000,
         },
@@ -86,8 +73,6 @@ export default defineConfig({
           ...shared,
           name: 'infra',
           include: ['test/infra/**/*.test.ts'],
-          env: { ...shared.env, ...scratch('infra').envTmpdir },
-          globalSetup: scratch('infra').globalSetup,
           testTimeout: 120_000,
           hookTimeout: 120_000,
         },
