@@ -27,8 +27,13 @@ export const BASELINES = {
     entry: 'send-clients.ts',
     label: 'bare DocumentClient + Management API + Lambda clients',
   },
+  dynamodbManagementApiSqs: {
+    entry: 'dynamodb-management-api-sqs.ts',
+    label: 'bare DocumentClient + Management API + SQS clients',
+  },
   secretsManager: { entry: 'secrets-manager.ts', label: 'bare Secrets Manager client' },
   logger: { entry: 'logger.ts', label: 'bare Powertools Logger' },
+  loggerMetrics: { entry: 'logger-metrics.ts', label: 'bare Powertools Logger + Metrics' },
 } as const;
 export type BaselineName = keyof typeof BASELINES;
 
@@ -50,8 +55,10 @@ export interface BenchedHandler {
 
 /**
  * The SDK clients a function's needs call for: the tables through DynamoDB, posts through the
- * Management API, its own shards through Lambda, the HS256 secret through Secrets Manager (read once per container, when
- * `JWT_SECRET_ARN` is set, as in the default deployment).
+ * Management API, its own shards through Lambda, the HS256 secret through Secrets Manager (read
+ * once per container, when `JWT_SECRET_ARN` is set, as in the default deployment), the
+ * dead-letter queue through SQS. Presence events are off in the default deployment: their
+ * EventBridge client must not be in the bundle.
  */
 function clientsFor(name: FunctionName, jwksOnly: boolean): string[] {
   const { needs } = functionSpec(name);
@@ -60,6 +67,7 @@ function clientsFor(name: FunctionName, jwksOnly: boolean): string[] {
     ...(needs.managementApi ? ['client-apigatewaymanagementapi'] : []),
     ...(needs.invokesItself ? ['client-lambda'] : []),
     ...(needs.jwtSecret && !jwksOnly ? ['client-secrets-manager'] : []),
+    ...(needs.deadLetterQueue ? ['client-sqs'] : []),
   ];
 }
 
@@ -71,6 +79,7 @@ function baselineFor(clients: string[]): BaselineName {
     'client-dynamodb': 'dynamodb',
     'client-apigatewaymanagementapi+client-dynamodb': 'dynamodbManagementApi',
     'client-apigatewaymanagementapi+client-dynamodb+client-lambda': 'sendClients',
+    'client-apigatewaymanagementapi+client-dynamodb+client-sqs': 'dynamodbManagementApiSqs',
     'client-secrets-manager': 'secretsManager',
   };
   const baseline = byClients[key];

@@ -34,6 +34,8 @@ export const COLD_START_ENV: Record<string, string> = {
   MESSAGE_TABLE_NAME: 'MessageLog',
   CONNECTIONS_ENDPOINT: 'https://abc123defg.execute-api.eu-west-1.amazonaws.com/live',
   JWT_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:tripsync/jwt-AbC123',
+  DEAD_LETTER_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/123456789012/notifications-dlq',
+  POWERTOOLS_METRICS_NAMESPACE: 'TripSyncRealtime/Bench',
   POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
   POWERTOOLS_LOG_LEVEL: 'INFO',
 };

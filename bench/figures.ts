@@ -123,13 +123,8 @@ export function coldStartFigures(
       note: `p99 ${round(empty.p99)} ms; whole process (spawn to exit) ${round(results.empty.wall.median)} ms`,
     },
   ];
-  for (const name of [
-    'logger',
-    'dynamodb',
-    'dynamodbManagementApi',
-    'sendClients',
-    'secretsManager',
-  ] as const) {
+  for (const name of Object.keys(BASELINES) as BaselineName[]) {
+    if (name === 'empty') continue;
     figures.push(vsEmpty(`coldStart.${name}.vsEmpty`, BASELINES[name].label, results[name], empty));
   }
   for (const name of HANDLER_NAMES) {
@@ -353,6 +348,12 @@ export function requestFigures(c: RequestCounts): Figure[] {
     };
   };
   return [
+    row(
+      'presence',
+      'per user in a presence query',
+      1,
+      'one strongly consistent Query per user, expired rows filtered out of it',
+    ),
     row('connect', 'per connect', 2, 'PutItem, then the Query that counts the live rows (the cap)'),
     row('disconnect', 'per disconnect', 1),
     row('sendToUser', 'per send to a user (persist: false)', 1),

@@ -24,6 +24,8 @@ export interface LocalBench {
   connectUsers(userIds: readonly string[], inFlight: number): Promise<OpenResult>;
   /** Invokes `send` (RequestResponse) and returns the decoded result. */
   invokeSend(payload: unknown): Promise<unknown>;
+  /** Invokes a function producers may invoke (`send`, `presence`) and decodes its result. */
+  invoke(functionName: string, payload: unknown): Promise<unknown>;
   /** A user's connection ids, read from the table (one Query). */
   connectionIdsOf(userId: string): Promise<string[]>;
   /** A Management API client of this process with the SDK's defaults (50 sockets, 3 attempts). */
@@ -64,6 +66,14 @@ export async function startLocalBench(
     return `${info.url}?token=${token}`;
   };
   const managementClients: ApiGatewayManagementApiClient[] = [];
+  const invoke = async (functionName: string, payload: unknown): Promise<unknown> => {
+    const response = await lambda.send(
+      new InvokeCommand({ FunctionName: functionName, Payload: JSON.stringify(payload) }),
+    );
+    const body: unknown = JSON.parse(new TextDecoder().decode(response.Payload));
+    if (response.FunctionError) throw new Error(`${functionName} failed: ${JSON.stringify(body)}`);
+    return body;
+  };
   return {
     stack,
     fleet,
@@ -81,14 +91,10 @@ export async function startLocalBench(
       const urls = await Promise.all(userIds.map(urlFor));
       return fleet.open(urls, { inFlight });
     },
-    async invokeSend(payload) {
-      const response = await lambda.send(
-        new InvokeCommand({ FunctionName: 'send', Payload: JSON.stringify(payload) }),
-      );
-      const body: unknown = JSON.parse(new TextDecoder().decode(response.Payload));
-      if (response.FunctionError) throw new Error(`send failed: ${JSON.stringify(body)}`);
-      return body;
+    invokeSend(payload) {
+      return invoke('send', payload);
     },
+    invoke,
     async connectionIdsOf(userId) {
       const ids: string[] = [];
       let startKey: QueryCommand['input']['ExclusiveStartKey'];

@@ -17,6 +17,8 @@ export interface RequestCount {
 
 /** Request counts per operation, as the issue lists them. */
 export interface RequestCounts {
+  /** Per user of a `presence` query (users with and without connections alike). */
+  presence: RequestCount;
   connect: RequestCount;
   disconnect: RequestCount;
   sendToUser: RequestCount;
@@ -77,6 +79,11 @@ export async function countRequests(bench: LocalBench, sample: number): Promise<
   const sendToUsers = await measure(sample, async () => {
     await bench.invokeSend({ userIds: users, message, persist: false });
   });
+  // Half of the users asked about have a connection, half have none: one Query each.
+  const absent = Array.from({ length: sample }, (_, i) => `bench-requests-absent-${i}`);
+  const presence = await measure(sample * 2, async () => {
+    await bench.invoke('presence', { userIds: [...users, ...absent] });
+  });
   // Each user's first logged message creates its head; the figure is for every later one.
   await bench.invokeSend({ userIds: users, message });
   const loggedMessage = await measure(
@@ -116,6 +123,7 @@ export async function countRequests(bench: LocalBench, sample: number): Promise<
     );
   });
   return {
+    presence,
     connect,
     disconnect,
     sendToUser,

@@ -26,9 +26,24 @@ export type FunctionTrigger =
    * `action` (the route selection expression is `$request.body.action`). A two-way route sends
    * the function's `body` back to the client.
    */
-  | { readonly kind: 'route'; readonly routeKey: string; readonly twoWay?: boolean }
+  | {
+      readonly kind: 'route';
+      readonly routeKey: string;
+      readonly twoWay?: boolean;
+      /**
+       * `frames`: the route carries a client's own frames and gets the stage's lower frame
+       * throttle (`frameThrottling*` props) instead of the stage-wide one `$connect` keeps.
+       */
+      readonly throttle?: 'frames';
+    }
   /** Lambda `Invoke` by producers (other services, the Python backend). */
-  | { readonly kind: 'invoke' };
+  | { readonly kind: 'invoke' }
+  /**
+   * The notification queue, through an event source mapping with partial batch responses
+   * (`ReportBatchItemFailures`): producers send to the queue, or put EventBridge events the
+   * construct's rule delivers into it.
+   */
+  | { readonly kind: 'queue' };
 
 /** Part of the connection table a statement grants access to. */
 export type TableResource = 'table' | 'connectionIdIndex';
@@ -58,8 +73,9 @@ export interface FunctionNeeds {
   /** Construct props the function reads from its environment (`lambdas/shared/limits.ts`). */
   readonly settings?: readonly DeployedSetting[];
   /**
-   * Token verification: read access to the HS256 secret and `JWT_SECRET_ARN` when there is one,
-   * `JWKS_URL`, `JWT_ISSUER` and `JWT_AUDIENCE` when JWKS is configured.
+   * Token verification: `JWT_AUDIENCE` always; read access to the HS256 secret and
+   * `JWT_SECRET_ARN` when there is one; `JWKS_URL` when a JWKS is configured; `JWT_ISSUER` when
+   * issuers are.
    */
   readonly jwtSecret?: boolean;
   /**
@@ -74,6 +90,41 @@ export interface FunctionNeeds {
    * `LAMBDA_ENDPOINT` to its own Invoke API.
    */
   readonly invokesItself?: { readonly sid: string };
+  /**
+   * Sending to the dead-letter queue (`sqs:SendMessage` on it alone, in one statement) and its
+   * URL in `DEAD_LETTER_QUEUE_URL`: a queue consumer moves a bad payload there at once.
+   */
+  readonly deadLetterQueue?: { readonly sid: string };
+  /** Publishes metrics (Powertools Metrics, EMF): `POWERTOOLS_METRICS_NAMESPACE`. */
+  readonly metrics?: boolean;
+  /**
+   * Presence-change events, when the construct's `presenceEvents` prop is on: `events:PutEvents`
+   * on the bus, `PRESENCE_EVENT_BUS`, and, with a `sid`, `dynamodb:Query` on the table in a
+   * statement of that id, to read the user's live connections (without one, the function
+   * already reads them). Off, the bundle carries no EventBridge client.
+   */
+  readonly presenceEvents?: { readonly sid?: string };
+}
+
+/**
+ * The construct props that reserve a function's concurrency. Lambda's reservation is a guarantee
+ * and a cap at once; what it is for is the function's {@link ReservedConcurrency}.
+ */
+export type ReservedConcurrencyProp =
+  | 'authorizerReservedConcurrency'
+  | 'defaultRouteReservedConcurrency'
+  | 'sendReservedConcurrency'
+  | 'disconnectReservedConcurrency';
+
+/** Which prop reserves a function's concurrency, and why. */
+export interface ReservedConcurrency {
+  readonly prop: ReservedConcurrencyProp;
+  /**
+   * `ceiling`: clients start it, so a flood must not drain the account's concurrency; reserved
+   * by default. `floor`: it must keep running when the account is busy; reserved only when the
+   * prop is set, since the reservation also caps it.
+   */
+  readonly purpose: 'ceiling' | 'floor';
 }
 
 /** `POST` posts to a connection, `GET` reads its status, `DELETE` disconnects it. */
@@ -88,11 +139,14 @@ export interface FunctionSpec {
   readonly trigger: FunctionTrigger;
   /**
    * The construct prop that sets its Lambda timeout: functions behind API Gateway answer within
-   * its 29 s integration timeout (`handlerTimeoutSeconds`); `send` may take longer.
+   * its 29 s integration timeout (`handlerTimeoutSeconds`), as do quick reads; the functions
+   * that fan out (`sendTimeoutSeconds`) may take longer.
    */
   readonly timeout: 'handlerTimeoutSeconds' | 'sendTimeoutSeconds';
-  /** The construct prop that sets its memory: `send` has its own (its fan-out is CPU-bound). */
+  /** The construct prop that sets its memory: the functions that fan out have their own (it is CPU-bound). */
   readonly memory: 'memorySizeMiB' | 'sendMemorySizeMiB';
+  /** Unreserved (the account's shared pool) when absent. */
+  readonly reservedConcurrency?: ReservedConcurrency;
   readonly needs: FunctionNeeds;
 }
 
@@ -110,7 +164,9 @@ export const FUNCTIONS = {
     trigger: { kind: 'authorizer', routeKey: '$connect', identitySource: TOKEN_IDENTITY_SOURCE },
     timeout: 'handlerTimeoutSeconds',
     memory: 'memorySizeMiB',
-    needs: { jwtSecret: true },
+    // Every handshake with a token invokes it, valid or not.
+    reservedConcurrency: { prop: 'authorizerReservedConcurrency', purpose: 'ceiling' },
+    needs: { jwtSecret: true, settings: ['jwtMaxLifetimeSeconds'], metrics: true },
   },
   connect: {
     entry: 'connect.ts',
@@ -129,7 +185,10 @@ export const FUNCTIONS = {
           on: ['table'],
         },
       ],
-      settings: ['connectionTtlSeconds'],
+      settings: ['connectionTtlSeconds', 'maxConnectionsPerUser'],
+      metrics: true,
+      // The cap's Query reads the live rows a first connection is told by: no grant of its own.
+      presenceEvents: {},
     },
   },
   disconnect: {
@@ -138,6 +197,8 @@ export const FUNCTIONS = {
     trigger: { kind: 'route', routeKey: '$disconnect' },
     timeout: 'handlerTimeoutSeconds',
     memory: 'memorySizeMiB',
+    // A lost $disconnect leaves a row that counts against the user's cap until its TTL.
+    reservedConcurrency: { prop: 'disconnectReservedConcurrency', purpose: 'floor' },
     needs: {
       connectionTable: [
         { sid: 'RemoveConnection', actions: ['dynamodb:DeleteItem'], on: ['table'] },
@@ -145,15 +206,19 @@ export const FUNCTIONS = {
         { sid: 'FindConnectionOwner', actions: ['dynamodb:Query'], on: ['connectionIdIndex'] },
       ],
       settings: ['connectionTtlSeconds'],
+      metrics: true,
+      presenceEvents: { sid: 'CountConnectionsForPresence' },
     },
   },
   default: {
     entry: 'default.ts',
     description: 'TripSync realtime: answers client frames ($default, two-way)',
     // Two-way: API Gateway sends the function's `body` back to the client.
-    trigger: { kind: 'route', routeKey: '$default', twoWay: true },
+    trigger: { kind: 'route', routeKey: '$default', twoWay: true, throttle: 'frames' },
     timeout: 'handlerTimeoutSeconds',
     memory: 'memorySizeMiB',
+    // Every frame a client sends invokes it.
+    reservedConcurrency: { prop: 'defaultRouteReservedConcurrency', purpose: 'ceiling' },
     needs: {},
   },
   send: {
@@ -162,6 +227,7 @@ export const FUNCTIONS = {
     trigger: { kind: 'invoke' },
     timeout: 'sendTimeoutSeconds',
     memory: 'sendMemorySizeMiB',
+    reservedConcurrency: { prop: 'sendReservedConcurrency', purpose: 'floor' },
     needs: {
       connectionTable: [
         // A user's connections: one strongly consistent Query on the table; a connectionId
@@ -192,6 +258,52 @@ export const FUNCTIONS = {
       managementApi: { sid: 'PostToConnections', verbs: ['POST'] },
       // A send to more than SEND_SHARD_SIZE connections invokes itself once per extra shard.
       invokesItself: { sid: 'InvokeOwnShards' },
+      metrics: true,
+    },
+  },
+  sendQueue: {
+    entry: 'send-queue.ts',
+    description: 'TripSync realtime: delivers queued notifications (SQS, partial batch responses)',
+    trigger: { kind: 'queue' },
+    timeout: 'sendTimeoutSeconds',
+    // It posts a queued send's whole fan-out itself (it does not shard): send's CPU.
+    memory: 'sendMemorySizeMiB',
+    needs: {
+      // The same reads, writes and posts as send: it runs the same send logic per record.
+      connectionTable: [
+        {
+          sid: 'ListConnections',
+          actions: ['dynamodb:Query'],
+          on: ['table', 'connectionIdIndex'],
+        },
+        { sid: 'RemoveStaleConnections', actions: ['dynamodb:DeleteItem'], on: ['table'] },
+      ],
+      // Appending as send does, under a claim of the record's message (a conditional put, and
+      // an update to take over or release it), and a Query that finds the seq a redelivered
+      // record's message was logged at (lambdas/adapters/dynamodb-message-log.ts).
+      messageLog: [
+        {
+          sid: 'AppendToMessageLog',
+          actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+        },
+        { sid: 'FindRedeliveredMessages', actions: ['dynamodb:Query'] },
+      ],
+      settings: ['sendConcurrency', 'postTimeoutMs', 'postMaxAttempts', 'messageRetentionSeconds'],
+      managementApi: { sid: 'PostToConnections', verbs: ['POST'] },
+      deadLetterQueue: { sid: 'RejectBadPayloads' },
+      metrics: true,
+    },
+  },
+  presence: {
+    entry: 'presence.ts',
+    description: 'TripSync realtime: counts the live connections of users (presence)',
+    trigger: { kind: 'invoke' },
+    // Up to 1,000 Queries: a fan-out of reads, with send's time.
+    timeout: 'sendTimeoutSeconds',
+    memory: 'memorySizeMiB',
+    needs: {
+      // One strongly consistent Query per user, on the table only.
+      connectionTable: [{ sid: 'CountConnections', actions: ['dynamodb:Query'], on: ['table'] }],
     },
   },
   resume: {
@@ -217,11 +329,15 @@ export const FUNCTIONS = {
       // Posts to the connection that asked, and to no other (the code posts to the event's own
       // connection id; IAM cannot name a connection id known only at runtime).
       managementApi: { sid: 'PostReplay', verbs: ['POST'] },
+      metrics: true,
     },
   },
 } as const satisfies Record<string, FunctionSpec>;
 
-/** A function's name: `authorizer`, `connect`, `disconnect`, `default`, `send`, `resume`. */
+/**
+ * A function's name: `authorizer`, `connect`, `disconnect`, `default`, `send`, `sendQueue`,
+ * `presence`, `resume`.
+ */
 export type FunctionName = keyof typeof FUNCTIONS;
 
 /** The names, in manifest order. */
@@ -267,7 +383,7 @@ export function routeKeyOf(name: FunctionName): string | undefined {
  * The functions with a trigger of this kind, in manifest order.
  *
  * @example
- * functionsTriggeredBy('invoke'); // ['send']
+ * functionsTriggeredBy('invoke'); // ['send', 'presence']
  */
 export function functionsTriggeredBy(kind: FunctionTrigger['kind']): FunctionName[] {
   return FUNCTION_NAMES.filter((name) => functionSpec(name).trigger.kind === kind);

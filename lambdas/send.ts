@@ -1,3 +1,5 @@
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { Context } from 'aws-lambda';
 import { readMessageLogConfig } from './config/message-log';
 import { readSendConfig } from './config/send';
 import { readStoreConfig } from './config/store';
@@ -6,9 +8,11 @@ import { postShard, type SendResult, type ShardResult, sendNotification } from '
 import { isShardPayload } from './core/shards';
 import { createConnectionGateway } from './runtime/gateway';
 import { createLogger } from './runtime/logger';
+import { createMetrics, publishMetrics, recordSend } from './runtime/metrics';
 import { createShardInvoker } from './runtime/shard-invoker';
 import { createStores } from './runtime/store';
 import { SEND_FINISH_MARGIN_MS } from './shared/limits';
+import { METRICS } from './shared/metrics';
 
 const sendConfig = readSendConfig(process.env);
 const { store, messageLog } = createStores(
@@ -19,11 +23,7 @@ const gateway = createConnectionGateway(sendConfig);
 const { sharding } = sendConfig;
 const shardInvoker = sharding && createShardInvoker(sharding);
 const log = createLogger('send');
-
-/** The part of Lambda's `context` the send handler reads. */
-interface InvocationContext {
-  getRemainingTimeInMillis(): number;
-}
+const metrics = createMetrics();
 
 /**
  * Invoked by producers (Lambda `Invoke`, `RequestResponse` or `Event`) with a `SendPayload`:
@@ -33,12 +33,15 @@ interface InvocationContext {
  * Errors are thrown so Lambda reports them with `errorType` = the error's name:
  * `ValidationError` (bad payload, nothing sent) or `StoreUnavailableError` (retryable, nothing
  * sent). Posts that would not finish before the Lambda timeout are not attempted and count
- * `failed`.
+ * `failed`. Each send adds its counts and duration to the metrics (`lambdas/shared/metrics.ts`).
+ * `context` is Lambda's (tests that drive the handler directly may leave it out).
  */
 export async function handler(
   event: unknown,
-  context?: InvocationContext,
+  context?: Context,
 ): Promise<SendResult | ShardResult> {
+  if (context) log.addContext(context);
+  const started = performance.now();
   const finishBy = context
     ? // Kept back for stale-row cleanup and the reply: the send returns its counts instead of
       // timing out (a timed-out `Event` invocation is retried, repeating messages).
@@ -63,10 +66,15 @@ export async function handler(
             signingKey: sharding.signingKey,
           },
         }),
+      report: (report) => recordSend(metrics, report, performance.now() - started),
     });
   } catch (error) {
-    if (error instanceof ValidationError) log.warn('send refused', { error: error.message });
-    else log.error('send failed', { error });
+    if (error instanceof ValidationError) {
+      log.warn('send refused', { error: error.message });
+      metrics.addMetric(METRICS.sendsRejected, MetricUnit.Count, 1);
+    } else log.error('send failed', { error });
     throw error;
+  } finally {
+    publishMetrics(metrics);
   }
 }

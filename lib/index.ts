@@ -8,9 +8,11 @@
  * realtime.grantSend(bookingService);
  */
 export { TripSyncRealtimePropsError } from './errors';
+export { RealtimeMonitoring } from './monitoring';
 export {
   type RealtimeLogLevel,
   TRIPSYNC_REALTIME_DEFAULTS,
+  type TripSyncAlarmThresholds,
   type TripSyncRealtimeProps,
 } from './props';
 export {

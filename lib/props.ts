@@ -1,15 +1,24 @@
 import { RemovalPolicy, Token } from 'aws-cdk-lib';
+import type { IEventBus } from 'aws-cdk-lib/aws-events';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
+import type { ITopic } from 'aws-cdk-lib/aws-sns';
+import type { ReservedConcurrencyProp } from '../lambdas/manifest';
 import {
+  ALARM_DEFAULTS,
+  type AlarmThresholdName,
+  ASYNC_INVOKE,
   AWS_LIMITS,
+  DEFAULT_JWT_AUDIENCE,
   DEPLOYMENT,
   defaultShardsInFlight,
   isHttpsUrl,
+  QUEUE,
   SEND_FINISH_MARGIN_MS,
   SERVICE_NAME,
   SETTINGS,
 } from '../lambdas/shared/limits';
+import { METRICS_NAMESPACE_PATTERN } from '../lambdas/shared/metrics';
 import { TripSyncRealtimePropsError } from './errors';
 
 /**
@@ -21,6 +30,14 @@ export const TRIPSYNC_REALTIME_DEFAULTS = {
   // API Gateway admits 500 new connections per second per account and region by default.
   throttlingRateLimitPerSecond: DEPLOYMENT.throttlingRateLimitPerSecond,
   throttlingBurstLimit: DEPLOYMENT.throttlingBurstLimit.default,
+  frameThrottlingRateLimitPerSecond: DEPLOYMENT.frameThrottlingRateLimitPerSecond,
+  frameThrottlingBurstLimit: DEPLOYMENT.frameThrottlingBurstLimit.default,
+  jwtAudience: DEFAULT_JWT_AUDIENCE,
+  jwtMaxLifetimeSeconds: SETTINGS.jwtMaxLifetimeSeconds.default,
+  maxConnectionsPerUser: SETTINGS.maxConnectionsPerUser.default,
+  // The ceilings; the floors (send, $disconnect) are reserved only when set.
+  authorizerReservedConcurrency: DEPLOYMENT.authorizerReservedConcurrency,
+  defaultRouteReservedConcurrency: DEPLOYMENT.defaultRouteReservedConcurrency,
   // API Gateway closes every WebSocket connection after 2 hours.
   connectionTtlSeconds: SETTINGS.connectionTtlSeconds.default,
   memorySizeMiB: DEPLOYMENT.memorySizeMiB.default,
@@ -36,7 +53,20 @@ export const TRIPSYNC_REALTIME_DEFAULTS = {
   logRetention: DEPLOYMENT.logRetentionDays as RetentionDays,
   logLevel: DEPLOYMENT.logLevel,
   serviceName: SERVICE_NAME,
+  queueBatchSize: QUEUE.batchSize.default,
+  queueMaxReceiveCount: QUEUE.maxReceiveCount.default,
+  queueMaxBatchingWindowSeconds: QUEUE.maxBatchingWindowSeconds.default,
+  sendRetryAttempts: ASYNC_INVOKE.retryAttempts.default,
+  sendMaxEventAgeSeconds: ASYNC_INVOKE.maxEventAgeSeconds.default,
+  alarmThresholds: ALARM_DEFAULTS.thresholds,
 } as const;
+
+/**
+ * Thresholds of the construct's alarms, each reached within one 5-minute period; any left out
+ * keeps its default (`ALARM_DEFAULTS` in `lambdas/shared/limits.ts`). docs/operating.md says
+ * what each alarm means and what to do when it fires.
+ */
+export type TripSyncAlarmThresholds = { readonly [name in AlarmThresholdName]?: number };
 
 /** Log levels Powertools understands (`POWERTOOLS_LOG_LEVEL`). */
 export type RealtimeLogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
@@ -46,8 +76,8 @@ export type RealtimeLogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
  * verifies HS256 tokens with a secret the construct generates.
  *
  * Token verification (the `$connect` authorizer) is HS256 with a Secrets Manager secret
- * (`jwtSecret`, or one the construct creates), JWKS (`jwksUrl` + `jwtIssuer` +
- * `jwtAudience`), or both.
+ * (`jwtSecret`, or one the construct creates), JWKS (`jwksUrl` + `jwtIssuer`), or both. Every
+ * token must carry `aud` = `jwtAudience`, `iat`, and live at most `jwtMaxLifetimeSeconds`.
  */
 export interface TripSyncRealtimeProps {
   /**
@@ -60,30 +90,50 @@ export interface TripSyncRealtimeProps {
   readonly jwtSecret?: ISecret;
   /**
    * Create a Secrets Manager secret (64 random letters and digits) for HS256. The issuer of
-   * the tokens reads the same secret.
+   * the tokens reads the same secret. It is retained when the stack is deleted or the secret
+   * replaced: deleting it would leave the issuer without its key (docs/security.md says how to
+   * delete it on purpose).
    *
    * @default - true when neither `jwtSecret` nor `jwksUrl` is given, otherwise false
    */
   readonly createJwtSecret?: boolean;
   /**
    * JWKS endpoint (https) for RS256/ES256 tokens, e.g. a Cognito user pool's
-   * `.../.well-known/jwks.json`. Requires `jwtIssuer` and `jwtAudience`.
+   * `.../.well-known/jwks.json`. Requires `jwtIssuer`.
    *
    * @default - no JWKS verification
    */
   readonly jwksUrl?: string;
   /**
-   * Expected `iss` claim of JWKS-verified tokens. Requires `jwksUrl`.
+   * The issuers a token's `iss` must be one of (`JWT_ISSUER`): one, or a list when HS256 and a
+   * JWKS sign tokens side by side, each signer with its own. Required with `jwksUrl` (a JWKS may
+   * publish the keys of many tenants or apps; only `iss` tells them apart).
    *
-   * @default - no JWKS verification
+   * @default - `iss` is not checked (HS256 only)
    */
-  readonly jwtIssuer?: string;
+  readonly jwtIssuer?: string | readonly string[];
   /**
-   * Expected `aud` claim of JWKS-verified tokens. Requires `jwksUrl`.
+   * The `aud` every token must carry, HS256 and JWKS alike (`JWT_AUDIENCE`): binds tokens to
+   * this API, so that other tokens signed with the same key (access, refresh, password-reset
+   * tokens) open no socket. With Cognito, the app client id. Use one per environment.
    *
-   * @default - no JWKS verification
+   * @default 'tripsync-realtime'
    */
   readonly jwtAudience?: string;
+  /**
+   * The longest token lifetime accepted, `exp − iat` in seconds (`JWT_MAX_LIFETIME_SECONDS`),
+   * from 60 to 604800. Also how long the previous HS256 key stays valid after a rotation.
+   *
+   * @default 86400 (a day)
+   */
+  readonly jwtMaxLifetimeSeconds?: number;
+  /**
+   * Live connections one user may hold (`MAX_CONNECTIONS_PER_USER`), from 1 to 100000; the next
+   * handshake is refused with 429.
+   *
+   * @default 20
+   */
+  readonly maxConnectionsPerUser?: number;
   /**
    * Name of the API Gateway stage; part of the `wss://` URL and of the Management API endpoint.
    *
@@ -91,17 +141,69 @@ export interface TripSyncRealtimeProps {
    */
   readonly stageName?: string;
   /**
-   * Steady-state request rate allowed on every route of the stage, in requests per second.
+   * Steady-state request rate allowed on each route of the stage (`$connect`, `$disconnect`, any
+   * action route) but `$default`, in requests per second.
    *
    * @default 500 (the account's default rate of new connections per second)
    */
   readonly throttlingRateLimitPerSecond?: number;
   /**
-   * Burst of requests allowed on every route of the stage (token bucket size).
+   * Burst of requests allowed on each route of the stage but `$default` (token bucket size).
    *
    * @default 1000
    */
   readonly throttlingBurstLimit?: number;
+  /**
+   * Steady rate of client frames on `$default` (ping, whoami), in frames per second for the whole
+   * stage; a route-level setting, at most `throttlingRateLimitPerSecond`. API Gateway refuses the
+   * frames over it without invoking the function.
+   *
+   * @default 100 (the pings of 30,000 idle connections, one per 5 minutes)
+   */
+  readonly frameThrottlingRateLimitPerSecond?: number;
+  /**
+   * Burst of client frames on `$default`, at most `throttlingBurstLimit`.
+   *
+   * @default 200
+   */
+  readonly frameThrottlingBurstLimit?: number;
+  /**
+   * Reserve concurrency at all. With `false`, no function gets a reservation: for an account
+   * whose Lambda concurrency quota is too low to reserve any (new accounts may start below the
+   * default 1,000, and Lambda keeps 100 unreserved). Not together with a `*ReservedConcurrency`.
+   *
+   * @default true
+   */
+  readonly reserveConcurrency?: boolean;
+  /**
+   * Reserved concurrency of the authorizer: a ceiling, so that a flood of handshakes (or a slow
+   * Secrets Manager or JWKS) cannot drain the account's concurrency. Handshakes over it fail
+   * with 500 and clients retry. From 1 (0 would refuse every handshake).
+   *
+   * @default 100
+   */
+  readonly authorizerReservedConcurrency?: number;
+  /**
+   * Reserved concurrency of `$default`: a ceiling on what client frames can take.
+   *
+   * @default 20
+   */
+  readonly defaultRouteReservedConcurrency?: number;
+  /**
+   * Reserved concurrency of `send`: a floor that keeps notifications flowing when the account's
+   * other functions are busy. It caps `send` too: producers' invocations over it are throttled
+   * (429). Size it from the producers' peak rate and `send`'s duration.
+   *
+   * @default - unreserved (the account's shared pool)
+   */
+  readonly sendReservedConcurrency?: number;
+  /**
+   * Reserved concurrency of `$disconnect`: a floor, so that rows are deleted (and users' slots
+   * under `maxConnectionsPerUser` freed) when the account is busy. It caps `$disconnect` too.
+   *
+   * @default - unreserved (the account's shared pool)
+   */
+  readonly disconnectReservedConcurrency?: number;
   /**
    * Write API Gateway access logs (JSON, one line per connect, message and disconnect) to a
    * log group. API Gateway requires the account-level CloudWatch Logs role to be set in the
@@ -112,8 +214,9 @@ export interface TripSyncRealtimeProps {
   readonly accessLogging?: boolean;
   /**
    * Lifetime of a connection row, in seconds (`CONNECTION_TTL_SECONDS`); DynamoDB TTL removes
-   * rows whose `$disconnect` never arrived. From 60 to 604800. Below 7200, a connection open
-   * longer than this stops receiving notifications (synth warns).
+   * rows whose `$disconnect` never arrived. From 7200 to 604800: a row is never refreshed while
+   * its socket is open and `send` skips expired rows, so a TTL below API Gateway's maximum
+   * connection duration would silently stop delivery to sockets still open.
    *
    * @default 7200 (API Gateway's maximum connection duration)
    */
@@ -219,15 +322,109 @@ export interface TripSyncRealtimeProps {
    * @default 'INFO'
    */
   readonly logLevel?: RealtimeLogLevel;
+  /**
+   * CloudWatch namespace of the functions' metrics (`POWERTOOLS_METRICS_NAMESPACE`), read by the
+   * alarms and the dashboard. 1 to 255 letters, digits, spaces or `. - _ / # :`, not `AWS/…`.
+   *
+   * @default - `TripSyncRealtime/{stack name}`: two deployments never mix their figures
+   */
+  readonly metricsNamespace?: string;
+  /**
+   * Create the alarms (docs/operating.md lists them, with what to do when each fires).
+   *
+   * @default true
+   */
+  readonly alarms?: boolean;
+  /**
+   * An SNS topic every alarm notifies when it fires and when it recovers.
+   *
+   * @default - no notification: the alarms show in the console and on the dashboard
+   */
+  readonly alarmTopic?: ITopic;
+  /**
+   * Thresholds of the alarms, by name; each one given replaces its default.
+   *
+   * @default - the defaults in `ALARM_DEFAULTS` (docs/operating.md)
+   */
+  readonly alarmThresholds?: TripSyncAlarmThresholds;
+  /**
+   * Create the CloudWatch dashboard (one widget per question an operator asks).
+   *
+   * @default true
+   */
+  readonly dashboard?: boolean;
+  /**
+   * Records the queue consumer receives per invocation, from 1 to 10.
+   *
+   * @default 10
+   */
+  readonly queueBatchSize?: number;
+  /**
+   * Receives of a queued message before SQS moves it to the dead-letter queue, from 1 to 1000.
+   * A record whose send failed in a retryable way is delivered again up to this many times.
+   *
+   * @default 5
+   */
+  readonly queueMaxReceiveCount?: number;
+  /**
+   * How long Lambda gathers queued records before invoking the consumer, in seconds, 0 to 300.
+   *
+   * @default 0 (each batch at once)
+   */
+  readonly queueMaxBatchingWindowSeconds?: number;
+  /**
+   * Retries Lambda makes of a failed `Event` invocation of send, 0 to 2, before it goes to the
+   * dead-letter queue.
+   *
+   * @default 2
+   */
+  readonly sendRetryAttempts?: number;
+  /**
+   * How old an `Event` invocation of send may get (waiting for concurrency, retrying) before it
+   * goes to the dead-letter queue, in seconds, from 60 to 21600.
+   *
+   * @default 21600 (Lambda's maximum, 6 hours)
+   */
+  readonly sendMaxEventAgeSeconds?: number;
+  /**
+   * The EventBridge bus of `notificationRule` and of presence-change events.
+   *
+   * @default - the account's default bus
+   */
+  readonly eventBus?: IEventBus;
+  /**
+   * A rule on `eventBus` that delivers every `TripSync Notification` event's `detail` (a send
+   * payload) into the notification queue.
+   *
+   * @default false
+   */
+  readonly notificationRule?: boolean;
+  /**
+   * connect and disconnect put `TripSync Presence Changed` events on `eventBus` when a user's
+   * first connection opens or last one closes (one extra strongly consistent Query per connect
+   * and disconnect). Off, their bundles carry no EventBridge client.
+   *
+   * @default false
+   */
+  readonly presenceEvents?: boolean;
 }
 
 /** {@link TripSyncRealtimeProps} with defaults applied and every value checked. */
 export interface ResolvedProps {
   createJwtSecret: boolean;
-  jwks?: { url: string; issuer: string; audience: string };
+  jwksUrl?: string;
+  /** At least one when set. */
+  jwtIssuers?: readonly string[];
+  jwtAudience: string;
+  jwtMaxLifetimeSeconds: number;
+  maxConnectionsPerUser: number;
   stageName: string;
   throttlingRateLimitPerSecond: number;
   throttlingBurstLimit: number;
+  frameThrottlingRateLimitPerSecond: number;
+  frameThrottlingBurstLimit: number;
+  /** Per prop, the reservation to make; undefined leaves the function unreserved. */
+  reservedConcurrency: Record<ReservedConcurrencyProp, number | undefined>;
   accessLogging: boolean;
   connectionTtlSeconds: number;
   tableRemovalPolicy: RemovalPolicy;
@@ -244,6 +441,18 @@ export interface ResolvedProps {
   logRetention: RetentionDays;
   logRemovalPolicy: RemovalPolicy;
   logLevel: RealtimeLogLevel;
+  /** Undefined: the construct derives it from the stack's name. */
+  metricsNamespace: string | undefined;
+  alarms: boolean;
+  alarmThresholds: Record<AlarmThresholdName, number>;
+  dashboard: boolean;
+  queueBatchSize: number;
+  queueMaxReceiveCount: number;
+  queueMaxBatchingWindowSeconds: number;
+  sendRetryAttempts: number;
+  sendMaxEventAgeSeconds: number;
+  notificationRule: boolean;
+  presenceEvents: boolean;
 }
 
 /**
@@ -257,36 +466,23 @@ export interface ResolvedProps {
 export function resolveProps(props: TripSyncRealtimeProps): ResolvedProps {
   const d = TRIPSYNC_REALTIME_DEFAULTS;
 
-  const jwksGiven = {
-    jwksUrl: props.jwksUrl,
-    jwtIssuer: props.jwtIssuer,
-    jwtAudience: props.jwtAudience,
-  };
-  const given = Object.entries(jwksGiven).filter(([, value]) => value !== undefined);
-  if (given.length > 0 && given.length < 3) {
-    const missing = Object.keys(jwksGiven).filter((name) => !given.some(([n]) => n === name));
+  const jwksUrl =
+    props.jwksUrl === undefined
+      ? undefined
+      : httpsUrl('jwksUrl', nonEmpty('jwksUrl', props.jwksUrl));
+  const jwtIssuers = props.jwtIssuer === undefined ? undefined : issuers(props.jwtIssuer);
+  if (jwksUrl !== undefined && jwtIssuers === undefined) {
     throw new TripSyncRealtimePropsError(
-      missing.join(' and '),
-      `${missing.length > 1 ? 'are' : 'is'} required with ${given.map(([n]) => n).join(', ')} ` +
-        `(received ${given.map(([n, v]) => `${n}=${JSON.stringify(v)}`).join(', ')})`,
+      'jwtIssuer',
+      `is required with jwksUrl (received jwksUrl=${JSON.stringify(jwksUrl)}): a JWKS may ` +
+        "publish the keys of many tenants or apps, and only a token's iss tells them apart",
+      'jwksUrl',
     );
   }
-  for (const [name, value] of given) {
-    if (!Token.isUnresolved(value) && (value as string).trim() === '') {
-      throw new TripSyncRealtimePropsError(
-        name,
-        `must not be empty, received ${JSON.stringify(value)}`,
-      );
-    }
-  }
-  const jwks =
-    given.length === 3
-      ? {
-          url: httpsUrl('jwksUrl', props.jwksUrl as string),
-          issuer: props.jwtIssuer as string,
-          audience: props.jwtAudience as string,
-        }
-      : undefined;
+  const jwtAudience =
+    props.jwtAudience === undefined
+      ? d.jwtAudience
+      : nonEmpty('jwtAudience', props.jwtAudience).trim();
 
   if (props.jwtSecret && props.createJwtSecret === true) {
     throw new TripSyncRealtimePropsError(
@@ -295,8 +491,8 @@ export function resolveProps(props: TripSyncRealtimeProps): ResolvedProps {
       'jwtSecret',
     );
   }
-  const createJwtSecret = props.createJwtSecret ?? (!props.jwtSecret && !jwks);
-  if (!props.jwtSecret && !createJwtSecret && !jwks) {
+  const createJwtSecret = props.createJwtSecret ?? (!props.jwtSecret && jwksUrl === undefined);
+  if (!props.jwtSecret && !createJwtSecret && jwksUrl === undefined) {
     throw new TripSyncRealtimePropsError(
       'createJwtSecret',
       'is false and neither jwtSecret nor jwksUrl is given: no token verification would be configured',
@@ -311,24 +507,41 @@ export function resolveProps(props: TripSyncRealtimeProps): ResolvedProps {
     );
   }
 
-  const rate = props.throttlingRateLimitPerSecond ?? d.throttlingRateLimitPerSecond;
-  if (!Token.isUnresolved(rate) && !(Number.isFinite(rate) && rate > 0)) {
-    throw new TripSyncRealtimePropsError(
-      'throttlingRateLimitPerSecond',
-      `must be a number greater than 0, received ${rate}`,
-    );
-  }
-
   const resolved: ResolvedProps = {
     createJwtSecret,
-    jwks,
+    ...(jwksUrl !== undefined && { jwksUrl }),
+    ...(jwtIssuers !== undefined && { jwtIssuers }),
+    jwtAudience,
+    jwtMaxLifetimeSeconds: integer(
+      'jwtMaxLifetimeSeconds',
+      props.jwtMaxLifetimeSeconds,
+      SETTINGS.jwtMaxLifetimeSeconds,
+    ),
+    maxConnectionsPerUser: integer(
+      'maxConnectionsPerUser',
+      props.maxConnectionsPerUser,
+      SETTINGS.maxConnectionsPerUser,
+    ),
     stageName,
-    throttlingRateLimitPerSecond: rate,
+    throttlingRateLimitPerSecond: rate(
+      'throttlingRateLimitPerSecond',
+      props.throttlingRateLimitPerSecond ?? d.throttlingRateLimitPerSecond,
+    ),
     throttlingBurstLimit: integer(
       'throttlingBurstLimit',
       props.throttlingBurstLimit,
       DEPLOYMENT.throttlingBurstLimit,
     ),
+    frameThrottlingRateLimitPerSecond: rate(
+      'frameThrottlingRateLimitPerSecond',
+      props.frameThrottlingRateLimitPerSecond ?? d.frameThrottlingRateLimitPerSecond,
+    ),
+    frameThrottlingBurstLimit: integer(
+      'frameThrottlingBurstLimit',
+      props.frameThrottlingBurstLimit,
+      DEPLOYMENT.frameThrottlingBurstLimit,
+    ),
+    reservedConcurrency: reservedConcurrency(props),
     accessLogging: props.accessLogging ?? true,
     connectionTtlSeconds: integer(
       'connectionTtlSeconds',
@@ -370,9 +583,85 @@ export function resolveProps(props: TripSyncRealtimeProps): ResolvedProps {
     logRetention: props.logRetention ?? d.logRetention,
     logRemovalPolicy: props.logRemovalPolicy ?? RemovalPolicy.RETAIN,
     logLevel: props.logLevel ?? d.logLevel,
+    metricsNamespace: metricsNamespace(props.metricsNamespace),
+    alarms: props.alarms ?? true,
+    alarmThresholds: alarmThresholds(props.alarmThresholds),
+    dashboard: props.dashboard ?? true,
+    queueBatchSize: integer('queueBatchSize', props.queueBatchSize, QUEUE.batchSize),
+    queueMaxReceiveCount: integer(
+      'queueMaxReceiveCount',
+      props.queueMaxReceiveCount,
+      QUEUE.maxReceiveCount,
+    ),
+    queueMaxBatchingWindowSeconds: integer(
+      'queueMaxBatchingWindowSeconds',
+      props.queueMaxBatchingWindowSeconds,
+      QUEUE.maxBatchingWindowSeconds,
+    ),
+    sendRetryAttempts: integer(
+      'sendRetryAttempts',
+      props.sendRetryAttempts,
+      ASYNC_INVOKE.retryAttempts,
+    ),
+    sendMaxEventAgeSeconds: integer(
+      'sendMaxEventAgeSeconds',
+      props.sendMaxEventAgeSeconds,
+      ASYNC_INVOKE.maxEventAgeSeconds,
+    ),
+    notificationRule: props.notificationRule ?? false,
+    presenceEvents: props.presenceEvents ?? false,
   };
   checkCombinations(resolved);
   return resolved;
+}
+
+/** The reserved-concurrency props, in the order the docs list them. */
+const RESERVED_CONCURRENCY_PROPS: readonly ReservedConcurrencyProp[] = [
+  'authorizerReservedConcurrency',
+  'defaultRouteReservedConcurrency',
+  'sendReservedConcurrency',
+  'disconnectReservedConcurrency',
+];
+
+/** The ceilings by default, the floors when set; nothing with `reserveConcurrency: false`. */
+function reservedConcurrency(
+  props: TripSyncRealtimeProps,
+): Record<ReservedConcurrencyProp, number | undefined> {
+  const given = RESERVED_CONCURRENCY_PROPS.filter((name) => props[name] !== undefined);
+  if (props.reserveConcurrency === false) {
+    if (given.length > 0) {
+      throw new TripSyncRealtimePropsError(
+        'reserveConcurrency',
+        `is false, so ${given.join(' and ')} would be ignored: reserve nothing, or set ` +
+          'reserveConcurrency to true',
+        given[0],
+      );
+    }
+    return Object.fromEntries(
+      RESERVED_CONCURRENCY_PROPS.map((name) => [name, undefined]),
+    ) as Record<ReservedConcurrencyProp, number | undefined>;
+  }
+  const defaults: Record<ReservedConcurrencyProp, number | undefined> = {
+    authorizerReservedConcurrency: TRIPSYNC_REALTIME_DEFAULTS.authorizerReservedConcurrency,
+    defaultRouteReservedConcurrency: TRIPSYNC_REALTIME_DEFAULTS.defaultRouteReservedConcurrency,
+    sendReservedConcurrency: undefined,
+    disconnectReservedConcurrency: undefined,
+  };
+  const range = {
+    ...DEPLOYMENT.reservedConcurrency,
+    belowMinimum:
+      'Lambda runs no invocation of a function whose reserved concurrency is 0; leave the prop ' +
+      'unset, or set reserveConcurrency to false, to leave a function unreserved',
+  };
+  return Object.fromEntries(
+    RESERVED_CONCURRENCY_PROPS.map((name) => {
+      const value = props[name];
+      return [
+        name,
+        value === undefined ? defaults[name] : integer(name, value, { ...range, default: value }),
+      ];
+    }),
+  ) as Record<ReservedConcurrencyProp, number | undefined>;
 }
 
 /** Settings that are each valid but cannot work together. */
@@ -401,6 +690,25 @@ function checkCombinations(config: ResolvedProps): void {
       );
     }
   }
+  // Client frames get a smaller budget than handshakes: $default answers frames of clients that
+  // are already in, and a flood of them must not cost more than the stage allows anything else.
+  for (const [frame, stage] of [
+    ['frameThrottlingRateLimitPerSecond', 'throttlingRateLimitPerSecond'],
+    ['frameThrottlingBurstLimit', 'throttlingBurstLimit'],
+  ] as const) {
+    const frameValue = config[frame];
+    const stageValue = config[stage];
+    if (!Token.isUnresolved(frameValue) && !Token.isUnresolved(stageValue)) {
+      if (frameValue > stageValue) {
+        throw new TripSyncRealtimePropsError(
+          frame,
+          `(${frameValue}) must not exceed ${stage} (${stageValue}): $default's frames get at ` +
+            `most the budget $connect gets. Lower ${frame}, or raise ${stage} too`,
+          stage,
+        );
+      }
+    }
+  }
 }
 
 /**
@@ -408,20 +716,28 @@ function checkCombinations(config: ResolvedProps): void {
  * warning (`cdk synth` prints them; `--strict` fails on them).
  *
  * @example
- * propWarnings(resolveProps({ connectionTtlSeconds: 600 }));
- * // ['connectionTtlSeconds (600 s) is shorter than API Gateway's maximum connection duration ...']
+ * propWarnings(resolveProps({ sendReservedConcurrency: 900 }));
+ * // ['The functions reserve 1020 concurrent executions in all: ...']
  */
 export function propWarnings(config: ResolvedProps): string[] {
   const warnings: string[] = [];
-  const lifetimeSeconds = AWS_LIMITS.maxConnectionDurationMs / 1000;
-  const ttl = config.connectionTtlSeconds;
-  if (!Token.isUnresolved(ttl) && ttl < lifetimeSeconds) {
-    // send skips rows past their expiresAt, so an older connection is still open but unreachable.
-    warnings.push(
-      `connectionTtlSeconds (${ttl} s) is shorter than API Gateway's maximum connection duration ` +
-        `(${lifetimeSeconds} s): a connection open longer than ${ttl} s stays open but receives ` +
-        'no more notifications',
-    );
+  const reservations = Object.values(config.reservedConcurrency).filter(
+    (value): value is number => value !== undefined,
+  );
+  if (reservations.every((value) => !Token.isUnresolved(value))) {
+    const total = reservations.reduce((sum, value) => sum + value, 0);
+    const reservable = AWS_LIMITS.defaultAccountConcurrency - AWS_LIMITS.minUnreservedConcurrency;
+    if (total > reservable) {
+      // The account's quota is not known at synth: a raised one may well allow it.
+      warnings.push(
+        `The functions reserve ${total} concurrent executions in all: Lambda keeps ` +
+          `${AWS_LIMITS.minUnreservedConcurrency} of an account's unreserved, so the deployment ` +
+          `fails unless the account's concurrency quota in this region is at least ` +
+          `${total + AWS_LIMITS.minUnreservedConcurrency} (the default is ` +
+          `${AWS_LIMITS.defaultAccountConcurrency}) and the other functions reserve no more ` +
+          'than the rest',
+      );
+    }
   }
   return warnings;
 }
@@ -429,10 +745,21 @@ export function propWarnings(config: ResolvedProps): string[] {
 function integer(
   name: string,
   value: number | undefined,
-  range: { readonly default: number; readonly min: number; readonly max: number },
+  range: {
+    readonly default: number;
+    readonly min: number;
+    readonly max: number;
+    readonly belowMinimum?: string;
+  },
 ): number {
   if (value === undefined) return range.default;
   if (Token.isUnresolved(value)) return value;
+  if (Number.isInteger(value) && value < range.min && range.belowMinimum !== undefined) {
+    throw new TripSyncRealtimePropsError(
+      name,
+      `must be at least ${range.min} (${range.belowMinimum}), received ${value}`,
+    );
+  }
   if (!Number.isInteger(value) || value < range.min || value > range.max) {
     throw new TripSyncRealtimePropsError(
       name,
@@ -442,12 +769,96 @@ function integer(
   return value;
 }
 
+function metricsNamespace(value: string | undefined): string | undefined {
+  if (value === undefined || Token.isUnresolved(value)) return value;
+  if (!METRICS_NAMESPACE_PATTERN.test(value)) {
+    throw new TripSyncRealtimePropsError(
+      'metricsNamespace',
+      'must be 1 to 255 letters, digits, spaces or . - _ / # : and must not start with "AWS/" ' +
+        `or a colon, received ${JSON.stringify(value)}`,
+    );
+  }
+  return value;
+}
+
+/** A requests-per-second rate: any number above 0. */
+function rate(name: string, value: number): number {
+  if (!Token.isUnresolved(value) && !(Number.isFinite(value) && value > 0)) {
+    throw new TripSyncRealtimePropsError(
+      name,
+      `must be a number greater than 0, received ${value}`,
+    );
+  }
+  return value;
+}
+
+function alarmThresholds(
+  given: TripSyncAlarmThresholds | undefined,
+): Record<AlarmThresholdName, number> {
+  const defaults = ALARM_DEFAULTS.thresholds;
+  const thresholds: Record<AlarmThresholdName, number> = { ...defaults };
+  for (const [name, value] of Object.entries(given ?? {})) {
+    if (!Object.hasOwn(defaults, name)) {
+      throw new TripSyncRealtimePropsError(
+        'alarmThresholds',
+        `has no alarm ${JSON.stringify(name)}; the alarms are ${Object.keys(defaults).join(', ')}`,
+      );
+    }
+    if (value === undefined) continue;
+    if (!Token.isUnresolved(value) && !(Number.isFinite(value) && value >= 0)) {
+      throw new TripSyncRealtimePropsError(
+        `alarmThresholds.${name}`,
+        `must be a number of at least 0, received ${value}`,
+      );
+    }
+    thresholds[name as AlarmThresholdName] = value;
+  }
+  return thresholds;
+}
+
+function nonEmpty(name: string, value: string): string {
+  if (!Token.isUnresolved(value) && value.trim() === '') {
+    throw new TripSyncRealtimePropsError(
+      name,
+      `must not be empty, received ${JSON.stringify(value)}`,
+    );
+  }
+  return value;
+}
+
+/**
+ * `jwtIssuer` as a list. The function reads `JWT_ISSUER` as issuers separated by commas, so one
+ * issuer may not contain a comma.
+ */
+function issuers(value: string | readonly string[]): readonly string[] {
+  if (Token.isUnresolved(value)) return [value as string];
+  const list = typeof value === 'string' ? [value] : value;
+  if (list.length === 0) {
+    throw new TripSyncRealtimePropsError(
+      'jwtIssuer',
+      'must name at least one issuer, received an empty list (leave it unset not to check iss)',
+    );
+  }
+  return list.map((issuer) => {
+    if (Token.isUnresolved(issuer)) return issuer;
+    const trimmed = nonEmpty('jwtIssuer', issuer).trim();
+    if (trimmed.includes(',')) {
+      throw new TripSyncRealtimePropsError(
+        'jwtIssuer',
+        `must be issuers without commas (JWT_ISSUER separates them with commas; pass a list), ` +
+          `received ${JSON.stringify(issuer)}`,
+      );
+    }
+    return trimmed;
+  });
+}
+
 function httpsUrl(name: string, value: string): string {
   if (Token.isUnresolved(value)) return value;
   if (!isHttpsUrl(value)) {
     throw new TripSyncRealtimePropsError(
       name,
-      `must be an https URL, received ${JSON.stringify(value)}`,
+      `must be an https URL (keys fetched over http can be swapped in transit), received ${JSON.stringify(value)}`,
     );
   }
   return value;

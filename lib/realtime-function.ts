@@ -21,6 +21,8 @@ export interface RealtimeHandlerProps {
   baseEnvironment: Record<string, string>;
   environment: Record<string, string>;
   statements?: iam.PolicyStatement[];
+  /** Reserved concurrency (a guarantee and a cap at once); unset, the account's shared pool. */
+  reservedConcurrency?: number;
   /** esbuild `define`s on top of {@link HANDLER_BUNDLING}. */
   define?: Record<string, string>;
 }
@@ -61,6 +63,7 @@ export class RealtimeHandler extends Construct {
       architecture: Architecture.ARM_64,
       memorySize: props.memorySizeMiB,
       timeout: Duration.seconds(props.timeoutSeconds),
+      reservedConcurrentExecutions: props.reservedConcurrency,
       role: this.role,
       logGroup,
       environment: { ...props.baseEnvironment, ...props.environment },
@@ -97,3 +100,9 @@ export const HANDLER_BUNDLING: BundlingOptions = {
  * client was bundled; defined `false` for an authorizer without an HS256 secret.
  */
 export const SECRETS_MANAGER_BUILD_FLAG = 'TRIPSYNC_BUNDLE_SECRETS_MANAGER';
+
+/**
+ * The global that `lambdas/runtime/presence-publisher.ts` reads to know whether the EventBridge
+ * client was bundled; defined `false` for connect and disconnect without presence events.
+ */
+export const EVENTBRIDGE_BUILD_FLAG = 'TRIPSYNC_BUNDLE_EVENTBRIDGE';

@@ -1,7 +1,9 @@
 import { CfnOutput, RemovalPolicy, Stack, type StackProps, Token, Validations } from 'aws-cdk-lib';
 import { CfnAccount } from 'aws-cdk-lib/aws-apigateway';
+import { EventBus } from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
+import { Topic } from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import { TripSyncRealtimePropsError } from './errors';
 import type { TripSyncRealtimeProps } from './props';
@@ -29,6 +31,18 @@ export interface TripSyncRealtimeStackProps extends StackProps, TripSyncRealtime
    * @default false
    */
   readonly apiGatewayCloudWatchRole?: boolean;
+  /**
+   * ARN of an existing SNS topic, imported as `alarmTopic`. Give this or `alarmTopic`, not both.
+   *
+   * @default - no notification
+   */
+  readonly alarmTopicArn?: string;
+  /**
+   * Name of an existing EventBridge bus, imported as `eventBus`. Give this or `eventBus`.
+   *
+   * @default - the account's default bus
+   */
+  readonly eventBusName?: string;
 }
 
 /** The pattern of a complete Secrets Manager secret ARN: the name ends with `-` and 6 characters. */
@@ -75,7 +89,35 @@ export class TripSyncRealtimeStack extends Stack {
         ? Secret.fromSecretCompleteArn(this, 'ImportedJwtSecret', props.jwtSecretArn)
         : undefined);
 
-    this.realtime = new TripSyncRealtime(this, 'Realtime', { ...props, jwtSecret });
+    for (const [imported, given] of [
+      ['alarmTopicArn', 'alarmTopic'],
+      ['eventBusName', 'eventBus'],
+    ] as const) {
+      if (props[imported] !== undefined && props[given] !== undefined) {
+        throw new TripSyncRealtimePropsError(
+          imported,
+          `must not be given together with ${given}: pass it one way`,
+          given,
+        );
+      }
+    }
+    const alarmTopic =
+      props.alarmTopic ??
+      (props.alarmTopicArn !== undefined
+        ? Topic.fromTopicArn(this, 'ImportedAlarmTopic', props.alarmTopicArn)
+        : undefined);
+    const eventBus =
+      props.eventBus ??
+      (props.eventBusName !== undefined
+        ? EventBus.fromEventBusName(this, 'ImportedEventBus', props.eventBusName)
+        : undefined);
+
+    this.realtime = new TripSyncRealtime(this, 'Realtime', {
+      ...props,
+      jwtSecret,
+      alarmTopic,
+      eventBus,
+    });
 
     if (props.apiGatewayCloudWatchRole) {
       const role = new iam.Role(this, 'ApiGatewayCloudWatchRole', {
@@ -117,6 +159,32 @@ export class TripSyncRealtimeStack extends Stack {
       description: 'ARN of the send function',
       value: this.realtime.sendFunction.functionArn,
     });
+    new CfnOutput(this, 'NotificationQueueUrl', {
+      description: 'Send a SendPayload as the message body (SQS SendMessage)',
+      value: this.realtime.notificationQueue.queueUrl,
+    });
+    new CfnOutput(this, 'NotificationQueueArn', {
+      description: 'ARN of the notification queue, for IAM: producers need sqs:SendMessage on it',
+      value: this.realtime.notificationQueue.queueArn,
+    });
+    new CfnOutput(this, 'DeadLetterQueueUrl', {
+      description: 'What could not be delivered, and why (see docs/operating.md)',
+      value: this.realtime.deadLetterQueue.queueUrl,
+    });
+    new CfnOutput(this, 'PresenceFunctionName', {
+      description: 'Invoke with {"userIds": [...]} to count live connections',
+      value: this.realtime.presenceFunction.functionName,
+    });
+    new CfnOutput(this, 'PresenceFunctionArn', {
+      description: 'ARN of the presence function',
+      value: this.realtime.presenceFunction.functionArn,
+    });
+    if (this.realtime.monitoring.dashboard) {
+      new CfnOutput(this, 'DashboardName', {
+        description: 'The CloudWatch dashboard (see docs/operating.md)',
+        value: this.realtime.monitoring.dashboard.dashboardName,
+      });
+    }
     new CfnOutput(this, 'ConnectionTableName', {
       description: 'DynamoDB table of open connections',
       value: this.realtime.table.tableName,

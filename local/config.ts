@@ -6,7 +6,13 @@ import {
   optionalUrl,
 } from '../lambdas/config/env';
 import { ConfigError } from '../lambdas/core/errors';
-import { AWS_LIMITS, DEPLOYMENT, MIN_HS256_SECRET_BYTES, SETTINGS } from '../lambdas/shared/limits';
+import {
+  AWS_LIMITS,
+  DEPLOYMENT,
+  MIN_HS256_SECRET_BYTES,
+  QUEUE,
+  SETTINGS,
+} from '../lambdas/shared/limits';
 
 /**
  * Named defaults of the local stack. Every option of `startLocalStack` falls back to one of these,
@@ -70,7 +76,30 @@ export const DEFAULTS = {
   functionConcurrency: 2,
   /** An idle function worker stops after this long; the next invocation starts a new one. */
   functionIdleTimeoutMs: 5 * 60 * 1000,
+  /** The notification queue and its dead-letter queue, at `{origin}/{accountId}/{name}`. */
+  queueName: QUEUE.localName,
+  deadLetterQueueName: QUEUE.localDeadLetterName,
+  /** Receives before the redrive policy moves a message to the dead-letter queue. */
+  queueMaxReceiveCount: QUEUE.maxReceiveCount.default,
+  /** Records per invocation of the queue consumer. */
+  queueBatchSize: QUEUE.batchSize.default,
+  /** How long the event source gathers records before invoking. */
+  queueMaxBatchingWindowMs: QUEUE.maxBatchingWindowSeconds.default * 1000,
 } as const;
+
+/**
+ * The notification queue's visibility timeout for a consumer timeout, as the construct sets it:
+ * six times the function's timeout, at most SQS's 12 hours.
+ *
+ * @example
+ * queueVisibilityTimeoutMs(30_000); // 180000
+ */
+export function queueVisibilityTimeoutMs(consumerTimeoutMs: number): number {
+  return Math.min(
+    consumerTimeoutMs * QUEUE.visibilityTimeoutPerFunctionTimeout,
+    QUEUE.maxVisibilityTimeoutSeconds * 1000,
+  );
+}
 
 /**
  * The HS256 secret `npm start` and `npm run token` share when `JWT_SECRET` is unset. It exists

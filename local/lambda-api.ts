@@ -106,7 +106,7 @@ export async function handleInvokeRequest(
   const started = performance.now();
   const run = fn.invoke(event, requestId, text).then((outcome) => {
     deps.log.line(
-      'send',
+      fn.name,
       `${invocationType}  ${describeTarget(event)} → ${describeOutcome(outcome)} (${Math.round(performance.now() - started)} ms)`,
     );
     return outcome;

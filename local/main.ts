@@ -92,7 +92,9 @@ TripSync Realtime: local stack (the handler modules in lambdas/, as CDK deploys 
 
   WebSocket      ${stack.url}?token=<JWT>        (also ${stack.url}/${stack.stage})
   @connections   ${stack.endpoint}/@connections/{connectionId}
-  Lambda Invoke  ${stack.endpoint}  function "send"
+  Lambda Invoke  ${stack.endpoint}  functions "send" and "presence"
+  SQS            ${stack.queueUrl}  (dead letters: ${stack.deadLetterQueueUrl})
+  EventBridge    ${stack.endpoint}  PutEvents, detail type "TripSync Notification" into the queue
   Demo page      ${stack.endpoint}/?user=ann   (protocol v2: open it as two users, drop one, send)
   DynamoDB       ${database}
   Tables         ${stack.tableName}, ${stack.messageTableName} (messages kept ${options.messageRetentionSeconds} s)
@@ -113,6 +115,11 @@ Try it (a token for user 42, valid 4 hours; more with: npm run --silent token --
       (the function's answer goes to out.json, the CLI's own to stdout;
        AWS CLI v1: leave out --cli-binary-format raw-in-base64-out)
   aws dynamodb scan --endpoint-url ${stack.dynamoDbEndpoint} --table-name ${stack.tableName}
+
+  # Through the queue, and who is online:
+  aws sqs send-message --endpoint-url ${stack.endpoint} --queue-url ${stack.queueUrl} \\
+      --message-body '{"userId":"42","message":{"type":"queued"}}'
+  AWS_ENDPOINT_URL=${stack.endpoint} /usr/bin/python3 examples/python/presence.py 42
 
   # The same from TypeScript, Python (boto3, PyJWT, websockets) and a script: examples/
   AWS_ENDPOINT_URL=${stack.endpoint} npx tsx examples/typescript/send.ts 42 '{"type":"hello"}'

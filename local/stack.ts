@@ -13,7 +13,9 @@ import {
   functionsTriggeredBy,
   routeKeyOf,
 } from '../lambdas/manifest';
-import { AWS_LIMITS, SETTINGS } from '../lambdas/shared/limits';
+import { NOTIFICATION_DETAIL_TYPE } from '../lambdas/shared/eventbridge';
+import { AWS_LIMITS, QUEUE, SETTINGS } from '../lambdas/shared/limits';
+import { METRICS_NAMESPACE_PREFIX } from '../lambdas/shared/metrics';
 import {
   checkInteger,
   checkLogLevel,
@@ -23,10 +25,18 @@ import {
   LOCAL_JWT_SECRET,
   MAX_FUNCTION_CONCURRENCY,
   MAX_LOCAL_DURATION_MS,
+  queueVisibilityTimeoutMs,
 } from './config';
 import { GATEWAY_CLOSES } from './connection';
 import { serveDemo } from './demo';
 import { displayHost, startLocalDynamoDb } from './dynamodb';
+import {
+  type BusEvent,
+  type EventBridgeApiDeps,
+  handleEventBridgeRequest,
+  isEventBridgeRequest,
+  type LocalRule,
+} from './eventbridge-api';
 import { FunctionWorkers } from './function-workers';
 import { sendJson } from './http';
 import { handleInvokeRequest, invokedFunctionName } from './lambda-api';
@@ -43,7 +53,10 @@ import {
 import { listen } from './listen';
 import { type LogSink, StackLog } from './log';
 import { handleManagementRequest, managementConnectionId } from './management-api';
+import { QueueEventSource } from './queue-event-source';
 import { ConnectionRegistry } from './registry';
+import { handleSqsRequest, type SqsApiDeps, sqsProtocolOf } from './sqs-api';
+import { LocalQueue, LocalQueues } from './sqs-queue';
 import { handleUpgrade, protocolFromConnect } from './upgrade';
 
 /** Options of `startLocalStack`; every one has a default in `local/config.ts`. */
@@ -80,7 +93,7 @@ export interface LocalStackOptions {
   integrationTimeoutMs?: number;
   /** Lambda timeout of the authorizer, `$connect`, `$disconnect` and route functions. @default 10000 */
   handlerTimeoutMs?: number;
-  /** Lambda timeout of `send`. @default 30000 */
+  /** Lambda timeout of `send`, the queue consumer and `presence`. @default 30000 */
   sendTimeoutMs?: number;
   /** `POWERTOOLS_LOG_LEVEL` for the handlers' JSON logs. @default 'WARN' */
   handlerLogLevel?: string;
@@ -105,14 +118,38 @@ export interface LocalStackOptions {
   wrapHandler?: (name: FunctionName, handler: LambdaHandler) => LambdaHandler;
   /** Custom routes by route key, selected by `$request.body.action`; run on the stack's thread. */
   routes?: Record<string, LambdaHandler>;
+  /** The notification queue's visibility timeout. @default 6 × sendTimeoutMs, as deployed */
+  queueVisibilityTimeoutMs?: number;
+  /** Receives before a message moves to the dead-letter queue. @default 5 */
+  queueMaxReceiveCount?: number;
+  /** Records per invocation of the queue consumer. @default 10 */
+  queueBatchSize?: number;
+  /** How long the event source gathers records before invoking. @default 0 */
+  queueMaxBatchingWindowMs?: number;
+  /**
+   * Deliver `TripSync Notification` events put on the local default bus into the notification
+   * queue (the construct's `notificationRule`). @default true
+   */
+  notificationRule?: boolean;
+  /** connect and disconnect put presence-change events on the local bus. @default false */
+  presenceEvents?: boolean;
+  /** Sees every event put on the local bus (presence changes, notifications). */
+  onEvent?: (event: BusEvent) => void;
 }
 
 /** A running local stack. */
 export interface LocalStack {
   /** The WebSocket URL, e.g. `ws://127.0.0.1:3001`. */
   url: string;
-  /** The HTTP origin of `@connections` and Lambda Invoke, e.g. `http://127.0.0.1:3001`. */
+  /**
+   * The HTTP origin of `@connections`, Lambda Invoke, SQS and EventBridge, e.g.
+   * `http://127.0.0.1:3001`.
+   */
   endpoint: string;
+  /** The notification queue, e.g. `http://127.0.0.1:3001/000000000000/notifications`. */
+  queueUrl: string;
+  /** Its dead-letter queue. */
+  deadLetterQueueUrl: string;
   port: number;
   dynamoDbEndpoint: string;
   /** True when dynalite runs in this process. */
@@ -144,11 +181,12 @@ const SHUTDOWN_GRACE_MS = 1000;
 
 /**
  * Starts the whole backend in this process: the WebSocket gateway, the Management API and the
- * Lambda Invoke API on one origin, and DynamoDB (embedded dynalite unless `dynamoDbEndpoint`),
+ * Lambda Invoke API, SQS and EventBridge on one origin, and DynamoDB (embedded dynalite unless `dynamoDbEndpoint`),
  * running the handler modules CDK deploys, each function in worker threads of its own. Every
  * worker gets this process's environment plus the function's own (`TABLE_NAME`,
- * `DYNAMODB_ENDPOINT`, `CONNECTIONS_ENDPOINT`, `JWT_SECRET`, `MAX_CONNECTIONS_PER_USER`,
- * `AWS_REGION`, dummy credentials)
+ * `MESSAGE_TABLE_NAME`, `DYNAMODB_ENDPOINT`, `CONNECTIONS_ENDPOINT`, `JWT_SECRET`,
+ * `MAX_CONNECTIONS_PER_USER`, `DEAD_LETTER_QUEUE_URL`, the metrics namespace, `AWS_REGION`,
+ * dummy credentials; `PRESENCE_EVENT_BUS` for connect and disconnect with `presenceEvents`)
  * as its `process.env`; this process's `process.env` is left as it was, so stacks started
  * side by side cannot read each other's endpoints. One worker per function starts with the
  * stack: a handler module that cannot load (a configuration error) fails the start.
@@ -176,6 +214,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   };
   const registry = new ConnectionRegistry();
   const background = new Set<Promise<void>>();
+  const eventSources: QueueEventSource[] = [];
   const pendingUpgrades = new Set<Promise<void>>();
   let stopping = false;
 
@@ -218,6 +257,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   await listen(server, config.port, config.host, 'PORT');
   const port = (server.address() as AddressInfo).port;
   const endpoint = `http://${displayHost(config.host)}:${port}`;
+  const queues = createQueues(endpoint, api, config, log);
   const closeServer = async () => {
     for (const socket of upgradedSockets) socket.destroy();
     server.closeAllConnections();
@@ -268,14 +308,29 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       MAX_CONNECTIONS_PER_USER: String(config.maxConnectionsPerUser),
       AWS_REGION: config.region,
       POWERTOOLS_LOG_LEVEL: config.handlerLogLevel,
+      DEAD_LETTER_QUEUE_URL: queues.deadLetters.url,
+      // As Lambda sets it for on-demand functions: Powertools logs cold_start true only then.
+      AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
+      POWERTOOLS_METRICS_NAMESPACE: `${METRICS_NAMESPACE_PREFIX}/local`,
+      // The metric lines are log lines: printed at every level but SILENT.
+      POWERTOOLS_METRICS_DISABLED: String(config.handlerLogLevel === 'SILENT'),
     };
     if (credentials) delete functionEnv.AWS_SESSION_TOKEN;
+    // Presence events go only to the functions that publish them, as the construct sets it;
+    // never inherited from this process's environment.
+    delete functionEnv.PRESENCE_EVENT_BUS;
+    delete functionEnv.EVENTS_ENDPOINT;
     // One per stack, as one per deployment: only this stack's send accepts its shards.
     const shardSigningKey = randomBytes(32).toString('base64url');
     envOf = (name) => ({
       ...functionEnv,
       // Lambda sets it in every function's environment.
       AWS_LAMBDA_FUNCTION_NAME: name,
+      ...(config.presenceEvents &&
+        functionSpec(name).needs.presenceEvents && {
+          PRESENCE_EVENT_BUS: 'default',
+          EVENTS_ENDPOINT: endpoint,
+        }),
       ...(functionSpec(name).needs.invokesItself && {
         // On AWS the Lambda client finds the regional endpoint; here it is this stack's.
         LAMBDA_ENDPOINT: endpoint,
@@ -361,6 +416,34 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     for (const [routeKey, handler] of Object.entries(options.routes ?? {})) {
       routes.set(routeKey, inProcess(routeKey, handler, config.handlerTimeoutMs));
     }
+    // The event source mapping of each queue-triggered function (one queue: notifications).
+    for (const name of functionsTriggeredBy('queue')) {
+      eventSources.push(
+        new QueueEventSource(queues.notifications, fn(name, 'queue consumer'), {
+          batchSize: config.queueBatchSize,
+          maxBatchingWindowMs: config.queueMaxBatchingWindowMs,
+          region: api.region,
+          log,
+        }),
+      );
+    }
+    const rules: LocalRule[] = config.notificationRule
+      ? [
+          {
+            name: 'notifications',
+            matches: (event) => event['detail-type'] === NOTIFICATION_DETAIL_TYPE,
+            // The construct's rule sends `$.detail` alone: the queue holds send payloads.
+            deliver: (event) => {
+              const body = JSON.stringify(event.detail);
+              const sent = queues.notifications.send({ body, senderId: 'events.amazonaws.com' });
+              log.line(
+                'queue',
+                `${queues.notifications.name} ← message ${sent.messageId} (event ${event.id})`,
+              );
+            },
+          },
+        ]
+      : [];
     const connectionDeps = {
       api,
       routes,
@@ -402,7 +485,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       stage: api.stage,
       url: `ws://${displayHost(config.host)}:${port}`,
       jwtSecret: config.jwtSecret,
+      sqs: { queues: queues.all, log },
+      events: {
+        region: api.region,
+        accountId: api.accountId,
+        rules,
+        log,
+        ...(options.onEvent && { onEvent: options.onEvent }),
+      },
     });
+    for (const source of eventSources) source.start();
   } catch (error) {
     markFailed(error);
     await stopWorkers();
@@ -415,6 +507,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const stop = () => {
     stopped ??= (async () => {
       stopping = true;
+      // Batches in flight finish while their sockets are still open; nothing new is polled.
+      await Promise.allSettled(eventSources.map((source) => source.stop()));
       await Promise.allSettled([...pendingUpgrades]);
       const open = registry.open();
       if (open.length > 0) log.line('stopping', `closing ${open.length} connection(s) with 1001`);
@@ -435,6 +529,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   return {
     url: `ws://${displayHost(config.host)}:${port}`,
     endpoint,
+    queueUrl: queues.notifications.url,
+    deadLetterQueueUrl: queues.deadLetters.url,
     port,
     dynamoDbEndpoint: db.endpoint,
     dynamoDbEmbedded: db.embedded,
@@ -460,10 +556,15 @@ interface Deps {
   stage: string;
   url: string;
   jwtSecret: string;
+  sqs: SqsApiDeps;
+  events: EventBridgeApiDeps;
 }
 
 async function dispatch(req: IncomingMessage, res: ServerResponse, deps: Deps): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://local');
+  if (isEventBridgeRequest(req)) return handleEventBridgeRequest(req, res, deps.events);
+  const sqsProtocol = sqsProtocolOf(req, url, deps.sqs.queues);
+  if (sqsProtocol !== undefined) return handleSqsRequest(req, res, url, sqsProtocol, deps.sqs);
   const connectionId = managementConnectionId(url.pathname);
   if (connectionId !== undefined) {
     return handleManagementRequest(req, res, connectionId, deps.registry);
@@ -569,7 +670,73 @@ function resolveOptions(options: LocalStackOptions) {
       1,
       duration,
     ),
+    queueVisibilityTimeoutMs: checkInteger(
+      'queueVisibilityTimeoutMs',
+      options.queueVisibilityTimeoutMs ??
+        queueVisibilityTimeoutMs(options.sendTimeoutMs ?? DEFAULTS.sendTimeoutMs),
+      0,
+      QUEUE.maxVisibilityTimeoutSeconds * 1000,
+    ),
+    queueMaxReceiveCount: checkInteger(
+      'queueMaxReceiveCount',
+      options.queueMaxReceiveCount ?? DEFAULTS.queueMaxReceiveCount,
+      QUEUE.maxReceiveCount.min,
+      QUEUE.maxReceiveCount.max,
+    ),
+    queueBatchSize: checkInteger(
+      'queueBatchSize',
+      options.queueBatchSize ?? DEFAULTS.queueBatchSize,
+      QUEUE.batchSize.min,
+      QUEUE.batchSize.max,
+    ),
+    queueMaxBatchingWindowMs: checkInteger(
+      'queueMaxBatchingWindowMs',
+      options.queueMaxBatchingWindowMs ?? DEFAULTS.queueMaxBatchingWindowMs,
+      0,
+      QUEUE.maxBatchingWindowSeconds.max * 1000,
+    ),
+    notificationRule: options.notificationRule ?? true,
+    presenceEvents: options.presenceEvents ?? false,
   };
+}
+
+/**
+ * The notification queue and its dead-letter queue, configured as the construct deploys them
+ * (redrive after `maxReceiveCount` receives, 4 and 14 days of retention, 256 KiB messages).
+ */
+function createQueues(
+  endpoint: string,
+  api: { region: string; accountId: string },
+  config: ReturnType<typeof resolveOptions>,
+  log: StackLog,
+) {
+  const queue = (name: string) => ({
+    name,
+    url: `${endpoint}/${api.accountId}/${name}`,
+    arn: `arn:aws:sqs:${api.region}:${api.accountId}:${name}`,
+    visibilityTimeoutMs: config.queueVisibilityTimeoutMs,
+    maxMessageBytes: QUEUE.maxMessageBytes,
+  });
+  const day = 24 * 60 * 60 * 1000;
+  const deadLetters = new LocalQueue({
+    ...queue(DEFAULTS.deadLetterQueueName),
+    visibilityTimeoutMs: QUEUE.defaultVisibilityTimeoutSeconds * 1000,
+    retentionMs: QUEUE.deadLetterRetentionDays * day,
+  });
+  const notifications = new LocalQueue({
+    ...queue(DEFAULTS.queueName),
+    retentionMs: QUEUE.retentionDays * day,
+    redrive: { deadLetterQueue: deadLetters, maxReceiveCount: config.queueMaxReceiveCount },
+    onRedrive: (message) =>
+      log.line(
+        'dead-letter',
+        `message ${message.messageId} moved to ${deadLetters.name} after ${config.queueMaxReceiveCount} receive(s)`,
+      ),
+  });
+  const all = new LocalQueues();
+  all.add(notifications);
+  all.add(deadLetters);
+  return { notifications, deadLetters, all };
 }
 
 /**

@@ -214,11 +214,12 @@ const RELIABILITY_SECTIONS: Record<string, { title: string; what: string }> = {
     title: 'Bad input',
     what:
       'Bad input through the real entry points: `send` payloads over Lambda Invoke, client frames ' +
-      'over a WebSocket, tokens through the handshake (HS256 and a JWKS, HS/RS confusion included), ' +
-      'and a burst of frames from one client. Each case ends as the contract says (a ' +
-      '`ValidationError` naming the field, an error reply to the sender, a close, a handshake ' +
-      'refused with the reason logged, or an acceptance), with no crash, no row written and no ' +
-      'message sent; no log line holds a token.',
+      'over a WebSocket, tokens through the handshake (HS256 and a JWKS, HS/RS confusion included; ' +
+      "tokens without this API's audience, without `iat`, or living longer than allowed), the " +
+      "connection past a user's cap (429), and a burst of frames from one client. Each case ends " +
+      'as the contract says (a `ValidationError` naming the field, an error reply to the sender, a ' +
+      'close, a handshake refused with the reason logged, or an acceptance), with no crash, no row ' +
+      'written and no message sent; no log line holds a token.',
   },
   faults: {
     title: 'Faults',
@@ -249,7 +250,11 @@ const RELIABILITY_SECTIONS: Record<string, { title: string; what: string }> = {
   },
   authorizerFuzz: {
     title: 'Authorizer fuzz',
-    what: 'Generated tokens (fast-check) against the authorizer: no invalid token is accepted.',
+    what:
+      "Generated tokens (fast-check) against the authorizer's verifier, on a clock the test holds, " +
+      'for HS256, a JWKS served by a real HTTP server, and both together, with `aud`, `iss`, `iat` ' +
+      'and the lifetime among the generated claims: no invalid token is accepted, no valid one ' +
+      'refused, and nothing fails but with a rejection.',
   },
   leastPrivilege: {
     title: 'Least privilege',

@@ -11,7 +11,7 @@ import type {
   ClientProtocol,
   ConnectionRecord,
   ConnectionStore,
-  ConnectionTarget,
+  LiveConnection,
   ResumeClaim,
 } from '../core/ports';
 import { CONNECTION_TABLE_SCHEMA as schema } from '../shared/connection-table-schema';
@@ -65,8 +65,8 @@ export class DynamoDbConnectionStore implements ConnectionStore {
     return (await this.listConnections(userId, nowEpochSeconds)).map((c) => c.connectionId);
   }
 
-  async listConnections(userId: string, nowEpochSeconds: number): Promise<ConnectionTarget[]> {
-    const connections: ConnectionTarget[] = [];
+  async listConnections(userId: string, nowEpochSeconds: number): Promise<LiveConnection[]> {
+    const connections: LiveConnection[] = [];
     let startKey: Record<string, unknown> | undefined;
     do {
       // One page holds about 10,000 rows (1 MB); a user never has that many, but be correct.
@@ -75,12 +75,13 @@ export class DynamoDbConnectionStore implements ConnectionStore {
           new QueryCommand({
             TableName: this.tableName,
             KeyConditionExpression: '#user = :user',
-            ProjectionExpression: '#connection, #expires, #protocol',
+            ProjectionExpression: '#connection, #expires, #protocol, #connectedAt',
             ExpressionAttributeNames: {
               '#user': schema.partitionKey,
               '#connection': schema.sortKey,
               '#expires': schema.ttlAttribute,
               '#protocol': schema.protocolAttribute,
+              '#connectedAt': schema.connectedAtAttribute,
             },
             ExpressionAttributeValues: { ':user': userId },
             ConsistentRead: true,
@@ -92,9 +93,11 @@ export class DynamoDbConnectionStore implements ConnectionStore {
         // TTL deletion lags by up to days, and expired rows still come back until then.
         const expiresAt = item[schema.ttlAttribute];
         if (typeof expiresAt === 'number' && expiresAt <= nowEpochSeconds) continue;
+        const connectedAt = item[schema.connectedAtAttribute];
         connections.push({
           connectionId: String(item[schema.sortKey]),
           protocol: protocolOf(item[schema.protocolAttribute]),
+          connectedAt: typeof connectedAt === 'number' ? connectedAt : 0,
         });
       }
       startKey = page.LastEvaluatedKey;

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type DynamoDBDocumentClient,
@@ -7,8 +7,15 @@ import {
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { StoreUnavailableError } from '../core/errors';
-import type { LogHead, MessageLog, StoredMessage } from '../core/ports';
+import { DeliveryInProgressError, StoreUnavailableError } from '../core/errors';
+import type {
+  AppendedMessage,
+  DeliveryKey,
+  LogHead,
+  MessageLog,
+  StoredMessage,
+} from '../core/ports';
+import { DELIVERY_CLAIM_GRACE_MS, DELIVERY_CLAIM_RETENTION_SECONDS } from '../shared/limits';
 import { MESSAGE_LOG_SCHEMA as schema } from '../shared/message-log-schema';
 import { isConditionFailure } from './dynamodb-connection-store';
 
@@ -24,11 +31,38 @@ export function newEpoch(): string {
   return randomBytes(12).toString('base64url');
 }
 
+/**
+ * The sort key of a delivery claim: a 52-bit hash of its key, negated, below every message and
+ * the head. Two keys of one user meeting on one hash is told apart by the claim's own key.
+ *
+ * @example
+ * claimSeqOf('sqs:2e1424d4-f796-459a-8184-9c92662be6da'); // a negative safe integer
+ */
+export function claimSeqOf(key: string): number {
+  const hash = createHash('sha256').update(key).digest('hex');
+  return -(Number.parseInt(hash.slice(0, 13), 16) + 1);
+}
+
 /** What the adapter knows of a head it read or wrote. */
 interface Head {
   last: number;
   epoch: string;
 }
+
+/** A delivery claim as stored. */
+interface Claim {
+  key: string;
+  after: number;
+  epoch: string;
+  heldUntil: number;
+}
+
+/** What claiming a delivery found: go on and log it (under its key, or without one), or done. */
+type ClaimOutcome =
+  | { kind: 'claimed' }
+  /** Another key's claim holds this one's hash: log without a key (a redelivery logs again). */
+  | { kind: 'collision' }
+  | { kind: 'logged'; seq: number };
 
 /**
  * `MessageLog` over a DynamoDB table with the keys of `MESSAGE_LOG_SCHEMA`, without
@@ -47,6 +81,16 @@ interface Head {
  * seq whose writer is still between its writes. Requests per append: 1 read and 2 writes, plus
  * 1 failed put and 1 update per conflict (3 writes and a read to start a new epoch).
  *
+ * With a delivery key (a queued message), a conditional put of the user's **claim** of that key
+ * comes between steps 1 and 3: it records `after` (the head's `last`) and `heldUntil`, and the
+ * message item carries the key. A redelivery's claim put fails; it reads the claim and finds
+ * the message among the seqs after `after` (one Query), publishes it if its writer died before
+ * moving the head, and returns its seq. No message yet: the claim's holder is still logging it
+ * (`DeliveryInProgressError`) until `heldUntil` (plus a grace) has passed, or released the claim
+ * when it failed; then the redelivery takes the claim over (a conditional update) and logs it.
+ * Requests: 1 read and 3 writes for a first delivery; 3 reads and a failed put for a
+ * redelivery of a logged message (plus an update if its head was left behind).
+ *
  * @example
  * const log = new DynamoDbMessageLog(DynamoDBDocumentClient.from(new DynamoDBClient({})), 'MessageLog', 86_400);
  * const { seq, epoch } = await log.append('42', '{"type":"seat_taken"}', Date.now());
@@ -63,7 +107,8 @@ export class DynamoDbMessageLog implements MessageLog {
     userId: string,
     messageJson: string,
     nowMs: number,
-  ): Promise<{ seq: number; epoch: string }> {
+    delivery?: DeliveryKey,
+  ): Promise<AppendedMessage> {
     const now = Math.floor(nowMs / 1000);
     const expiresAt = now + this.retentionSeconds;
     // The head outlives the newest message by one more retention period: a client that saw
@@ -71,33 +116,54 @@ export class DynamoDbMessageLog implements MessageLog {
     // the sequence restarts only once no message of it can be retained.
     const headExpiresAt = expiresAt + this.retentionSeconds;
     let head = await this.readOrCreateHead(userId, now, headExpiresAt);
-    for (let conflicts = 0; ; ) {
-      const seq = head.last + 1;
-      if (await this.putMessage(userId, seq, head.epoch, messageJson, nowMs, expiresAt)) {
-        if (await this.advanceHead(userId, head, headExpiresAt)) return { seq, epoch: head.epoch };
-        // Someone moved the head first: a helper that found this message (it is committed), or,
-        // after an expiry, a new epoch (then this put went into a dead sequence: start over).
-        const current = await this.readHead(userId, now);
-        if (current?.epoch === head.epoch && current.last >= seq) {
-          return { seq, epoch: head.epoch };
+    let key: string | undefined;
+    if (delivery) {
+      const claim = await this.claim(userId, delivery, head, nowMs, headExpiresAt);
+      if (claim.kind === 'logged') return { seq: claim.seq, epoch: head.epoch, redelivered: true };
+      if (claim.kind === 'claimed') key = delivery.key;
+    }
+    let committed = false;
+    try {
+      for (let conflicts = 0; ; ) {
+        const seq = head.last + 1;
+        const item = { seq, epoch: head.epoch, messageJson, nowMs, expiresAt, key };
+        if (await this.putMessage(userId, item)) {
+          committed = true;
+          if (await this.advanceHead(userId, head, headExpiresAt)) {
+            return { seq, epoch: head.epoch };
+          }
+          // Someone moved the head first: a helper that found this message (it is committed),
+          // or, after an expiry, a new epoch (then this put went into a dead sequence: start over).
+          const current = await this.readHead(userId, now);
+          if (current?.epoch === head.epoch && current.last >= seq) {
+            return { seq, epoch: head.epoch };
+          }
+          committed = false;
+        } else {
+          // Another writer's message holds `seq`: publish it for them, then try the next seq.
+          if (++conflicts > MAX_CONFLICTS) {
+            throw new StoreUnavailableError(
+              `append for user ${userId}`,
+              new Error(`gave up after ${MAX_CONFLICTS} conflicts with concurrent appends`),
+              'message log',
+            );
+          }
+          if (await this.advanceHead(userId, head, headExpiresAt)) {
+            head = { last: seq, epoch: head.epoch };
+            continue;
+          }
+          // A little jitter spreads writers that keep meeting on the same seq.
+          await sleep(Math.random() * Math.min(20, conflicts));
         }
-      } else {
-        // Another writer's message holds `seq`: publish it for them, then try the next seq.
-        if (++conflicts > MAX_CONFLICTS) {
-          throw new StoreUnavailableError(
-            `append for user ${userId}`,
-            new Error(`gave up after ${MAX_CONFLICTS} conflicts with concurrent appends`),
-            'message log',
-          );
-        }
-        if (await this.advanceHead(userId, head, headExpiresAt)) {
-          head = { last: seq, epoch: head.epoch };
-          continue;
-        }
-        // A little jitter spreads writers that keep meeting on the same seq.
-        await sleep(Math.random() * Math.min(20, conflicts));
+        head = await this.readOrCreateHead(userId, now, headExpiresAt);
       }
-      head = await this.readOrCreateHead(userId, now, headExpiresAt);
+    } catch (error) {
+      // Nothing logged under the claim (as far as this writer knows): a redelivery need not wait
+      // for `heldUntil`. A put that failed on the wire but was applied is still found by its key.
+      if (key !== undefined && delivery && !committed) {
+        await this.releaseClaim(userId, delivery).catch(() => {});
+      }
+      throw error;
     }
   }
 
@@ -197,11 +263,15 @@ export class DynamoDbMessageLog implements MessageLog {
   /** Puts the message at `seq`; false when a message of the same epoch is already there. */
   private putMessage(
     userId: string,
-    seq: number,
-    epoch: string,
-    messageJson: string,
-    nowMs: number,
-    expiresAt: number,
+    message: {
+      seq: number;
+      epoch: string;
+      messageJson: string;
+      nowMs: number;
+      expiresAt: number;
+      /** The delivery key it is logged under, if any. */
+      key: string | undefined;
+    },
   ): Promise<boolean> {
     return this.conditional('PutItem', () =>
       this.client.send(
@@ -209,15 +279,191 @@ export class DynamoDbMessageLog implements MessageLog {
           TableName: this.tableName,
           Item: {
             [schema.partitionKey]: userId,
-            [schema.sortKey]: seq,
-            [schema.epochAttribute]: epoch,
-            [schema.messageAttribute]: messageJson,
-            [schema.loggedAtAttribute]: nowMs,
-            [schema.ttlAttribute]: expiresAt,
+            [schema.sortKey]: message.seq,
+            [schema.epochAttribute]: message.epoch,
+            [schema.messageAttribute]: message.messageJson,
+            [schema.loggedAtAttribute]: message.nowMs,
+            [schema.ttlAttribute]: message.expiresAt,
+            ...(message.key !== undefined && { [schema.deliveryKeyAttribute]: message.key }),
           },
           ConditionExpression: 'attribute_not_exists(#seq) OR #epoch <> :epoch',
           ExpressionAttributeNames: { '#seq': schema.sortKey, '#epoch': schema.epochAttribute },
-          ExpressionAttributeValues: { ':epoch': epoch },
+          ExpressionAttributeValues: { ':epoch': message.epoch },
+        }),
+      ),
+    );
+  }
+
+  /**
+   * Claims `delivery` for this user, or finds what an earlier delivery of it did: the seq it
+   * logged the message at (published now if its writer stopped before the head), or a claim
+   * still held (throws `DeliveryInProgressError`), or one given up (taken over).
+   */
+  private async claim(
+    userId: string,
+    delivery: DeliveryKey,
+    head: Head,
+    nowMs: number,
+    headExpiresAt: number,
+  ): Promise<ClaimOutcome> {
+    const claimSeq = claimSeqOf(delivery.key);
+    const now = Math.floor(nowMs / 1000);
+    const mine: Claim = {
+      key: delivery.key,
+      after: head.last,
+      epoch: head.epoch,
+      heldUntil: delivery.heldUntil,
+    };
+    // Twice at most: a claim that expires between the put and the read is put again.
+    for (let attempt = 0; attempt < 2; attempt++) {
+      if (await this.putClaim(userId, claimSeq, mine, now)) return { kind: 'claimed' };
+      const found = await this.readClaim(userId, claimSeq, now);
+      if (found === undefined) continue;
+      if (found.key !== delivery.key) return { kind: 'collision' };
+      // Its message, if logged, is after `after` in the claim's epoch; a new epoch starts at 1.
+      const after = found.epoch === head.epoch ? found.after : 0;
+      const seq = await this.findLogged(userId, delivery.key, after, head.epoch);
+      if (seq !== undefined) {
+        // Its writer may have stopped between the put and the head: the head is then at
+        // seq - 1 (it was there when the put succeeded), and publishing it is one step.
+        if (head.last === seq - 1) await this.advanceHead(userId, head, headExpiresAt);
+        return { kind: 'logged', seq };
+      }
+      if (nowMs < found.heldUntil + DELIVERY_CLAIM_GRACE_MS) {
+        throw new DeliveryInProgressError(delivery.key, userId);
+      }
+      // Its holder has ended without logging it: take the claim over, unless another
+      // redelivery just did.
+      if (await this.takeOverClaim(userId, claimSeq, found, { ...mine, after })) {
+        return { kind: 'claimed' };
+      }
+      throw new DeliveryInProgressError(delivery.key, userId);
+    }
+    throw new DeliveryInProgressError(delivery.key, userId);
+  }
+
+  private putClaim(userId: string, claimSeq: number, claim: Claim, now: number) {
+    return this.conditional('PutItem', () =>
+      this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: {
+            [schema.partitionKey]: userId,
+            [schema.sortKey]: claimSeq,
+            [schema.deliveryKeyAttribute]: claim.key,
+            [schema.claimAfterAttribute]: claim.after,
+            [schema.epochAttribute]: claim.epoch,
+            [schema.claimHeldUntilAttribute]: claim.heldUntil,
+            [schema.ttlAttribute]: now + DELIVERY_CLAIM_RETENTION_SECONDS,
+          },
+          // An expired claim (TTL deletion lags) is no claim.
+          ConditionExpression: 'attribute_not_exists(#seq) OR #expires <= :now',
+          ExpressionAttributeNames: { '#seq': schema.sortKey, '#expires': schema.ttlAttribute },
+          ExpressionAttributeValues: { ':now': now },
+        }),
+      ),
+    );
+  }
+
+  private async readClaim(
+    userId: string,
+    claimSeq: number,
+    now: number,
+  ): Promise<Claim | undefined> {
+    const { Item } = await this.run('GetItem', () =>
+      this.client.send(
+        new GetCommand({
+          TableName: this.tableName,
+          Key: { [schema.partitionKey]: userId, [schema.sortKey]: claimSeq },
+          ConsistentRead: true,
+        }),
+      ),
+    );
+    if (!Item || Number(Item[schema.ttlAttribute]) <= now) return undefined;
+    return {
+      key: String(Item[schema.deliveryKeyAttribute]),
+      after: Number(Item[schema.claimAfterAttribute]),
+      epoch: String(Item[schema.epochAttribute]),
+      heldUntil: Number(Item[schema.claimHeldUntilAttribute]),
+    };
+  }
+
+  /** The seq of the message logged under `key` after `after` in `epoch`, if any: one Query. */
+  private async findLogged(
+    userId: string,
+    key: string,
+    after: number,
+    epoch: string,
+  ): Promise<number | undefined> {
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.run('Query', () =>
+        this.client.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            KeyConditionExpression: '#user = :user AND #seq > :after',
+            FilterExpression: '#key = :key AND #epoch = :epoch',
+            ProjectionExpression: '#seq',
+            ExpressionAttributeNames: {
+              '#user': schema.partitionKey,
+              '#seq': schema.sortKey,
+              '#key': schema.deliveryKeyAttribute,
+              '#epoch': schema.epochAttribute,
+            },
+            ExpressionAttributeValues: {
+              ':user': userId,
+              ':after': after,
+              ':key': key,
+              ':epoch': epoch,
+            },
+            ConsistentRead: true,
+            ExclusiveStartKey: startKey,
+          }),
+        ),
+      );
+      const [found] = page.Items ?? [];
+      if (found) return Number(found[schema.sortKey]);
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return undefined;
+  }
+
+  /** Makes `claim` this delivery's, on condition that nobody changed it since it was read. */
+  private takeOverClaim(userId: string, claimSeq: number, found: Claim, mine: Claim) {
+    return this.conditional('UpdateItem', () =>
+      this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { [schema.partitionKey]: userId, [schema.sortKey]: claimSeq },
+          UpdateExpression: 'SET #held = :mine, #after = :after, #epoch = :epoch',
+          ConditionExpression: '#held = :found',
+          ExpressionAttributeNames: {
+            '#held': schema.claimHeldUntilAttribute,
+            '#after': schema.claimAfterAttribute,
+            '#epoch': schema.epochAttribute,
+          },
+          ExpressionAttributeValues: {
+            ':mine': mine.heldUntil,
+            ':after': mine.after,
+            ':epoch': mine.epoch,
+            ':found': found.heldUntil,
+          },
+        }),
+      ),
+    );
+  }
+
+  /** Gives a claim up at once (`heldUntil` 0), on condition that it is still this delivery's. */
+  private releaseClaim(userId: string, delivery: DeliveryKey) {
+    return this.conditional('UpdateItem', () =>
+      this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { [schema.partitionKey]: userId, [schema.sortKey]: claimSeqOf(delivery.key) },
+          UpdateExpression: 'SET #held = :released',
+          ConditionExpression: '#held = :mine',
+          ExpressionAttributeNames: { '#held': schema.claimHeldUntilAttribute },
+          ExpressionAttributeValues: { ':released': 0, ':mine': delivery.heldUntil },
         }),
       ),
     );

@@ -43,7 +43,7 @@ function connectionTtlSeconds(env: Env): number {
   if (raw !== undefined && Number.isInteger(Number(raw)) && Number(raw) < setting.min) {
     throw new ConfigError(
       setting.env,
-      `must be at least ${setting.min} (API Gateway's maximum connection duration: rows are never refreshed, so a shorter TTL stops delivery to sockets still open), got ${JSON.stringify(raw)}`,
+      `must be at least ${setting.min} (${setting.belowMinimum}), got ${JSON.stringify(raw)}`,
     );
   }
   return integerSetting(env, setting);

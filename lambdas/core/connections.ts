@@ -1,6 +1,12 @@
 import { ConnectionLimitExceededError, MissingIdentityError } from './errors';
 import { type AuthorizerContext, authorizedUserId } from './identity';
-import type { ClientProtocol, ConnectionRecord, ConnectionStore, Log } from './ports';
+import type {
+  ClientProtocol,
+  ConnectionRecord,
+  ConnectionStore,
+  LiveConnection,
+  Log,
+} from './ports';
 
 /** What `$connect` and `$disconnect` know about the connection (from `requestContext`). */
 export interface ConnectionEvent {
@@ -26,10 +32,21 @@ export interface ConnectDependencies extends ConnectionDependencies {
   maxConnectionsPerUser: number;
 }
 
+/** A connection `$connect` admitted, and the user's live connections as its cap read them. */
+export interface RegisteredConnection {
+  record: ConnectionRecord;
+  /** The user's live connections, this one included, read right after its row was written. */
+  live: LiveConnection[];
+  /** When `live` was read, epoch milliseconds. */
+  readAt: number;
+}
+
 /**
  * `$connect`: stores the mapping from the authorized user to this connection, with the
- * protocol it speaks, then counts the user's live rows with one strongly consistent Query. Over `maxConnectionsPerUser`, it
- * deletes the row it wrote and throws `ConnectionLimitExceededError` (the edge answers 429).
+ * protocol it speaks, then reads the user's live rows with one strongly consistent Query. Over
+ * `maxConnectionsPerUser`, it deletes the row it wrote and throws `ConnectionLimitExceededError`
+ * (the edge answers 429). The rows it read come back with the record: presence-change events
+ * tell a user's first connection from them, with no read of their own.
  *
  * Writing before counting keeps the cap exact from above without a transaction: of any set of
  * connects that overlap, the one whose count is sent last sees every row the others wrote
@@ -42,14 +59,14 @@ export interface ConnectDependencies extends ConnectionDependencies {
  * can be (a row left behind expires by TTL, or goes on the first send's 410).
  *
  * @example
- * await registerConnection({ connectionId: 'BFaT_fALIAMCKug=', connectedAt: Date.now(),
- *   authorizer: { principalId: '42', userId: '42' } },
+ * const { record, live } = await registerConnection({ connectionId: 'BFaT_fALIAMCKug=',
+ *   connectedAt: Date.now(), authorizer: { principalId: '42', userId: '42' } },
  *   { store, log, ttlSeconds: 7200, maxConnectionsPerUser: 20 });
  */
 export async function registerConnection(
   event: ConnectionEvent,
   { store, log, ttlSeconds, maxConnectionsPerUser, now = Date.now }: ConnectDependencies,
-): Promise<ConnectionRecord> {
+): Promise<RegisteredConnection> {
   const userId = authorizedUserId(event.authorizer);
   const connectedAt = event.connectedAt ?? now();
   const record: ConnectionRecord = {
@@ -60,19 +77,20 @@ export async function registerConnection(
     protocol: event.protocol ?? 'v1',
   };
   await store.putConnection(record);
-  let live: number;
+  let live: LiveConnection[];
+  const readAt = now();
   try {
-    live = await store.countLiveConnections(userId, Math.floor(now() / 1000));
+    live = await store.listConnections(userId, Math.floor(readAt / 1000));
   } catch (error) {
     await removeRefusedRow(store, log, record);
     throw error;
   }
-  if (live > maxConnectionsPerUser) {
+  if (live.length > maxConnectionsPerUser) {
     await removeRefusedRow(store, log, record);
-    throw new ConnectionLimitExceededError(userId, live, maxConnectionsPerUser);
+    throw new ConnectionLimitExceededError(userId, live.length, maxConnectionsPerUser);
   }
   log.info('connected', { userId, connectionId: event.connectionId, protocol: record.protocol });
-  return record;
+  return { record, live, readAt };
 }
 
 /** The handshake is refused, so API Gateway will send no `$disconnect` for it: delete now. */
@@ -90,6 +108,7 @@ async function removeRefusedRow(store: ConnectionStore, log: Log, record: Connec
 
 /**
  * `$disconnect`: removes the mapping, one write; removing a row that is already gone is fine.
+ * Returns the connection's owner, or undefined when no row names one.
  * AWS delivers `$disconnect` on a best-effort basis, so nothing relies on this alone: rows
  * also expire by TTL and are removed when a send gets 410.
  *
@@ -100,7 +119,7 @@ async function removeRefusedRow(store: ConnectionStore, log: Log, record: Connec
 export async function unregisterConnection(
   event: ConnectionEvent,
   { store, log }: ConnectionDependencies,
-): Promise<void> {
+): Promise<string | undefined> {
   const { connectionId } = event;
   let userId: string | undefined;
   try {
@@ -111,9 +130,10 @@ export async function unregisterConnection(
     userId = await store.findUserId(connectionId);
     if (userId === undefined) {
       log.info('disconnected connection had no row', { connectionId });
-      return;
+      return undefined;
     }
   }
   await store.deleteConnection(userId, connectionId);
   log.info('disconnected', { userId, connectionId });
+  return userId;
 }

@@ -59,7 +59,8 @@ export class AuthProviderUnavailableError extends Error {
 /**
  * The connection table or the message log could not be read or written. Retryable: when `send`
  * fails with it, nothing has been posted yet, so invoking again delivers each message (a
- * message already logged for some users is logged for them again: see docs/producers.md).
+ * message already logged for some users is logged for them again, unless it came through the
+ * queue: see docs/producers.md).
  */
 export class StoreUnavailableError extends Error {
   override readonly name = 'StoreUnavailableError';
@@ -71,6 +72,29 @@ export class StoreUnavailableError extends Error {
     const causeText = cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause);
     super(`${store} ${operation} failed: ${causeText}${detail ? `; ${detail}` : ''}`, { cause });
     this.operation = operation;
+  }
+}
+
+/**
+ * Another delivery of the same queue message is still logging it (SQS delivered it twice at
+ * once, or its first delivery is still running): this one neither logs nor posts it. Retryable:
+ * the record comes back after the visibility timeout, when the first delivery has finished, and
+ * is then posted with the seq that one logged.
+ *
+ * @example
+ * throw new DeliveryInProgressError('sqs:2e1424d4-f796-459a-8184-9c92662be6da', '42');
+ */
+export class DeliveryInProgressError extends Error {
+  override readonly name = 'DeliveryInProgressError';
+  readonly retryable = true;
+
+  constructor(
+    readonly deliveryKey: string,
+    readonly userId: string,
+  ) {
+    super(
+      `${deliveryKey} is being logged for user ${userId} by another delivery; retry after it ends`,
+    );
   }
 }
 

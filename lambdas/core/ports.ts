@@ -1,4 +1,5 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
+import type { PresenceChangeDetail } from '../shared/eventbridge';
 
 /**
  * What the core needs from the outside world. Adapters in `lambdas/adapters/` implement these
@@ -29,6 +30,12 @@ export interface ConnectionTarget {
   protocol: ClientProtocol;
 }
 
+/** A live connection of a user, as one read of the user's rows finds it. */
+export interface LiveConnection extends ConnectionTarget {
+  /** When API Gateway accepted it, epoch milliseconds (0 for a row written without it). */
+  connectedAt: number;
+}
+
 /** The outcome of asking to serve one more resume on a connection (see `claimResume`). */
 export type ResumeClaim =
   | { kind: 'granted'; protocol: ClientProtocol }
@@ -47,8 +54,11 @@ export interface ConnectionStore {
    * `$connect` has returned is always included. Rows past `expiresAt` are left out.
    */
   listConnectionIds(userId: string, nowEpochSeconds: number): Promise<string[]>;
-  /** The same read as `listConnectionIds`, with each connection's protocol. */
-  listConnections(userId: string, nowEpochSeconds: number): Promise<ConnectionTarget[]>;
+  /**
+   * The same read as `listConnectionIds`, with each connection's protocol and when it opened:
+   * what send posts to, what `$connect` counts against the cap and tells a first connection by.
+   */
+  listConnections(userId: string, nowEpochSeconds: number): Promise<LiveConnection[]>;
   /**
    * Takes one token from the connection's resume bucket (`burst` tokens, one earned back every
    * `refillMs`), kept on its row: one conditional write, two when the bucket is in use, plus a
@@ -61,9 +71,10 @@ export interface ConnectionStore {
     bucket: { burst: number; refillMs: number },
   ): Promise<ResumeClaim>;
   /**
-   * How many live rows the user has: one strongly consistent Query (more only past 1 MB of
-   * rows), counting rows whose `expiresAt` is after `nowEpochSeconds`. A row whose put has
-   * been acknowledged is always counted.
+   * How many live rows the user has: one strongly consistent Query that returns the count
+   * alone (more only past 1 MB of rows), counting rows whose `expiresAt` is after
+   * `nowEpochSeconds`. A row whose put has been acknowledged is always counted. What presence
+   * answers.
    */
   countLiveConnections(userId: string, nowEpochSeconds: number): Promise<number>;
   /** The owner of a connection, through the `byConnectionId` index (eventually consistent). */
@@ -72,6 +83,22 @@ export interface ConnectionStore {
   findConnection(
     connectionId: string,
   ): Promise<{ userId: string; protocol: ClientProtocol } | undefined>;
+}
+
+/** A queued message being delivered, as the message log recognises its redeliveries. */
+export interface DeliveryKey {
+  /** The same on every delivery of one message, unique among messages: `sqs:{messageId}`. */
+  key: string;
+  /** Epoch ms by which the invocation delivering it has ended (its Lambda deadline). */
+  heldUntil: number;
+}
+
+/** Where `append` put a message. */
+export interface AppendedMessage {
+  seq: number;
+  epoch: string;
+  /** True when an earlier delivery of the same key had logged it: `seq` is that one's. */
+  redelivered?: boolean;
 }
 
 /** Where a user's sequence stands: its epoch (null: no log) and the highest published seq. */
@@ -98,12 +125,18 @@ export interface MessageLog {
   /**
    * Appends a message to the user's log and returns its seq and epoch. Concurrent appends to
    * one user get distinct, consecutive seqs; a writer that dies half-way never leaves a hole.
+   *
+   * With a `delivery`, a message already logged under the same key for this user is not logged
+   * again: its first seq comes back, `redelivered` set. A delivery of the same key that is still
+   * logging it makes this one throw `DeliveryInProgressError` (retry later) until its holder's
+   * `heldUntil` has passed; then this one takes the claim over.
    */
   append(
     userId: string,
     messageJson: string,
     nowMs: number,
-  ): Promise<{ seq: number; epoch: string }>;
+    delivery?: DeliveryKey,
+  ): Promise<AppendedMessage>;
   /** The user's head: one strongly consistent read. An expired head counts as none. */
   head(userId: string, nowEpochSeconds: number): Promise<LogHead>;
   /**
@@ -117,6 +150,32 @@ export interface MessageLog {
     through: number,
     pageSize: number,
   ): AsyncIterable<StoredMessage>;
+}
+
+/** A queued payload refused for good, with why: what the dead-letter queue keeps. */
+export interface RejectedMessage {
+  /** The queue message's body, unchanged. */
+  body: string;
+  /** The id SQS gave the message on the notification queue. */
+  sourceMessageId: string;
+  /** The error's name, e.g. `ValidationError`. */
+  errorCode: string;
+  /** What is wrong, naming the field. */
+  errorMessage: string;
+  /** The consumer's Lambda request id, to find its log lines. */
+  requestId?: string;
+}
+
+/** Where a queue consumer puts what it can never deliver (the SQS dead-letter queue). */
+export interface DeadLetterQueue {
+  /** Sends the message to the dead-letter queue; throws when it could not. */
+  reject(message: RejectedMessage): Promise<void>;
+}
+
+/** Publishes presence-change events (EventBridge `PutEvents`). */
+export interface PresencePublisher {
+  /** Throws when the event was not accepted. */
+  publish(detail: PresenceChangeDetail): Promise<void>;
 }
 
 /** Posts to WebSocket connections (API Gateway Management API, `@connections`). */

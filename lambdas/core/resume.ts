@@ -56,6 +56,8 @@ export interface ResumeServed {
   truncated: boolean;
   /** Message frames posted (delivered or not). */
   replayed: number;
+  /** Of those, the frames API Gateway accepted. */
+  delivered: number;
   /** False when the connection went away, or posts failed: the client resumes again. */
   complete: boolean;
 }
@@ -209,6 +211,7 @@ async function replay(
     last: head.last,
     truncated,
     replayed,
+    delivered: results.filter((outcome) => outcome === 'delivered').length,
     complete: !gone && !storeFailed && results.every((outcome) => outcome === 'delivered'),
   };
   if (!gone) {

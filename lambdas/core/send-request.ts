@@ -138,17 +138,20 @@ function parseTarget(field: (typeof TARGET_FIELDS)[number], fields: Record<strin
   }
 }
 
-/** Normalises and de-duplicates: `["42", 42]` is one user, who gets the message once. */
-function parseUserIds(value: unknown): string[] {
+/**
+ * Normalises and de-duplicates a `userIds` list: `["42", 42]` is one user, who gets the message
+ * once. Throws `ValidationError` naming `userIds` or the element at fault.
+ *
+ * @example
+ * parseUserIds(['42', 42, 7]); // ['42', '7']
+ */
+export function parseUserIds(value: unknown, maxIds: number = MAX_USER_IDS): string[] {
   if (!Array.isArray(value)) {
     throw new ValidationError('userIds', `must be an array, got ${describeType(value)}`);
   }
   if (value.length === 0) throw new ValidationError('userIds', 'must not be empty');
-  if (value.length > MAX_USER_IDS) {
-    throw new ValidationError(
-      'userIds',
-      `must hold at most ${MAX_USER_IDS} ids, got ${value.length}`,
-    );
+  if (value.length > maxIds) {
+    throw new ValidationError('userIds', `must hold at most ${maxIds} ids, got ${value.length}`);
   }
   const unique = new Set<string>();
   value.forEach((id, index) => {
@@ -196,8 +199,13 @@ function nestedDeeperThan(value: object, maxDepth: number): boolean {
   return false;
 }
 
-/** Keeps an attacker-chosen key readable and short in an error message. */
-function printable(key: string): string {
+/**
+ * Keeps an attacker-chosen key readable and short in an error message.
+ *
+ * @example
+ * printable('a"b'); // 'a\\"b'
+ */
+export function printable(key: string): string {
   const escaped = JSON.stringify(key.length > 40 ? `${key.slice(0, 40)}…` : key);
   return escaped.slice(1, -1);
 }

@@ -11,6 +11,7 @@ import type {
   ClientProtocol,
   ConnectionGateway,
   ConnectionStore,
+  DeliveryKey,
   Log,
   MessageLog,
   ShardInvoker,
@@ -97,6 +98,22 @@ export interface SendDependencies {
   finishBy?: number;
   /** Absent: one invocation posts to every connection, however many. */
   sharding?: Sharding;
+  /**
+   * The queued message this send delivers (the queue consumer's): a redelivery of it is posted
+   * with the seq its first delivery logged, not logged again (see `MessageLog.append`).
+   */
+  delivery?: DeliveryKey;
+  /** Called once per send that got as far as its posts, with what it did (for metrics). */
+  report?: (report: SendReport) => void;
+}
+
+/** What one send did, for whoever measures it: the counts, and the posts never attempted. */
+export interface SendReport extends DeliveryCounts {
+  target: SendTarget['kind'];
+  /** Live connections of the target. */
+  connections: number;
+  /** Posts not attempted because time ran out (counted in `failed` too). */
+  notAttempted: number;
 }
 
 /**
@@ -142,7 +159,7 @@ interface Delivery {
 }
 
 /** Each target user's seq (when the message was logged for them). */
-type Positions = Map<string, LogPosition>;
+type Positions = Map<string, LogPosition & { redelivered?: boolean }>;
 
 /**
  * Delivers one message to every live connection of its target. Validates first (throws
@@ -186,10 +203,14 @@ export async function sendNotification(
     connections: deliveries.length,
     ...(shards > 1 && { shards }),
     logged: positions.size,
+    ...(deps.delivery && {
+      redelivered: [...positions.values()].filter((p) => p.redelivered).length,
+    }),
     delivered: result.delivered,
     stale: result.stale,
     failed: result.failed,
   };
+  deps.report?.({ ...summary, notAttempted: run.notAttempted });
   if (run.notAttempted > 0) {
     deps.log.warn('send ran out of time; some posts were not attempted', {
       ...summary,
@@ -420,7 +441,7 @@ async function resolveDeliveries(
   if (request.log) {
     const appended = await Promise.allSettled(
       userIds.map((userId) =>
-        limit(() => deps.messageLog.append(userId, request.messageJson, nowMs)),
+        limit(() => deps.messageLog.append(userId, request.messageJson, nowMs, deps.delivery)),
       ),
     );
     const failures: unknown[] = [];
@@ -428,7 +449,7 @@ async function resolveDeliveries(
       if (outcome.status === 'fulfilled') positions.set(userIds[index] as string, outcome.value);
       else failures.push(outcome.reason);
     });
-    if (failures.length > 0) throw halfWayError(failures, userIds, positions);
+    if (failures.length > 0) throw halfWayError(failures, userIds, positions, deps.delivery);
   } else if (request.persist) {
     deps.log.warn('message too large to log for protocol v2; sent to v1 connections only', {
       bytes: request.messageBytes.byteLength,
@@ -465,9 +486,15 @@ function frameFor(protocol: ClientProtocol, request: SendRequest): Uint8Array {
 /**
  * Nothing has been posted, but the message may already be in some users' logs: DynamoDB has no
  * transaction across users that dynalite also supports. A retry logs it again for them (they
- * may see it twice, never zero times); the message names them so a producer can retry the rest.
+ * may see it twice, never zero times), unless it is a redelivery of a queued message, which
+ * keeps their seqs; the message names them so a producer can retry the rest.
  */
-function halfWayError(failures: unknown[], userIds: string[], positions: Positions): Error {
+function halfWayError(
+  failures: unknown[],
+  userIds: string[],
+  positions: Positions,
+  delivery: DeliveryKey | undefined,
+): Error {
   const [first] = failures;
   if (positions.size === 0) return first instanceof Error ? first : new Error(String(first));
   const logged = [...positions].map(([userId, { seq }]) => `${userId} (seq ${seq})`);
@@ -476,7 +503,9 @@ function halfWayError(failures: unknown[], userIds: string[], positions: Positio
     `append for ${userIds.length - positions.size} of ${userIds.length} user(s)`,
     first,
     'message log',
-    `nothing was posted; already logged for ${positions.size} user(s), whom a retry logs again: ${shown}`,
+    `nothing was posted; already logged for ${positions.size} user(s), ${
+      delivery ? 'whose seqs a redelivery keeps' : 'whom a retry logs again'
+    }: ${shown}`,
   );
 }
 

@@ -18,6 +18,8 @@ export interface IntegerRange {
   readonly max: number;
   /** The environment variable a function reads it from. */
   readonly env: string;
+  /** Why a value below `min` is refused, when that is not obvious; errors quote it. */
+  readonly belowMinimum?: string;
 }
 
 /**
@@ -54,6 +56,10 @@ export const AWS_LIMITS = {
   accountRequestsPerSecond: 10_000,
   /** Lambda memory, MiB. */
   minLambdaMemoryMiB: 128,
+  /** Lambda's default concurrency quota per account and region (new accounts may start lower). */
+  defaultAccountConcurrency: 1000,
+  /** Lambda refuses a reservation that leaves fewer unreserved executions in the account. */
+  minUnreservedConcurrency: 100,
   maxLambdaMemoryMiB: 10_240,
   /** Lambda allocates CPU in proportion to memory: one full vCPU at 1769 MiB. */
   fullVcpuMemoryMiB: 1769,
@@ -146,6 +152,9 @@ export const SETTINGS = {
     default: AWS_LIMITS.maxConnectionDurationMs / 1000,
     min: AWS_LIMITS.maxConnectionDurationMs / 1000,
     max: 7 * 24 * 60 * 60,
+    belowMinimum:
+      "API Gateway's maximum connection duration: rows are never refreshed, so a shorter TTL " +
+      'stops delivery to sockets still open',
   },
   /** Posts `send` makes at once; 50 is also the SDK's default socket pool. */
   sendConcurrency: { env: 'SEND_CONCURRENCY', default: 50, min: 1, max: 1000 },
@@ -208,6 +217,7 @@ export const SETTINGS = {
     default: 20,
     min: 1,
     max: 100_000,
+    belowMinimum: 'a cap of 0 would refuse every connection',
   },
   /** The longest token lifetime (`exp − iat`) accepted: a minute to a week, a day by default. */
   jwtMaxLifetimeSeconds: {
@@ -218,6 +228,110 @@ export const SETTINGS = {
   },
 } as const satisfies Record<string, IntegerRange>;
 
+/**
+ * The durable producer path: the notification queue, its dead-letter queue, and how Lambda
+ * consumes it. The construct builds the queues and the event source mapping from these; the
+ * local stack serves queues that behave the same (visibility timeout, redrive, batching).
+ */
+export const QUEUE = {
+  /** Queue names the local stack serves (on AWS, CloudFormation names them; see the outputs). */
+  localName: 'notifications',
+  localDeadLetterName: 'notifications-dlq',
+  /** Receives of one message before SQS moves it to the dead-letter queue (redrive policy). */
+  maxReceiveCount: { default: 5, min: 1, max: 1000 },
+  /** Records per invocation of the consumer (a standard queue without batching window: 1–10). */
+  batchSize: { default: 10, min: 1, max: 10 },
+  /** How long Lambda gathers records before invoking; 0 sends each batch at once. */
+  maxBatchingWindowSeconds: { default: 0, min: 0, max: 300 },
+  /**
+   * AWS recommends a visibility timeout of at least six times the consumer's timeout, so a
+   * batch retried after a throttle is not redelivered while it still runs.
+   */
+  visibilityTimeoutPerFunctionTimeout: 6,
+  /** SQS's default visibility timeout, the dead-letter queue's (read by operators, not Lambda). */
+  defaultVisibilityTimeoutSeconds: 30,
+  /** SQS's longest visibility timeout (12 hours). */
+  maxVisibilityTimeoutSeconds: 12 * 60 * 60,
+  /** Notifications are time-sensitive: SQS's default retention (4 days) on the queue. */
+  retentionDays: 4,
+  /** The dead-letter queue keeps messages for SQS's maximum (14 days), for investigation. */
+  deadLetterRetentionDays: 14,
+  /**
+   * Largest message, body and attributes together: SQS's classic 256 KiB, set explicitly on
+   * the deployed queues so the local ones can enforce the same. A send's message is at most
+   * 128 KiB, so every valid payload fits.
+   */
+  maxMessageBytes: 256 * 1024,
+  /** Messages in one `SendMessageBatch`. */
+  maxBatchEntries: 10,
+  /** SQS's longest `WaitTimeSeconds` of a `ReceiveMessage` (long polling). */
+  maxWaitTimeSeconds: 20,
+} as const;
+
+/**
+ * How long the message log keeps a queued message's delivery claim (the seq a redelivery
+ * reposts): as long as SQS may deliver the message again, the queue's retention.
+ */
+export const DELIVERY_CLAIM_RETENTION_SECONDS = QUEUE.retentionDays * 24 * 60 * 60;
+
+/**
+ * How long after a claim holder's Lambda deadline another delivery may take its claim over:
+ * clock skew between hosts, and a write the holder sent just before its deadline.
+ */
+export const DELIVERY_CLAIM_GRACE_MS = 5000;
+
+/**
+ * `Event` invocations of `send`: Lambda's retries and how old an event may get before it goes
+ * to the on-failure destination (the dead-letter queue) instead of being dropped.
+ */
+export const ASYNC_INVOKE = {
+  /** Retries after the first attempt fails (Lambda allows 0 to 2). */
+  retryAttempts: { default: 2, min: 0, max: 2 },
+  /** Lambda allows 60 s to 6 hours; a notification older than that goes to the DLQ. */
+  maxEventAgeSeconds: { default: 6 * 60 * 60, min: 60, max: 6 * 60 * 60 },
+} as const;
+
+/** Most users one `presence` query may ask about (as many as one `send` may address). */
+export const MAX_PRESENCE_USER_IDS = 1000;
+
+/** Queries a `presence` invocation keeps in flight: the SDK's default socket pool (50). */
+export const PRESENCE_QUERY_CONCURRENCY = 50;
+
+/**
+ * Default thresholds of the construct's alarms. Each alarm looks at one 5-minute period and
+ * fires when its figure reaches the threshold (`alarmThresholds` overrides any of them). What
+ * each means and what to do when it fires is in docs/operating.md.
+ */
+export const ALARM_DEFAULTS = {
+  /** Period every alarm evaluates, in seconds. */
+  periodSeconds: 300,
+  thresholds: {
+    /** `Errors` of one function (the authorizer's less the tokens it refused on purpose). */
+    functionErrors: 5,
+    /** `Throttles` of one function: an invocation Lambda refused for lack of concurrency. */
+    functionThrottles: 1,
+    /** Posts that failed after their attempts (the `MessagesFailed` metric). */
+    failedPosts: 10,
+    /** `Event` invocations of send dropped or not delivered to the dead-letter queue. */
+    asyncEventsDropped: 1,
+    /** Handshakes refused because the JWKS or the HS256 secret could not be read. */
+    authProviderUnavailable: 1,
+    /** API Gateway `IntegrationError` (a route function failed or answered 4xx/5xx). */
+    apiIntegrationErrors: 5,
+    /** API Gateway `ExecutionError` (API Gateway could not run the integration). */
+    apiExecutionErrors: 5,
+    /** DynamoDB requests of the functions throttled on the connection table or its index. */
+    tableThrottles: 1,
+    /** Messages waiting on the dead-letter queue (its most in the period). */
+    deadLetterMessages: 1,
+    /** Age of the oldest message on the notification queue, in seconds. */
+    queueOldestMessageAgeSeconds: 300,
+  },
+} as const;
+
+/** The alarms a threshold exists for (`alarmThresholds` keys). */
+export type AlarmThresholdName = keyof typeof ALARM_DEFAULTS.thresholds;
+
 /** The settings the CDK construct writes into a function's environment, from its props. */
 export const DEPLOYED_SETTINGS = [
   'connectionTtlSeconds',
@@ -226,6 +340,8 @@ export const DEPLOYED_SETTINGS = [
   'sendShardsInFlight',
   'postTimeoutMs',
   'postMaxAttempts',
+  'maxConnectionsPerUser',
+  'jwtMaxLifetimeSeconds',
   'messageRetentionSeconds',
 ] as const satisfies readonly (keyof typeof SETTINGS)[];
 export type DeployedSetting = (typeof DEPLOYED_SETTINGS)[number];
@@ -239,6 +355,24 @@ export const DEPLOYMENT = {
   /** The account's default rate of new connections per second. */
   throttlingRateLimitPerSecond: AWS_LIMITS.newConnectionsPerSecond,
   throttlingBurstLimit: { default: 1000, min: 1, max: AWS_LIMITS.maxBurstLimit },
+  /**
+   * Client frames on `$default` (ping, whoami), stage-wide: a fifth of the stage's rate. The
+   * client pings after 5 minutes of silence, so 100 a second carries the pings of 30,000 idle
+   * connections, while a flood of frames costs at most that many invocations.
+   */
+  frameThrottlingRateLimitPerSecond: 100,
+  frameThrottlingBurstLimit: { default: 200, min: 1, max: AWS_LIMITS.maxBurstLimit },
+  /**
+   * Reserved concurrency of one function. Lambda's reservation is a guarantee and a cap at once;
+   * 0 would stop the function altogether.
+   */
+  reservedConcurrency: { min: 1, max: 100_000 },
+  /**
+   * The ceilings reserved by default (the floors are opt-in). 120 in all leaves 880 of a
+   * 1,000-execution account unreserved, above Lambda's minimum of 100.
+   */
+  authorizerReservedConcurrency: 100,
+  defaultRouteReservedConcurrency: 20,
   memorySizeMiB: {
     default: 256,
     min: AWS_LIMITS.minLambdaMemoryMiB,

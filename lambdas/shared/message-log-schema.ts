@@ -9,7 +9,13 @@
  * - The **head** is the item with `seq` 0: `last` (the highest published seq) and `epoch` (the
  *   sequence's opaque id). It expires `retention` after the newest message does, so the
  *   sequence only restarts (in a new epoch) once every message of the old one has expired.
- * - `expiresAt` (epoch seconds) is the TTL attribute of both; reads filter on it too, since
+ * - Items with `seq` < 0 are **delivery claims** of queued messages, one per user and queue
+ *   message, at a 52-bit hash of the message's delivery key (`sqs:{messageId}`), negated:
+ *   `deliveryKey`, `after` (the head's `last` when claimed: the message, once logged, has a
+ *   higher seq), `epoch`, `heldUntil` (epoch ms: the claiming invocation's deadline). A message
+ *   logged under a claim carries its `deliveryKey` too, so a redelivery finds its seq again.
+ *   Reads of messages (`seq` ≥ 1) never meet a claim.
+ * - `expiresAt` (epoch seconds) is the TTL attribute of all; reads filter on it too, since
  *   DynamoDB deletes expired items lazily.
  *
  * @example
@@ -25,4 +31,7 @@ export const MESSAGE_LOG_SCHEMA = {
   epochAttribute: 'epoch',
   messageAttribute: 'message',
   loggedAtAttribute: 'loggedAt',
+  deliveryKeyAttribute: 'deliveryKey',
+  claimAfterAttribute: 'after',
+  claimHeldUntilAttribute: 'heldUntil',
 } as const;

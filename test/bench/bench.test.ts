@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HANDLER_NAMES } from '../../bench/bundles';
+import { BASELINES, HANDLER_NAMES } from '../../bench/bundles';
 import type { BenchResults, Figure } from '../../bench/report';
 import { runCommand } from '../support/processes';
 
@@ -43,9 +43,9 @@ const EXPECTED = [
   'bundle.unusedClients',
   'bundle.client.gzip',
   'coldStart.empty',
-  ...['logger', 'dynamodb', 'dynamodbManagementApi', 'sendClients', 'secretsManager'].map(
-    (b) => `coldStart.${b}.vsEmpty`,
-  ),
+  ...Object.keys(BASELINES)
+    .filter((b) => b !== 'empty')
+    .map((b) => `coldStart.${b}.vsEmpty`),
   ...HANDLERS.flatMap((h) => [`coldStart.${h}.vsBaseline`, `coldStart.${h}.vsEmpty`]),
   'latency.send.median',
   'latency.send.p99',
@@ -58,6 +58,7 @@ const EXPECTED = [
   'fanOut.oneUser.logCost',
   'fanOut.manyUsers.logCost',
   'fanOut.peakInFlight',
+  'dynamodb.presence',
   'dynamodb.connect',
   'dynamodb.disconnect',
   'dynamodb.sendToUser',
@@ -113,6 +114,7 @@ describe('npm run bench -- --quick', () => {
     // The row, then the per-user cap's strongly consistent count.
     expect(byId('dynamodb.connect')?.value).toBe(2);
     // One read of the byConnectionId index: the connection's protocol decides its frame.
+    expect(byId('dynamodb.presence')?.value).toBe(1);
     expect(byId('dynamodb.sendToConnection')?.value).toBe(1);
     // A logged message: 1 read and 2 writes per user; a resume: 1 Query for its page.
     expect(byId('dynamodb.loggedMessage')?.value).toBe(3);

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { DeleteMessageCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { decodeJwt } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
 import { WebSocket } from 'ws';
@@ -25,6 +26,7 @@ const TSX = join(root, 'node_modules/.bin/tsx');
 
 let stack: LocalStack;
 let lambda: LambdaClient;
+let sqs: SQSClient;
 const sockets: WebSocket[] = [];
 const running = new Set<Command>();
 const scratchDirs: string[] = [];
@@ -45,6 +47,11 @@ beforeAll(async () => {
     region: stack.region,
     credentials: { accessKeyId: 'e2e', secretAccessKey: 'e2e' },
   });
+  sqs = new SQSClient({
+    endpoint: stack.endpoint,
+    region: stack.region,
+    credentials: { accessKeyId: 'e2e', secretAccessKey: 'e2e' },
+  });
 });
 
 afterEach(() => {
@@ -56,6 +63,7 @@ afterEach(() => {
 
 afterAll(async () => {
   lambda?.destroy();
+  sqs?.destroy();
   await stack?.stop();
   if (emptyHome) rmSync(emptyHome, { recursive: true, force: true });
 });
@@ -216,6 +224,181 @@ describe.each([
     expect(result.stdout).toBe('');
     expect(result.stderr).toContain('ValidationError: message: must be a JSON object, got array');
     expect(client.received).toEqual([]);
+  });
+});
+
+/** The dead-letter queue's message that came from this queued message, once it is there. */
+async function deadLetterOf(sourceMessageId: string) {
+  return vi.waitFor(
+    async () => {
+      const { Messages = [] } = await sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: stack.deadLetterQueueUrl,
+          MaxNumberOfMessages: 10,
+          MessageAttributeNames: ['All'],
+          VisibilityTimeout: 0,
+        }),
+      );
+      const found = Messages.find(
+        (m) => m.MessageAttributes?.SourceMessageId?.StringValue === sourceMessageId,
+      );
+      if (!found) throw new Error(`${sourceMessageId} is not on the dead-letter queue yet`);
+      await sqs.send(
+        new DeleteMessageCommand({
+          QueueUrl: stack.deadLetterQueueUrl,
+          ReceiptHandle: found.ReceiptHandle,
+        }),
+      );
+      return found;
+    },
+    { timeout: 10_000, interval: 100 },
+  );
+}
+
+describe.each([
+  {
+    name: 'examples/typescript/enqueue.ts (AWS SDK: the SQS JSON protocol)',
+    command: TSX,
+    script: 'examples/typescript/enqueue.ts',
+  },
+  {
+    name: "examples/python/enqueue.py (Debian's boto3: the SQS query protocol)",
+    command: PYTHON,
+    script: 'examples/python/enqueue.py',
+  },
+])('$name', ({ command, script }) => {
+  test('queues the message, and the consumer delivers it to every socket of the user', async () => {
+    // Prepare
+    const userId = uniqueUser('queued');
+    const tabs = [await connectAs(userId), await connectAs(userId)];
+    const message = { type: 'seat_taken', tripId: 't-2', note: 'a & b <c>' };
+
+    // Act
+    const result = await runExample(command, [script, userId, JSON.stringify(message)]);
+
+    // Assess
+    expect(result.code, result.stderr).toBe(0);
+    expect(JSON.parse(result.stdout)).toEqual({ queued: [expect.any(String)] });
+    for (const tab of tabs) {
+      await vi.waitFor(() => expect(tab.received).toEqual([message]));
+    }
+  });
+
+  test('several pairs: one batch, each message to its users', async () => {
+    // Prepare
+    const [first, second, third] = [uniqueUser('batch'), uniqueUser('batch'), uniqueUser('batch')];
+    const clients = [await connectAs(first), await connectAs(second), await connectAs(third)];
+
+    // Act
+    const result = await runExample(command, [
+      script,
+      first,
+      '{"n":1}',
+      `${second},${third}`,
+      '{"n":2}',
+    ]);
+
+    // Assess
+    expect(result.code, result.stderr).toBe(0);
+    expect(JSON.parse(result.stdout).queued).toHaveLength(2);
+    await vi.waitFor(() => {
+      expect(clients.map((c) => c.received)).toEqual([[{ n: 1 }], [{ n: 2 }], [{ n: 2 }]]);
+    });
+  });
+
+  test('a bad payload is queued, then moved to the dead-letter queue with the reason', async () => {
+    // Prepare
+    const userId = uniqueUser('queued-bad');
+    const client = await connectAs(userId);
+
+    // Act
+    const result = await runExample(command, [script, userId, '"not an object"']);
+
+    // Assess: SQS accepts any body; the consumer refuses it, once, and keeps it.
+    expect(result.code, result.stderr).toBe(0);
+    const [messageId] = JSON.parse(result.stdout).queued;
+    const dead = await deadLetterOf(messageId);
+    expect(JSON.parse(dead.Body ?? '')).toEqual({ userId, message: 'not an object' });
+    expect(dead.MessageAttributes?.ErrorCode?.StringValue).toBe('ValidationError');
+    expect(dead.MessageAttributes?.ErrorMessage?.StringValue).toBe(
+      'message: must be a JSON object, got string',
+    );
+    expect(client.received).toEqual([]);
+  });
+});
+
+describe.each([
+  {
+    name: 'examples/typescript/put-event.ts (AWS SDK: EventBridge)',
+    command: TSX,
+    script: 'examples/typescript/put-event.ts',
+  },
+  {
+    name: "examples/python/put_event.py (Debian's boto3: EventBridge)",
+    command: PYTHON,
+    script: 'examples/python/put_event.py',
+  },
+])('$name', ({ command, script }) => {
+  test('puts a TripSync Notification event, which reaches the sockets through the queue', async () => {
+    // Prepare
+    const [first, second] = [uniqueUser('event'), uniqueUser('event')];
+    const clients = [await connectAs(first), await connectAs(second)];
+    const message = { type: 'pool_filled', poolId: 'p-3' };
+
+    // Act
+    const result = await runExample(command, [
+      script,
+      `${first},${second}`,
+      JSON.stringify(message),
+    ]);
+
+    // Assess
+    expect(result.code, result.stderr).toBe(0);
+    expect(JSON.parse(result.stdout)).toEqual({ eventId: expect.any(String) });
+    for (const client of clients) {
+      await vi.waitFor(() => expect(client.received).toEqual([message]));
+    }
+  });
+
+  test('an event refused by EventBridge: exit 1 with its error code', async () => {
+    // Act: a bus the local stack does not have.
+    const result = await runExample(command, [script, '42', '{}'], {
+      env: { ...exampleEnv(), EVENT_BUS_NAME: 'no-such-bus' },
+    });
+
+    // Assess
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('ResourceNotFoundException');
+  });
+});
+
+describe("examples/python/presence.py (Debian's boto3)", () => {
+  test('prints the live connections of each user', async () => {
+    // Prepare
+    const [online, offline] = [uniqueUser('here'), uniqueUser('away')];
+    await connectAs(online);
+    await connectAs(online);
+
+    // Act
+    const result = await runExample(PYTHON, [
+      'examples/python/presence.py',
+      `${online},${offline}`,
+    ]);
+
+    // Assess
+    expect(result.code, result.stderr).toBe(0);
+    expect(JSON.parse(result.stdout)).toEqual({ online: { [online]: 2, [offline]: 0 } });
+  });
+
+  test('a refused id: exit 1 with ValidationError naming it', async () => {
+    // Act
+    const result = await runExample(PYTHON, ['examples/python/presence.py', '42, 7']);
+
+    // Assess
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(
+      'ValidationError: userIds[1]: must not start or end with whitespace',
+    );
   });
 });
 

@@ -135,6 +135,7 @@ describe('npx cdk synth (offline, no AWS credentials)', () => {
       MESSAGE_TABLE_NAME: 'MessageLog',
       CONNECTIONS_ENDPOINT: 'https://abc123.execute-api.eu-west-1.amazonaws.com/live',
       JWT_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:tripsync/jwt-AbC123',
+      DEAD_LETTER_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/123456789012/notifications-dlq',
     };
 
     for (const { name, dir } of bundles()) {

@@ -2,6 +2,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BENCHED_HANDLERS } from '../../bench/bundles';
+import { readAuthConfig } from '../../lambdas/config/auth';
+import { readConnectConfig } from '../../lambdas/config/connect';
 import { readSendConfig } from '../../lambdas/config/send';
 import { readStoreConfig } from '../../lambdas/config/store';
 import {
@@ -58,6 +60,8 @@ describe('import-free modules', () => {
     'lambdas/manifest.ts',
     'lambdas/shared/limits.ts',
     'lambdas/shared/connection-table-schema.ts',
+    'lambdas/shared/metrics.ts',
+    'lambdas/shared/eventbridge.ts',
   ];
 
   it.each(IMPORT_FREE)('%s imports nothing but types of another import-free module', (file) => {
@@ -103,6 +107,7 @@ describe('limits: the functions accept every value the construct deploys', () =>
       TABLE_NAME: 'Connections',
       CONNECTIONS_ENDPOINT: 'https://abc123defg.execute-api.eu-west-1.amazonaws.com/live',
       SHARD_SIGNING_KEY: 'a'.repeat(64),
+      JWT_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:JwtSecret-AbC123',
     };
     return {
       // Lambda sets it in every function's environment.
@@ -125,10 +130,17 @@ describe('limits: the functions accept every value the construct deploys', () =>
 
       // Act
       const connect = readStoreConfig(deployedEnv(synth, 'connect'));
+      const cap = readConnectConfig(deployedEnv(synth, 'connect'));
+      const auth = readAuthConfig(deployedEnv(synth, 'authorizer'));
       const send = readSendConfig(deployedEnv(synth, 'send'));
 
       // Assess
       expect(connect.connectionTtlSeconds).toBe(props.connectionTtlSeconds);
+      expect(cap.maxConnectionsPerUser).toBe(props.maxConnectionsPerUser);
+      expect(auth.claims).toMatchObject({
+        audience: 'tripsync-realtime',
+        maxLifetimeSeconds: props.jwtMaxLifetimeSeconds,
+      });
       expect(send.fanOut).toMatchObject({
         concurrency: props.sendConcurrency,
         postTimeoutMs: props.postTimeoutMs,
@@ -140,4 +152,31 @@ describe('limits: the functions accept every value the construct deploys', () =>
       });
     },
   );
+});
+
+describe('the claim rules the construct deploys are the ones the authorizer enforces', () => {
+  it.each([
+    [{}, { audience: 'tripsync-realtime' }],
+    [
+      { jwtAudience: 'tripsync-web', jwtIssuer: ['https://idp.example', 'tripsync-backend'] },
+      { audience: 'tripsync-web', issuers: ['https://idp.example', 'tripsync-backend'] },
+    ],
+    [{ jwtIssuer: 'tripsync-backend' }, { issuers: ['tripsync-backend'] }],
+  ] satisfies [TripSyncRealtimeProps, object][])('%j', (props, claims) => {
+    // Prepare
+    const synth = synthesizeStack(props, { bundle: false });
+    const id = logicalId(synth.stack.realtime.functions.authorizer);
+    const variables: Record<string, unknown> =
+      synth.template.toJSON().Resources[id].Properties.Environment.Variables;
+
+    // Act
+    const auth = readAuthConfig({
+      ...(variables as Record<string, string>),
+      JWT_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:JwtSecret-AbC123',
+    });
+
+    // Assess
+    expect(auth.claims).toMatchObject(claims);
+    if (!('issuers' in claims)) expect(auth.claims.issuers).toBeUndefined();
+  });
 });

@@ -2,8 +2,10 @@ import { Stack } from 'aws-cdk-lib';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import type { IRole, Policy } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
+import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { FUNCTION_NAMES, functionSpec } from '../../lambdas/manifest';
 import {
   TripSyncRealtime,
   type TripSyncRealtimeProps,
@@ -71,8 +73,12 @@ function contextNode(context: Record<string, string>) {
 
 describe('HS256 with an existing secret (-c jwtSecretArn=...)', () => {
   it('passes the ARN to the authorizer and creates no secret', () => {
-    expect(authorizerEnv(importedSecret)).toMatchObject({ JWT_SECRET_ARN: SECRET_ARN });
+    expect(authorizerEnv(importedSecret)).toMatchObject({
+      JWT_SECRET_ARN: SECRET_ARN,
+      JWT_AUDIENCE: 'tripsync-realtime',
+    });
     expect(authorizerEnv(importedSecret)).not.toHaveProperty('JWKS_URL');
+    expect(authorizerEnv(importedSecret)).not.toHaveProperty('JWT_ISSUER');
     expect(createdJwtSecrets(importedSecret)).toHaveLength(0);
   });
 
@@ -102,13 +108,15 @@ describe('HS256 with an existing secret (-c jwtSecretArn=...)', () => {
 });
 
 describe('JWKS only (-c jwksUrl=... -c jwtIssuer=... -c jwtAudience=...)', () => {
-  it('passes URL, issuer and audience to the authorizer, and no secret', () => {
+  it('passes URL, issuer, audience and lifetime to the authorizer, and no secret', () => {
     expect(authorizerEnv(jwksOnly)).toEqual({
       POWERTOOLS_SERVICE_NAME: 'tripsync-realtime',
       POWERTOOLS_LOG_LEVEL: 'INFO',
+      POWERTOOLS_METRICS_NAMESPACE: `TripSyncRealtime/${jwksOnly.stack.stackName}`,
       JWKS_URL: JWKS.jwksUrl,
       JWT_ISSUER: JWKS.jwtIssuer,
       JWT_AUDIENCE: JWKS.jwtAudience,
+      JWT_MAX_LIFETIME_SECONDS: '86400',
     });
   });
 
@@ -141,14 +149,70 @@ describe('HS256 and JWKS together', () => {
       asArray(s.Action).includes('execute-api:ManageConnections'),
     );
 
-    // Assess
+    // Assess: one statement per function that posts (send and the queue consumer).
     expect(JSON.stringify(env.CONNECTIONS_ENDPOINT)).toMatch(/"\/v1"\]\]\}$/);
-    // send's and resume's statements, both on POST of this stage only.
-    expect(manage).toHaveLength(2);
+    // send's, the queue consumer's and resume's statements, all on POST of this stage only.
+    expect(manage).toHaveLength(
+      FUNCTION_NAMES.filter((name) => functionSpec(name).needs.managementApi).length,
+    );
+    expect(manage).toHaveLength(3);
     for (const statement of manage) {
       expect(JSON.stringify(statement.Resource)).toContain('"/v1/POST/@connections/*"');
     }
     both.template.hasResourceProperties('AWS::ApiGatewayV2::Stage', { StageName: 'v1' });
+  });
+});
+
+describe('token claims: audience, issuers and lifetime reach the authorizer', () => {
+  /** The authorizer's environment for these props, without synthesizing the whole app. */
+  function claimsEnv(props: TripSyncRealtimeProps): Record<string, unknown> {
+    const stack = new Stack(testApp({ context: NO_BUNDLING_CONTEXT }), 'Claims');
+    const realtime = new TripSyncRealtime(stack, 'Realtime', props);
+    const fn = realtime.functions.authorizer.node.defaultChild as CfnFunction;
+    const environment = stack.resolve(fn.environment) as { variables: Record<string, unknown> };
+    return environment.variables;
+  }
+
+  it('binds HS256 tokens to the default audience, with the default lifetime, iss unchecked', () => {
+    // Act
+    const env = claimsEnv({});
+
+    // Assess
+    expect(env).toMatchObject({
+      JWT_AUDIENCE: 'tripsync-realtime',
+      JWT_MAX_LIFETIME_SECONDS: '86400',
+    });
+    expect(env).not.toHaveProperty('JWT_ISSUER');
+  });
+
+  it('checks iss on HS256 tokens when jwtIssuer is given without a JWKS', () => {
+    expect(claimsEnv({ jwtIssuer: 'tripsync-backend' })).toMatchObject({
+      JWT_ISSUER: 'tripsync-backend',
+    });
+  });
+
+  it('passes a list of issuers comma-separated, trimmed, for HS256 and a JWKS side by side', () => {
+    // Act
+    const env = claimsEnv({
+      ...JWKS,
+      jwtIssuer: [JWKS.jwtIssuer, ' tripsync-backend '],
+      createJwtSecret: true,
+      jwtMaxLifetimeSeconds: 3600,
+    });
+
+    // Assess
+    expect(env).toMatchObject({
+      JWKS_URL: JWKS.jwksUrl,
+      JWT_ISSUER: `${JWKS.jwtIssuer},tripsync-backend`,
+      JWT_AUDIENCE: 'tripsync-web',
+      JWT_MAX_LIFETIME_SECONDS: '3600',
+    });
+  });
+
+  it('passes an audience of its own to HS256 alone', () => {
+    expect(claimsEnv({ jwtAudience: 'tripsync-realtime-staging' })).toMatchObject({
+      JWT_AUDIENCE: 'tripsync-realtime-staging',
+    });
   });
 });
 
@@ -196,31 +260,60 @@ describe('props validation', () => {
   it.each([
     [
       { jwksUrl: JWKS.jwksUrl },
-      'jwtIssuer and jwtAudience',
-      `are required with jwksUrl (received jwksUrl="${JWKS.jwksUrl}")`,
+      'jwtIssuer',
+      `is required with jwksUrl (received jwksUrl="${JWKS.jwksUrl}"): a JWKS may publish the keys of many tenants`,
     ],
     [
       { jwksUrl: JWKS.jwksUrl, jwtAudience: 'tripsync-web' },
       'jwtIssuer',
-      'is required with jwksUrl, jwtAudience',
+      'is required with jwksUrl',
     ],
-    [{ jwtIssuer: JWKS.jwtIssuer }, 'jwksUrl and jwtAudience', `jwtIssuer="${JWKS.jwtIssuer}"`],
     [
       { ...JWKS, jwksUrl: 'http://issuer.example/jwks.json' },
       'jwksUrl',
-      'must be an https URL, received "http://issuer.example/jwks.json"',
+      'must be an https URL (keys fetched over http can be swapped in transit), received "http://issuer.example/jwks.json"',
     ],
+    // The authorizer accepts http on a loopback address for local tests; AWS never reaches one.
+    [{ ...JWKS, jwksUrl: 'http://127.0.0.1:9000/jwks.json' }, 'jwksUrl', 'must be an https URL'],
+    [{ ...JWKS, jwksUrl: ' ' }, 'jwksUrl', 'must not be empty'],
     [{ ...JWKS, jwtAudience: ' ' }, 'jwtAudience', 'must not be empty, received " "'],
+    [{ jwtAudience: '' }, 'jwtAudience', 'must not be empty, received ""'],
+    [{ ...JWKS, jwtIssuer: [] }, 'jwtIssuer', 'must name at least one issuer'],
+    [{ jwtIssuer: ['tripsync-backend', ' '] }, 'jwtIssuer', 'must not be empty, received " "'],
+    [{ jwtIssuer: 'a,b' }, 'jwtIssuer', 'without commas (JWT_ISSUER separates them'],
+    [{ jwtMaxLifetimeSeconds: 59 }, 'jwtMaxLifetimeSeconds', 'from 60 to 604800, received 59'],
+    [{ jwtMaxLifetimeSeconds: 604_801 }, 'jwtMaxLifetimeSeconds', 'received 604801'],
+    [
+      { maxConnectionsPerUser: 0 },
+      'maxConnectionsPerUser',
+      'must be at least 1 (a cap of 0 would refuse every connection), received 0',
+    ],
+    [
+      { maxConnectionsPerUser: 100_001 },
+      'maxConnectionsPerUser',
+      'from 1 to 100000, received 100001',
+    ],
+    [{ maxConnectionsPerUser: 2.5 }, 'maxConnectionsPerUser', 'received 2.5'],
     [
       { createJwtSecret: false },
       'createJwtSecret',
       'is false and neither jwtSecret nor jwksUrl is given',
     ],
     [{ stageName: 'my stage' }, 'stageName', 'received "my stage"'],
-    [{ connectionTtlSeconds: 30 }, 'connectionTtlSeconds', 'from 7200 to 604800, received 30'],
+    [
+      { connectionTtlSeconds: 30 },
+      'connectionTtlSeconds',
+      'must be at least 7200 (',
+      'received 30',
+    ],
     // Rows are never refreshed and send skips expired ones: shorter than the 2-hour maximum
     // connection duration would leave open sockets unreachable (lambdas/shared/limits.ts).
-    [{ connectionTtlSeconds: 7199 }, 'connectionTtlSeconds', 'from 7200 to 604800, received 7199'],
+    [
+      { connectionTtlSeconds: 7199 },
+      'connectionTtlSeconds',
+      "must be at least 7200 (API Gateway's maximum connection duration: rows are never refreshed, so a shorter TTL stops delivery to sockets still open), received 7199",
+    ],
+    [{ connectionTtlSeconds: 604_801 }, 'connectionTtlSeconds', 'from 7200 to 604800'],
     [{ sendConcurrency: 0 }, 'sendConcurrency', 'from 1 to 1000, received 0'],
     [{ postTimeoutMs: 2.5 }, 'postTimeoutMs', 'received 2.5'],
     [{ postMaxAttempts: 11 }, 'postMaxAttempts', 'from 1 to 10, received 11'],
@@ -231,18 +324,90 @@ describe('props validation', () => {
       'greater than 0, received -1',
     ],
     [{ throttlingBurstLimit: 0 }, 'throttlingBurstLimit', 'received 0'],
-  ] satisfies [TripSyncRealtimeProps, string, string][])(
+    [
+      { frameThrottlingRateLimitPerSecond: 0 },
+      'frameThrottlingRateLimitPerSecond',
+      'greater than 0, received 0',
+    ],
+    [{ frameThrottlingBurstLimit: 0 }, 'frameThrottlingBurstLimit', 'from 1 to 5000, received 0'],
+    [
+      { authorizerReservedConcurrency: 0 },
+      'authorizerReservedConcurrency',
+      'must be at least 1 (Lambda runs no invocation of a function whose reserved concurrency is 0',
+    ],
+    [{ defaultRouteReservedConcurrency: 0 }, 'defaultRouteReservedConcurrency', 'at least 1'],
+    [{ sendReservedConcurrency: 0 }, 'sendReservedConcurrency', 'at least 1'],
+    [{ disconnectReservedConcurrency: -1 }, 'disconnectReservedConcurrency', 'received -1'],
+    [{ sendReservedConcurrency: 2.5 }, 'sendReservedConcurrency', 'received 2.5'],
+    [
+      { authorizerReservedConcurrency: 100_001 },
+      'authorizerReservedConcurrency',
+      'from 1 to 100000, received 100001',
+    ],
+  ] satisfies [TripSyncRealtimeProps, string, ...string[]][])(
     'refuses %j, naming %s',
-    (props, propName, message) => {
+    (props, propName, ...messages) => {
       // Act
       const error = rejection(build(props));
 
       // Assess
       expect(error.name).toBe('TripSyncRealtimePropsError');
       expect(error.propName).toBe(propName);
+      expect(error.message).toMatch(new RegExp(`^TripSyncRealtime: ${propName} `));
+      for (const message of messages) expect(error.message).toContain(message);
+    },
+  );
+
+  it.each([
+    [
+      { frameThrottlingRateLimitPerSecond: 501 },
+      'frameThrottlingRateLimitPerSecond',
+      'throttlingRateLimitPerSecond',
+      '(501) must not exceed throttlingRateLimitPerSecond (500)',
+    ],
+    [
+      { throttlingRateLimitPerSecond: 50 },
+      'frameThrottlingRateLimitPerSecond',
+      'throttlingRateLimitPerSecond',
+      '(100) must not exceed throttlingRateLimitPerSecond (50)',
+    ],
+    [
+      { throttlingBurstLimit: 100 },
+      'frameThrottlingBurstLimit',
+      'throttlingBurstLimit',
+      '(200) must not exceed throttlingBurstLimit (100)',
+    ],
+    [
+      { reserveConcurrency: false, sendReservedConcurrency: 50 },
+      'reserveConcurrency',
+      'sendReservedConcurrency',
+      'is false, so sendReservedConcurrency would be ignored',
+    ],
+  ] satisfies [TripSyncRealtimeProps, string, string, string][])(
+    'refuses %j, naming %s and %s',
+    (props, propName, relatedPropName, message) => {
+      // Act
+      const error = rejection(build(props));
+
+      // Assess
+      expect(error.propName).toBe(propName);
+      expect(error.relatedPropName).toBe(relatedPropName);
       expect(error.message).toContain(message);
     },
   );
+
+  it.each([
+    { jwtIssuer: JWKS.jwtIssuer },
+    { jwtIssuer: ['tripsync-backend', 'tripsync-admin'] },
+    { jwtAudience: 'tripsync-web' },
+    { maxConnectionsPerUser: 1 },
+    { frameThrottlingRateLimitPerSecond: 500, frameThrottlingBurstLimit: 1000 },
+    { reserveConcurrency: false },
+    { sendReservedConcurrency: 1, disconnectReservedConcurrency: 1 },
+  ] satisfies TripSyncRealtimeProps[])('accepts %j', (props) => {
+    const app = testApp({ context: NO_BUNDLING_CONTEXT });
+    expect(() => new TripSyncRealtime(new Stack(app, 'Valid'), 'Realtime', props)).not.toThrow();
+  });
 
   it.each([
     [
@@ -294,21 +459,35 @@ describe('props validation', () => {
     },
   );
 
-  it('warns nothing about a TTL of exactly the maximum connection duration', () => {
-    // Prepare
+  describe('warnings', () => {
     const warnings = (props: TripSyncRealtimeProps) => {
       const stack = new Stack(testApp({ context: NO_BUNDLING_CONTEXT }), 'Warnings');
       new TripSyncRealtime(stack, 'Realtime', props);
       return Annotations.fromStack(stack)
-        .findWarning('*', Match.stringLikeRegexp('connectionTtlSeconds'))
+        .findWarning('*', Match.anyValue())
         .map((w) => String(w.entry.data));
     };
 
-    // Act
-    const lifetime = warnings({ connectionTtlSeconds: 7200 });
+    it('warns nothing by default: the ceilings leave 880 of a 1,000-execution account unreserved', () => {
+      expect(warnings({})).toEqual([]);
+      expect(
+        warnings({ sendReservedConcurrency: 500, disconnectReservedConcurrency: 280 }),
+      ).toEqual([]);
+    });
 
-    // Assess
-    expect(lifetime).toEqual([]);
+    it('warns when the reservations need more than an account with the default quota can give', () => {
+      // Act
+      const over = warnings({ sendReservedConcurrency: 500, disconnectReservedConcurrency: 281 });
+
+      // Assess
+      expect(over).toEqual([
+        expect.stringContaining(
+          'The functions reserve 901 concurrent executions in all: Lambda keeps 100 of an ' +
+            "account's unreserved, so the deployment fails unless the account's concurrency " +
+            'quota in this region is at least 1001',
+        ),
+      ]);
+    });
   });
 
   it('refuses an existing secret together with createJwtSecret', () => {
@@ -383,6 +562,42 @@ describe('context', () => {
     ).toEqual({ ...JWKS, createJwtSecret: true, accessLogging: false, stageName: 'v2' });
   });
 
+  it('reads whole numbers, and several issuers separated by commas', () => {
+    expect(
+      stackPropsFromContext(
+        contextNode({
+          jwtIssuer: 'https://idp.example, tripsync-backend',
+          maxConnectionsPerUser: '5',
+          jwtMaxLifetimeSeconds: '3600',
+          sendReservedConcurrency: '50',
+          reserveConcurrency: 'true',
+        }),
+      ),
+    ).toEqual({
+      jwtIssuer: ['https://idp.example', 'tripsync-backend'],
+      maxConnectionsPerUser: 5,
+      jwtMaxLifetimeSeconds: 3600,
+      sendReservedConcurrency: 50,
+      reserveConcurrency: true,
+    });
+  });
+
+  it('passes a cap of 0 on to the props, which refuse it naming the prop', () => {
+    // Act
+    const props = stackPropsFromContext(contextNode({ maxConnectionsPerUser: '0' }));
+    const error = (() => {
+      try {
+        new TripSyncRealtimeStack(testApp({ context: NO_BUNDLING_CONTEXT }), 'Zero', props);
+      } catch (caught) {
+        return caught as TripSyncRealtimePropsError;
+      }
+      throw new Error('expected the stack to refuse a cap of 0');
+    })();
+
+    // Assess
+    expect(error.propName).toBe('maxConnectionsPerUser');
+  });
+
   it('ignores keys that are not set', () => {
     expect(stackPropsFromContext(contextNode({}))).toEqual({});
   });
@@ -390,6 +605,9 @@ describe('context', () => {
   it.each([
     [{ createJwtSecret: 'yes' }, 'context createJwtSecret must be true or false, received "yes"'],
     [{ jwksUrl: '' }, 'context jwksUrl must be a non-empty string, received ""'],
+    [{ maxConnectionsPerUser: 'twenty' }, 'context maxConnectionsPerUser must be a whole number'],
+    [{ sendReservedConcurrency: '2.5' }, 'must be a whole number, received "2.5"'],
+    [{ reserveConcurrency: 'no' }, 'context reserveConcurrency must be true or false'],
   ])('refuses %j', (context, message) => {
     expect(() => stackPropsFromContext(contextNode(context))).toThrow(message);
   });

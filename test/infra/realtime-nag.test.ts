@@ -29,7 +29,14 @@ let importedSecret: SynthesizedStack;
 beforeAll(() => {
   defaults = synthesizeStack({}, { bundle: false });
   everything = synthesizeStack(
-    { ...JWKS, createJwtSecret: true, apiGatewayCloudWatchRole: true },
+    {
+      ...JWKS,
+      createJwtSecret: true,
+      apiGatewayCloudWatchRole: true,
+      notificationRule: true,
+      presenceEvents: true,
+      alarmTopicArn: 'arn:aws:sns:eu-west-1:123456789012:tripsync-alarms',
+    },
     {
       bundle: false,
       extend: (stack) => {
@@ -37,6 +44,8 @@ beforeAll(() => {
           assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
         });
         stack.realtime.grantSend(producer);
+        stack.realtime.grantEnqueue(producer);
+        stack.realtime.grantPresence(producer);
       },
     },
   );
@@ -68,7 +77,10 @@ function acknowledgments(scope: IConstruct): { path: string; id: string; reason:
 describe('cdk-nag AwsSolutions', () => {
   it.each([
     ['defaults (generated HS256 secret)', () => defaults],
-    ['JWKS + generated secret + API Gateway logging role + a grantSend grantee', () => everything],
+    [
+      'JWKS + generated secret + API Gateway logging role + rule, presence events, alarm topic + every grant',
+      () => everything,
+    ],
     ['an existing secret', () => importedSecret],
   ])('finds no unacknowledged error or warning: %s', (_name, synth) => {
     // Act
@@ -149,9 +161,12 @@ describe('acknowledged findings', () => {
         'Realtime/JwtSecret AwsSolutions-SMG4',
         // Resolved into send at deploy time: a rotation would apply at the next deployment only.
         'Realtime/ShardSigningKey AwsSolutions-SMG4',
-        'Realtime/SendHandler/Role AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<RealtimeWebSocketApiF9B350A8>/live/POST/@connections/*]',
-        // resume posts a replay to the connection that asked: its id is known only at runtime.
-        'Realtime/ResumeHandler/Role AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<RealtimeWebSocketApiF9B350A8>/live/POST/@connections/*]',
+        // Every function that posts (send, the queue consumer, resume): connection ids are
+        // known only at runtime (resume posts to the connection that asked, and no other).
+        ...['SendHandler', 'SendQueueHandler', 'ResumeHandler'].map(
+          (handler) =>
+            `Realtime/${handler}/Role AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<RealtimeWebSocketApiF9B350A8>/live/POST/@connections/*]`,
+        ),
         // Every route but $connect: API Gateway authorizes a connection on $connect only.
         ...routeKeysAfterConnect().map(
           (key) => `Realtime/WebSocketApi/${key}-Route AwsSolutions-APIG4`,

@@ -91,6 +91,9 @@ const stageUrl = (scheme: 'https' | 'wss') => ({
   ],
 });
 
+/** The default namespace: the stack's own, so two deployments never mix their figures. */
+const metricsNamespace = () => `TripSyncRealtime/${synth.stack.stackName}`;
+
 function functionProps(name: keyof typeof ids.functions) {
   return synth.template.toJSON().Resources[ids.functions[name]].Properties;
 }
@@ -365,10 +368,20 @@ describe('functions', () => {
     }
   });
 
+  it('gives connect the per-user connection cap', () => {
+    expect(functionProps('connect').Environment.Variables).toMatchObject({
+      MAX_CONNECTIONS_PER_USER: '20',
+    });
+    expect(functionProps('disconnect').Environment.Variables).not.toHaveProperty(
+      'MAX_CONNECTIONS_PER_USER',
+    );
+  });
+
   it('gives send the table, the fan-out settings and the endpoint built from API id and stage', () => {
     expect(functionProps('send').Environment.Variables).toEqual({
       POWERTOOLS_SERVICE_NAME: 'tripsync-realtime',
       POWERTOOLS_LOG_LEVEL: 'INFO',
+      POWERTOOLS_METRICS_NAMESPACE: metricsNamespace(),
       TABLE_NAME: { Ref: ids.table },
       MESSAGE_TABLE_NAME: { Ref: ids.messageLog },
       CONNECTIONS_ENDPOINT: stageUrl('https'),
@@ -382,10 +395,11 @@ describe('functions', () => {
     });
   });
 
-  it('gives resume both tables, the post settings and the endpoint, not the retention', () => {
+  it('gives resume both tables, the post settings, the endpoint and the metrics namespace, not the retention', () => {
     expect(functionProps('resume').Environment.Variables).toEqual({
       POWERTOOLS_SERVICE_NAME: 'tripsync-realtime',
       POWERTOOLS_LOG_LEVEL: 'INFO',
+      POWERTOOLS_METRICS_NAMESPACE: metricsNamespace(),
       TABLE_NAME: { Ref: ids.table },
       MESSAGE_TABLE_NAME: { Ref: ids.messageLog },
       CONNECTIONS_ENDPOINT: stageUrl('https'),
@@ -394,11 +408,29 @@ describe('functions', () => {
     });
   });
 
-  it('gives the authorizer the secret ARN only, never the secret or the table', () => {
+  it('gives the queue consumer what send has, and the dead-letter queue', () => {
+    expect(functionProps('sendQueue').Environment.Variables).toEqual({
+      ...functionProps('send').Environment.Variables,
+      DEAD_LETTER_QUEUE_URL: { Ref: logicalId(synth.stack.realtime.deadLetterQueue) },
+    });
+  });
+
+  it('gives presence the table and nothing else', () => {
+    expect(functionProps('presence').Environment.Variables).toEqual({
+      POWERTOOLS_SERVICE_NAME: 'tripsync-realtime',
+      POWERTOOLS_LOG_LEVEL: 'INFO',
+      TABLE_NAME: { Ref: ids.table },
+    });
+  });
+
+  it('gives the authorizer the secret ARN, never the secret or the table, and the claim rules', () => {
     expect(functionProps('authorizer').Environment.Variables).toEqual({
       POWERTOOLS_SERVICE_NAME: 'tripsync-realtime',
       POWERTOOLS_LOG_LEVEL: 'INFO',
+      POWERTOOLS_METRICS_NAMESPACE: metricsNamespace(),
       JWT_SECRET_ARN: { Ref: ids.secret },
+      JWT_AUDIENCE: 'tripsync-realtime',
+      JWT_MAX_LIFETIME_SECONDS: '86400',
     });
   });
 
@@ -439,17 +471,23 @@ describe('IAM', () => {
       'dynamodb:Query': [log],
       'dynamodb:UpdateItem': [table],
     });
+    // The queue consumer: send's, and a Query of the log for a redelivered record's first seq.
+    expect(tableActions('sendQueue')).toEqual({
+      ...tableActions('send'),
+      'dynamodb:Query': [table, index, log].sort(),
+    });
+    expect(tableActions('presence')).toEqual({ 'dynamodb:Query': [table] });
     expect(tableActions('default')).toEqual({});
     expect(tableActions('authorizer')).toEqual({});
   });
 
-  it('allows ManageConnections to send and resume only, on POST @connections of this API and stage', () => {
+  it('allows ManageConnections to send, its queue consumer and resume only, on POST @connections of this API and stage', () => {
     // Act
     const manage = allStatements(synth.template).filter((s) =>
       asArray(s.Action).some((a) => a.startsWith('execute-api:')),
     );
 
-    // Assess: send posts to any connection; resume to the one that asked (the code posts to
+    // Assess: send and the queue consumer post to any connection; resume to the one that asked (the code posts to
     // the event's own connection id, which IAM cannot name).
     const postResource = {
       'Fn::Join': [
@@ -473,8 +511,15 @@ describe('IAM', () => {
       Action: 'execute-api:ManageConnections',
       Resource: postResource,
     });
-    expect(manage).toEqual([statement('PostReplay'), statement('PostToConnections')]);
+    expect(manage).toEqual([
+      statement('PostReplay'),
+      statement('PostToConnections'),
+      statement('PostToConnections'),
+    ]);
     expect(statementsOfRole(synth.template, ids.roles.send)).toContainEqual(
+      statement('PostToConnections'),
+    );
+    expect(statementsOfRole(synth.template, ids.roles.sendQueue)).toContainEqual(
       statement('PostToConnections'),
     );
     expect(statementsOfRole(synth.template, ids.roles.resume)).toContainEqual(
@@ -638,17 +683,27 @@ function shardKeyReference() {
 }
 
 describe('outputs', () => {
-  it('exposes the URLs, the send function, the table and the secret', () => {
+  it('exposes the URLs, the functions, the queues, the table, the secret and the dashboard', () => {
     const outputs = synth.template.toJSON().Outputs;
     expect(Object.keys(outputs).sort()).toEqual([
       'ConnectionTableName',
       'ConnectionsEndpoint',
+      'DashboardName',
+      'DeadLetterQueueUrl',
       'JwtSecretArn',
       'MessageLogTableName',
+      'NotificationQueueArn',
+      'NotificationQueueUrl',
+      'PresenceFunctionArn',
+      'PresenceFunctionName',
       'SendFunctionArn',
       'SendFunctionName',
       'WebSocketUrl',
     ]);
+    const queueId = logicalId(synth.stack.realtime.notificationQueue);
+    expect(outputs.NotificationQueueUrl.Value).toEqual({ Ref: queueId });
+    expect(outputs.NotificationQueueArn.Value).toEqual({ 'Fn::GetAtt': [queueId, 'Arn'] });
+    expect(outputs.PresenceFunctionName.Value).toEqual({ Ref: ids.functions.presence });
     expect(outputs.WebSocketUrl.Value).toEqual(stageUrl('wss'));
     expect(outputs.ConnectionsEndpoint.Value).toEqual(stageUrl('https'));
     expect(outputs.SendFunctionName.Value).toEqual({ Ref: ids.functions.send });

@@ -8,7 +8,7 @@ import type { ConnectionStore } from '../../lambdas/core/ports';
 import { captureLog } from '../support/capture-log';
 import { LOCAL_CREDENTIALS, startDynamoDb, type TestDynamoDb } from '../support/dynamodb';
 
-// The per-user cap of `$connect` against a real DynamoDB API (dynalite): write the row, count the
+// The per-user cap of `$connect` against a real DynamoDB API (dynalite): write the row, read the
 // user's live rows with one strongly consistent Query, and over the cap delete the row again.
 
 let db: TestDynamoDb;
@@ -128,7 +128,10 @@ describe('the connection cap', () => {
         'QueryCommand',
         'DeleteItemCommand',
       ]);
-      expect(admitted[1]?.input).toMatchObject({ Select: 'COUNT', ConsistentRead: true });
+      expect(admitted[1]?.input).toMatchObject({
+        KeyConditionExpression: '#user = :user',
+        ConsistentRead: true,
+      });
     } finally {
       client.destroy();
     }
@@ -138,7 +141,7 @@ describe('the connection cap', () => {
     // The Query alone failing (say, a role without dynamodb:Query) cannot be caused with
     // dynalite: the real store, with that one call failing.
     const countFails: ConnectionStore = Object.assign(Object.create(store) as ConnectionStore, {
-      countLiveConnections: () =>
+      listConnections: () =>
         Promise.reject(new StoreUnavailableError('Query on Connections', new Error('denied'))),
     });
     const error = await connect('cap-fail', 5, countFails).catch((e: unknown) => e);

@@ -1,12 +1,13 @@
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoDbMessageLog } from '../../lambdas/adapters/dynamodb-message-log';
-import { StoreUnavailableError } from '../../lambdas/core/errors';
+import { claimSeqOf, DynamoDbMessageLog } from '../../lambdas/adapters/dynamodb-message-log';
+import { DeliveryInProgressError, StoreUnavailableError } from '../../lambdas/core/errors';
 import type { StoredMessage } from '../../lambdas/core/ports';
+import { DELIVERY_CLAIM_GRACE_MS } from '../../lambdas/shared/limits';
 import { MESSAGE_LOG_SCHEMA as schema } from '../../lambdas/shared/message-log-schema';
 import { createMessageLogTable } from '../../local/connection-table';
-import { startDynamoDb } from '../support/dynamodb';
+import { LOCAL_CREDENTIALS, startDynamoDb } from '../support/dynamodb';
 import { startDynamoDbLocal } from '../support/dynamodb-local';
 
 // The message log's sequence numbers rest on conditional writes. dynalite imitates DynamoDB's
@@ -17,6 +18,7 @@ const T0 = Date.UTC(2030, 0, 1);
 
 interface Backend {
   client: DynamoDBClient;
+  endpoint: string;
   stop(): Promise<void>;
 }
 
@@ -250,5 +252,279 @@ describe.each(Object.keys(BACKENDS))('the message log on %s', (name) => {
     expect((error as Error).message).toMatch(
       /^message log GetItem on NoSuchTable failed: ResourceNotFoundException/,
     );
+  });
+  describe('a queued message delivered again (its delivery key)', () => {
+    /** A delivery of queue message `id`, held by an invocation ending 30 s after `at`. */
+    const delivery = (id: string, at = T0) => ({ key: `sqs:${id}`, heldUntil: at + 30_000 });
+    const stored = async (userId: string) => {
+      const log = writer();
+      const head = await log.head(userId, T0 / 1000);
+      return all(log.messagesAfter(userId, 0, head.last, 1000));
+    };
+
+    it('is logged once: a redelivery gets the first seq back, and the log no item more', async () => {
+      // Prepare: the message logged by its first delivery, then another message to the user.
+      const first = await writer().append('redelivered', '{"q":1}', T0, delivery('m1'));
+      await writer().append('redelivered', '{"other":1}', T0 + 10);
+
+      // Act: delivered again a minute later, by another container.
+      const again = await writer().append(
+        'redelivered',
+        '{"q":1}',
+        T0 + 60_000,
+        delivery('m1', T0 + 60_000),
+      );
+      const next = await writer().append('redelivered', '{"q":2}', T0 + 60_000, delivery('m2'));
+
+      // Assess
+      expect(first).toEqual({ seq: 1, epoch: first.epoch });
+      expect(again).toEqual({ seq: 1, epoch: first.epoch, redelivered: true });
+      expect(next).toEqual({ seq: 3, epoch: first.epoch });
+      expect((await stored('redelivered')).map((m) => [m.seq, m.messageJson])).toEqual([
+        [1, '{"q":1}'],
+        [2, '{"other":1}'],
+        [3, '{"q":2}'],
+      ]);
+    });
+
+    it('finds a message whose writer died between its put and the head, and publishes it', async () => {
+      // Prepare: one message logged; then a delivery that claimed m-dead, put its message at
+      // seq 2 and died before moving the head.
+      const { epoch } = await writer().append('died-after-put', '{"k":1}', T0);
+      await putClaim('died-after-put', 'sqs:m-dead', { after: 1, epoch, heldUntil: T0 + 1000 });
+      await documents.send(
+        new PutCommand({
+          TableName: 'MessageLog',
+          Item: {
+            userId: 'died-after-put',
+            seq: 2,
+            epoch,
+            message: '{"k":"dead"}',
+            deliveryKey: 'sqs:m-dead',
+            loggedAt: T0,
+            expiresAt: T0 / 1000 + RETENTION,
+          },
+        }),
+      );
+      const before = await writer().head('died-after-put', T0 / 1000);
+
+      // Act: the redelivery, before the dead holder's deadline has even passed.
+      const again = await writer().append(
+        'died-after-put',
+        '{"k":"dead"}',
+        T0 + 500,
+        delivery('m-dead', T0 + 500),
+      );
+
+      // Assess: the same seq, now published; nothing logged twice.
+      expect(before.last).toBe(1);
+      expect(again).toEqual({ seq: 2, epoch, redelivered: true });
+      expect(await writer().head('died-after-put', T0 / 1000)).toEqual({ epoch, last: 2 });
+      expect((await stored('died-after-put')).map((m) => m.seq)).toEqual([1, 2]);
+    });
+
+    it('waits while the claim may still be held, then takes over a claim whose holder died before logging', async () => {
+      // Prepare: a delivery that claimed m-held (its invocation ends at T0 + 30 s) and died
+      // before putting its message.
+      const { epoch } = await writer().append('died-after-claim', '{"k":1}', T0);
+      await putClaim('died-after-claim', 'sqs:m-held', { after: 1, epoch, heldUntil: T0 + 30_000 });
+      const deadline = T0 + 30_000 + DELIVERY_CLAIM_GRACE_MS;
+
+      // Act
+      const early = await writer()
+        .append('died-after-claim', '{"k":2}', deadline - 1, delivery('m-held', deadline - 1))
+        .catch((e: unknown) => e);
+      const late = await writer().append(
+        'died-after-claim',
+        '{"k":2}',
+        deadline,
+        delivery('m-held', deadline),
+      );
+      const again = await writer().append(
+        'died-after-claim',
+        '{"k":2}',
+        deadline + 1,
+        delivery('m-held', deadline + 1),
+      );
+
+      // Assess: refused while the holder may run; then logged once, and found again after.
+      expect(early).toBeInstanceOf(DeliveryInProgressError);
+      expect((early as Error).message).toBe(
+        'sqs:m-held is being logged for user died-after-claim by another delivery; retry after it ends',
+      );
+      expect(late).toEqual({ seq: 2, epoch });
+      expect(again).toEqual({ seq: 2, epoch, redelivered: true });
+      expect((await stored('died-after-claim')).map((m) => [m.seq, m.messageJson])).toEqual([
+        [1, '{"k":1}'],
+        [2, '{"k":2}'],
+      ]);
+    });
+
+    it('releases its claim when it could not log the message: the redelivery logs at once', async () => {
+      // Prepare: a container whose puts of messages fail (a throttle, say), and one whose work.
+      const failing = new DynamoDbMessageLog(
+        DynamoDBDocumentClient.from(clientFailingMessagePuts()),
+        'MessageLog',
+        RETENTION,
+      );
+
+      // Act
+      const failed = await failing
+        .append('released', '{"r":1}', T0, delivery('m-released'))
+        .catch((e: unknown) => e);
+      const retried = await writer().append(
+        'released',
+        '{"r":1}',
+        T0 + 1000,
+        delivery('m-released', T0 + 1000),
+      );
+
+      // Assess: the retry came before the first holder's deadline, and was not kept waiting.
+      expect(failed).toBeInstanceOf(StoreUnavailableError);
+      expect(retried).toMatchObject({ seq: 1 });
+      expect(retried.redelivered).toBeUndefined();
+      expect((await stored('released')).map((m) => m.messageJson)).toEqual(['{"r":1}']);
+    });
+
+    it('lets one of concurrent deliveries of a message log it; the others get its seq or wait', async () => {
+      // Prepare: SQS delivers one message to 8 containers at once, while other messages arrive.
+      const writers = Array.from({ length: 8 }, () => writer());
+
+      // Act
+      const outcomes = await Promise.allSettled([
+        ...writers.map((w) => w.append('duplicates', '{"d":1}', T0, delivery('m-dup'))),
+        ...[1, 2, 3].map((n) => writer().append('duplicates', `{"o":${n}}`, T0)),
+      ]);
+      const retried = await writer().append(
+        'duplicates',
+        '{"d":1}',
+        T0 + 40_000,
+        delivery('m-dup', T0 + 40_000),
+      );
+
+      // Assess: the message is in the log once; every delivery that answered has its seq.
+      const messages = await stored('duplicates');
+      const logged = messages.filter((m) => m.messageJson === '{"d":1}');
+      expect(logged).toHaveLength(1);
+      expect(messages).toHaveLength(4);
+      const ofDup = outcomes.slice(0, writers.length);
+      for (const outcome of ofDup) {
+        if (outcome.status === 'fulfilled') expect(outcome.value.seq).toBe(logged[0]?.seq);
+        else expect(outcome.reason).toBeInstanceOf(DeliveryInProgressError);
+      }
+      expect(ofDup.some((o) => o.status === 'fulfilled')).toBe(true);
+      expect(retried).toMatchObject({ seq: logged[0]?.seq, redelivered: true });
+    }, 60_000);
+
+    it('logs a message whose claim slot another key holds, without the key', async () => {
+      // Prepare: a claim of another key at m-clash's slot (what a 52-bit hash collision would be).
+      const { epoch } = await writer().append('clash', '{"c":0}', T0);
+      await putClaim('clash', 'sqs:someone-else', {
+        after: 1,
+        epoch,
+        heldUntil: T0 + 30_000,
+        seq: claimSeqOf('sqs:m-clash'),
+      });
+
+      // Act
+      const logged = await writer().append('clash', '{"c":1}', T0, delivery('m-clash'));
+
+      // Assess
+      expect(logged).toEqual({ seq: 2, epoch });
+    });
+
+    it('costs one write more than a plain append, and four requests for a redelivery', async () => {
+      // Prepare: the requests as the SDK sends them, counted on a client of our own.
+      const { client, commands } = countingClient();
+      const log = new DynamoDbMessageLog(
+        DynamoDBDocumentClient.from(client),
+        'MessageLog',
+        RETENTION,
+      );
+      await log.append('costs', '{"warm":1}', T0);
+
+      // Act
+      commands.length = 0;
+      await log.append('costs', '{"plain":1}', T0);
+      const plain = commands.splice(0);
+      await log.append('costs', '{"queued":1}', T0, delivery('m-cost'));
+      const first = commands.splice(0);
+      await log.append('costs', '{"queued":1}', T0 + 1000, delivery('m-cost', T0 + 1000));
+      const again = commands.splice(0);
+      client.destroy();
+
+      // Assess
+      expect(plain).toEqual(['GetItemCommand', 'PutItemCommand', 'UpdateItemCommand']);
+      expect(first).toEqual([
+        'GetItemCommand',
+        'PutItemCommand',
+        'PutItemCommand',
+        'UpdateItemCommand',
+      ]);
+      expect(again).toEqual(['GetItemCommand', 'PutItemCommand', 'GetItemCommand', 'QueryCommand']);
+    });
+
+    /** Writes a claim as a delivery that stopped after claiming would have left it. */
+    async function putClaim(
+      userId: string,
+      key: string,
+      claim: { after: number; epoch: string; heldUntil: number; seq?: number },
+    ) {
+      await documents.send(
+        new PutCommand({
+          TableName: 'MessageLog',
+          Item: {
+            userId,
+            seq: claim.seq ?? claimSeqOf(key),
+            deliveryKey: key,
+            after: claim.after,
+            epoch: claim.epoch,
+            heldUntil: claim.heldUntil,
+            expiresAt: T0 / 1000 + 4 * 86_400,
+          },
+        }),
+      );
+    }
+
+    /** An SDK client of the backend whose `PutItem`s of messages (seq ≥ 1) fail. */
+    function clientFailingMessagePuts(): DynamoDBClient {
+      const client = new DynamoDBClient({
+        endpoint: backend.endpoint,
+        region: 'us-east-1',
+        credentials: LOCAL_CREDENTIALS,
+        maxAttempts: 1,
+      });
+      client.middlewareStack.add(
+        (next, context) => async (args) => {
+          const item = (args.input as { Item?: { seq?: { N?: string } } }).Item;
+          if (context.commandName === 'PutItemCommand' && Number(item?.seq?.N) >= 1) {
+            throw Object.assign(new Error('Throughput exceeds the current capacity'), {
+              name: 'ProvisionedThroughputExceededException',
+            });
+          }
+          return next(args);
+        },
+        { step: 'build', name: 'failMessagePuts' },
+      );
+      return client;
+    }
+
+    /** An SDK client of the backend that records the name of every command it sends. */
+    function countingClient(): { client: DynamoDBClient; commands: string[] } {
+      const commands: string[] = [];
+      const client = new DynamoDBClient({
+        endpoint: backend.endpoint,
+        region: 'us-east-1',
+        credentials: LOCAL_CREDENTIALS,
+      });
+      client.middlewareStack.add(
+        (next, context) => async (args) => {
+          commands.push(String(context.commandName));
+          return next(args);
+        },
+        { step: 'initialize', name: 'countCommands' },
+      );
+      return { client, commands };
+    }
   });
 });

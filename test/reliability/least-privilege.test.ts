@@ -21,6 +21,10 @@ const CONFIGURATIONS = {
   'JWKS only': JWKS,
   'JWKS and HS256, stage v1': { ...JWKS, createJwtSecret: true, stageName: 'v1' },
   'with the API Gateway CloudWatch role': { apiGatewayCloudWatchRole: true },
+  'with the notification rule and presence events': {
+    notificationRule: true,
+    presenceEvents: true,
+  },
 } as const;
 
 type Statement = {
@@ -60,6 +64,8 @@ beforeAll(() => {
             assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
           });
           stack.realtime.grantSend(producer);
+          stack.realtime.grantEnqueue(producer);
+          stack.realtime.grantPresence(producer);
         },
       }),
     );
@@ -167,18 +173,41 @@ describe.each(Object.keys(CONFIGURATIONS))('%s', (name) => {
     };
     const fns = realtime.functions;
     const role = (fn: keyof typeof fns) => fns[fn].role as iam.IRole;
+    const queue = json({ 'Fn::GetAtt': [logicalId(realtime.notificationQueue), 'Arn'] });
+    const deadLetters = json({ 'Fn::GetAtt': [logicalId(realtime.deadLetterQueue), 'Arn'] });
+    // With presence events on, connect and disconnect also count the user's rows and put events.
+    const presenceEvents = 'presenceEvents' in CONFIGURATIONS[name as keyof typeof CONFIGURATIONS];
+    const defaultBus = json({
+      'Fn::Join': [
+        '',
+        [
+          'arn:',
+          { Ref: 'AWS::Partition' },
+          ':events:',
+          { Ref: 'AWS::Region' },
+          ':',
+          { Ref: 'AWS::AccountId' },
+          ':event-bus/default',
+        ],
+      ],
+    });
+    const bus = presenceEvents ? { 'events:PutEvents': [defaultBus] } : {};
 
-    // PutItem the row; Query (count) and DeleteItem (a refused row) for the per-user cap.
+    // PutItem the row; Query (count) and DeleteItem (a refused row) for the per-user cap. With
+    // presence events on, the cap's Query also tells a first connection: only PutEvents more.
     expect(grants(role('connect'))).toEqual({
       'dynamodb:PutItem': [json(table)],
       'dynamodb:Query': [json(table)],
       'dynamodb:DeleteItem': [json(table)],
+      ...bus,
     });
     expect(grants(role('disconnect'))).toEqual({
       'dynamodb:DeleteItem': [json(table)],
-      'dynamodb:Query': [json(index)],
+      'dynamodb:Query': presenceEvents ? [json(index), json(table)].sort() : [json(index)],
+      ...bus,
     });
     expect(grants(role('default'))).toEqual({});
+    expect(grants(role('presence'))).toEqual({ 'dynamodb:Query': [json(table)] });
     const send = grants(role('send'));
     expect(Object.keys(send).sort()).toEqual([
       'dynamodb:DeleteItem',
@@ -188,6 +217,7 @@ describe.each(Object.keys(CONFIGURATIONS))('%s', (name) => {
       'dynamodb:UpdateItem',
       'execute-api:ManageConnections',
       'lambda:InvokeFunction',
+      'sqs:SendMessage',
     ]);
     expect(send['dynamodb:DeleteItem']).toEqual([json(table)]);
     // Itself, for the shards of a large send; no other function may invoke anything.
@@ -214,6 +244,21 @@ describe.each(Object.keys(CONFIGURATIONS))('%s', (name) => {
     expect(resume['dynamodb:GetItem']).toEqual([json(messageLog), json(table)].sort());
     expect(resume['dynamodb:Query']).toEqual([json(messageLog)]);
     expect(resume['dynamodb:UpdateItem']).toEqual([json(table)]);
+    // Its `Event` invocations that fail go to the dead-letter queue, and nowhere else.
+    expect(send['sqs:SendMessage']).toEqual([deadLetters]);
+    // The queue consumer: send's grants, consuming the queue, sending to the DLQ only.
+    const consumer = grants(role('sendQueue'));
+    expect(consumer).toEqual({
+      ...send,
+      // Where a redelivered record's message was first logged: a Query of the message log.
+      'dynamodb:Query': [json(index), json(messageLog), json(table)].sort(),
+      'sqs:ReceiveMessage': [queue],
+      'sqs:DeleteMessage': [queue],
+      'sqs:ChangeMessageVisibility': [queue],
+      'sqs:GetQueueAttributes': [queue],
+      'sqs:GetQueueUrl': [queue],
+      'sqs:SendMessage': [deadLetters],
+    });
     const [connections] = send['execute-api:ManageConnections'] ?? [];
     // arn:{partition}:execute-api:{region}:{account}:{this API}/{stage}/POST/@connections/*
     expect(connections).toContain(json(api));
@@ -222,12 +267,13 @@ describe.each(Object.keys(CONFIGURATIONS))('%s', (name) => {
     expect(
       authorizer.filter((a) => !/^(secretsmanager:GetSecretValue|kms:Decrypt)$/.test(a)),
     ).toEqual([]);
-    // Only send posts to any connection. The one client frame that reaches a role that can post
-    // is resume's, and its code posts to the frame's own connection only (test/e2e/resume).
+    // Only send and its queue consumer post to any connection. The one client frame that
+    // reaches a role that can post is resume's, and its code posts to the frame's own
+    // connection only (test/e2e/resume). Producers invoke or feed the others with IAM.
     const posters = (Object.keys(fns) as Array<keyof typeof fns>).filter(
       (fn) => grants(role(fn))['execute-api:ManageConnections'] !== undefined,
     );
-    expect(posters).toEqual(['send', 'resume']);
+    expect(posters).toEqual(['send', 'sendQueue', 'resume']);
     for (const poster of posters) {
       const [connections] = grants(role(poster))['execute-api:ManageConnections'] ?? [];
       expect(connections).toMatch(new RegExp(`"/${stage}/POST/@connections/\\*"\\]\\]\\}$`));

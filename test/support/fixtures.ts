@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import type { SQSEvent } from 'aws-lambda';
 
 const folder = fileURLToPath(new URL('../fixtures/apigw-websocket/', import.meta.url));
 const cache = new Map<string, unknown>();
@@ -19,4 +20,20 @@ export function loadEvent(name: FixtureName): any {
     cache.set(name, JSON.parse(readFileSync(`${folder}${name}.json`, 'utf8')));
   }
   return structuredClone(cache.get(name));
+}
+
+const sqsFolder = fileURLToPath(new URL('../fixtures/sqs/', import.meta.url));
+
+/**
+ * AWS's example SQS event (two records), cloned so a test can change it freely.
+ *
+ * @example
+ * const event = loadSqsEvent();
+ * event.Records[0].body = JSON.stringify({ userId: '42', message: {} });
+ */
+export function loadSqsEvent(): SQSEvent {
+  if (!cache.has('sqs')) {
+    cache.set('sqs', JSON.parse(readFileSync(`${sqsFolder}event.json`, 'utf8')));
+  }
+  return structuredClone(cache.get('sqs')) as SQSEvent;
 }
