@@ -41,7 +41,14 @@ export async function handler(
   try {
     const { record, live, readAt } = await registerConnection(
       { connectionId, connectedAt, authorizer, protocol },
-      { store, log, ttlSeconds: config.connectionTtlSeconds, maxConnectionsPerUser },
+      {
+        store,
+        log,
+        ttlSeconds: config.connectionTtlSeconds,
+        maxConnectionsPerUser,
+        // Only presence-change events need the rows; the cap alone needs their number.
+        readLiveRows: presence !== undefined,
+      },
     );
     metrics.addMetric(METRICS.connectionsOpened, MetricUnit.Count, 1);
     if (presence) {
@@ -50,7 +57,7 @@ export async function handler(
           kind: 'connected',
           userId: record.userId,
           connectionId,
-          live: { connections: live, readAt },
+          ...(live && { live: { connections: live, readAt } }),
         },
         { store, publisher: presence, log },
       );

@@ -174,10 +174,15 @@ export class DynamoDbConnectionStore implements ConnectionStore {
         this.client.send(
           new QueryCommand({
             TableName: this.tableName,
-            KeyConditionExpression: 'userId = :userId',
+            KeyConditionExpression: '#user = :user',
             // Expired rows linger until TTL deletes them (within days): count the live ones only.
-            FilterExpression: 'attribute_not_exists(expiresAt) OR expiresAt > :now',
-            ExpressionAttributeValues: { ':userId': userId, ':now': nowEpochSeconds },
+            FilterExpression: 'attribute_not_exists(#expires) OR #expires > :now',
+            ExpressionAttributeNames: {
+              '#user': schema.partitionKey,
+              '#expires': schema.ttlAttribute,
+            },
+            ExpressionAttributeValues: { ':user': userId, ':now': nowEpochSeconds },
+            // The number alone: no items travel, whatever the user holds.
             Select: 'COUNT',
             ConsistentRead: true,
             ExclusiveStartKey: startKey,

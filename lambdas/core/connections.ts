@@ -30,23 +30,35 @@ export interface ConnectionDependencies {
 export interface ConnectDependencies extends ConnectionDependencies {
   /** Live connections one user may hold (`MAX_CONNECTIONS_PER_USER`). */
   maxConnectionsPerUser: number;
+  /**
+   * Read the live rows themselves, not only their number (presence-change events tell a first
+   * connection from them). The same one Query either way; a count returns no items, which
+   * matters for a user holding many connections.
+   */
+  readLiveRows?: boolean;
 }
 
 /** A connection `$connect` admitted, and the user's live connections as its cap read them. */
 export interface RegisteredConnection {
   record: ConnectionRecord;
-  /** The user's live connections, this one included, read right after its row was written. */
-  live: LiveConnection[];
-  /** When `live` was read, epoch milliseconds. */
+  /** How many live connections the user holds, this one included. */
+  liveCount: number;
+  /**
+   * With `readLiveRows`: the user's live connections, this one included, read right after its
+   * row was written.
+   */
+  live?: LiveConnection[];
+  /** When the live rows were read (or counted), epoch milliseconds. */
   readAt: number;
 }
 
 /**
  * `$connect`: stores the mapping from the authorized user to this connection, with the
- * protocol it speaks, then reads the user's live rows with one strongly consistent Query. Over
+ * protocol it speaks, then counts the user's live rows with one strongly consistent Query. Over
  * `maxConnectionsPerUser`, it deletes the row it wrote and throws `ConnectionLimitExceededError`
- * (the edge answers 429). The rows it read come back with the record: presence-change events
- * tell a user's first connection from them, with no read of their own.
+ * (the edge answers 429). With `readLiveRows` the same Query returns the rows, which come back
+ * with the record: presence-change events tell a user's first connection from them, with no
+ * read of their own.
  *
  * Writing before counting keeps the cap exact from above without a transaction: of any set of
  * connects that overlap, the one whose count is sent last sees every row the others wrote
@@ -65,7 +77,14 @@ export interface RegisteredConnection {
  */
 export async function registerConnection(
   event: ConnectionEvent,
-  { store, log, ttlSeconds, maxConnectionsPerUser, now = Date.now }: ConnectDependencies,
+  {
+    store,
+    log,
+    ttlSeconds,
+    maxConnectionsPerUser,
+    readLiveRows = false,
+    now = Date.now,
+  }: ConnectDependencies,
 ): Promise<RegisteredConnection> {
   const userId = authorizedUserId(event.authorizer);
   const connectedAt = event.connectedAt ?? now();
@@ -77,20 +96,27 @@ export async function registerConnection(
     protocol: event.protocol ?? 'v1',
   };
   await store.putConnection(record);
-  let live: LiveConnection[];
+  let live: LiveConnection[] | undefined;
+  let liveCount: number;
   const readAt = now();
+  const nowSeconds = Math.floor(readAt / 1000);
   try {
-    live = await store.listConnections(userId, Math.floor(readAt / 1000));
+    if (readLiveRows) {
+      live = await store.listConnections(userId, nowSeconds);
+      liveCount = live.length;
+    } else {
+      liveCount = await store.countLiveConnections(userId, nowSeconds);
+    }
   } catch (error) {
     await removeRefusedRow(store, log, record);
     throw error;
   }
-  if (live.length > maxConnectionsPerUser) {
+  if (liveCount > maxConnectionsPerUser) {
     await removeRefusedRow(store, log, record);
-    throw new ConnectionLimitExceededError(userId, live.length, maxConnectionsPerUser);
+    throw new ConnectionLimitExceededError(userId, liveCount, maxConnectionsPerUser);
   }
   log.info('connected', { userId, connectionId: event.connectionId, protocol: record.protocol });
-  return { record, live, readAt };
+  return { record, liveCount, ...(live && { live }), readAt };
 }
 
 /** The handshake is refused, so API Gateway will send no `$disconnect` for it: delete now. */

@@ -74,7 +74,7 @@ export interface ConnectionStore {
    * How many live rows the user has: one strongly consistent Query that returns the count
    * alone (more only past 1 MB of rows), counting rows whose `expiresAt` is after
    * `nowEpochSeconds`. A row whose put has been acknowledged is always counted. What presence
-   * answers.
+   * answers, and what `$connect`'s cap counts.
    */
   countLiveConnections(userId: string, nowEpochSeconds: number): Promise<number>;
   /** The owner of a connection, through the `byConnectionId` index (eventually consistent). */

@@ -23,13 +23,18 @@ const nowSeconds = () => Math.floor(Date.now() / 1000);
 let ids = 0;
 
 /** One `$connect` for `userId`: 'admitted', 'refused' (the cap), or the error. */
-async function connect(userId: string, cap: number, on: ConnectionStore = store) {
+async function connect(
+  userId: string,
+  cap: number,
+  on: ConnectionStore = store,
+  readLiveRows = false,
+) {
   const connectionId = `cap${++ids}=`;
   const { log, lines } = captureLog();
   try {
     await registerConnection(
       { connectionId, connectedAt: Date.now(), authorizer: { userId } },
-      { store: on, log, ttlSeconds: 7200, maxConnectionsPerUser: cap },
+      { store: on, log, ttlSeconds: 7200, maxConnectionsPerUser: cap, readLiveRows },
     );
     return { connectionId, result: 'admitted' as const, lines };
   } catch (error) {
@@ -60,18 +65,22 @@ describe('the connection cap', () => {
     expect((await liveRows('cap-seq')).sort()).toEqual(admitted.map((a) => a.connectionId).sort());
   });
 
-  it('counts live rows only: rows past their TTL do not hold a slot', async () => {
-    for (let i = 0; i < 5; i++) {
-      await store.putConnection({
-        userId: 'cap-ttl',
-        connectionId: `expired${i}=`,
-        connectedAt: Date.now() - 8_000_000,
-        expiresAt: nowSeconds() - 1,
-      });
-    }
-    expect((await connect('cap-ttl', 1)).result).toBe('admitted');
-    expect((await connect('cap-ttl', 1)).result).toBe('refused');
-  });
+  it.each([false, true])(
+    'counts live rows only: rows past their TTL do not hold a slot (rows read: %s)',
+    async (readLiveRows) => {
+      const user = `cap-ttl-${readLiveRows}`;
+      for (let i = 0; i < 5; i++) {
+        await store.putConnection({
+          userId: user,
+          connectionId: `expired${i}=`,
+          connectedAt: Date.now() - 8_000_000,
+          expiresAt: nowSeconds() - 1,
+        });
+      }
+      expect((await connect(user, 1, store, readLiveRows)).result).toBe('admitted');
+      expect((await connect(user, 1, store, readLiveRows)).result).toBe('refused');
+    },
+  );
 
   it('counts each user on their own', async () => {
     expect((await connect('cap-a', 1)).result).toBe('admitted');
@@ -118,20 +127,27 @@ describe('the connection cap', () => {
     );
     const observed = new DynamoDbConnectionStore(DynamoDBDocumentClient.from(client), db.tableName);
     try {
-      expect((await connect('cap-cost', 1, observed)).result).toBe('admitted');
-      const admitted = sent.splice(0);
-      expect((await connect('cap-cost', 1, observed)).result).toBe('refused');
+      for (const readLiveRows of [false, true]) {
+        const user = `cap-cost-${readLiveRows}`;
+        expect((await connect(user, 1, observed, readLiveRows)).result).toBe('admitted');
+        const admitted = sent.splice(0);
+        expect((await connect(user, 1, observed, readLiveRows)).result).toBe('refused');
+        const refused = sent.splice(0);
 
-      expect(admitted.map((r) => r.command)).toEqual(['PutItemCommand', 'QueryCommand']);
-      expect(sent.map((r) => r.command)).toEqual([
-        'PutItemCommand',
-        'QueryCommand',
-        'DeleteItemCommand',
-      ]);
-      expect(admitted[1]?.input).toMatchObject({
-        KeyConditionExpression: '#user = :user',
-        ConsistentRead: true,
-      });
+        expect(admitted.map((r) => r.command)).toEqual(['PutItemCommand', 'QueryCommand']);
+        expect(refused.map((r) => r.command)).toEqual([
+          'PutItemCommand',
+          'QueryCommand',
+          'DeleteItemCommand',
+        ]);
+        // Without presence events the Query returns the number of live rows, not the rows.
+        expect(admitted[1]?.input).toMatchObject({
+          KeyConditionExpression: '#user = :user',
+          ConsistentRead: true,
+          ...(!readLiveRows && { Select: 'COUNT' }),
+        });
+        if (readLiveRows) expect(admitted[1]?.input).not.toHaveProperty('Select');
+      }
     } finally {
       client.destroy();
     }
@@ -140,12 +156,16 @@ describe('the connection cap', () => {
   it('refuses and removes its row when the count fails, and says so', async () => {
     // The Query alone failing (say, a role without dynamodb:Query) cannot be caused with
     // dynalite: the real store, with that one call failing.
+    const denied = () =>
+      Promise.reject(new StoreUnavailableError('Query on Connections', new Error('denied')));
     const countFails: ConnectionStore = Object.assign(Object.create(store) as ConnectionStore, {
-      listConnections: () =>
-        Promise.reject(new StoreUnavailableError('Query on Connections', new Error('denied'))),
+      listConnections: denied,
+      countLiveConnections: denied,
     });
-    const error = await connect('cap-fail', 5, countFails).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(StoreUnavailableError);
-    expect(await liveRows('cap-fail')).toEqual([]);
+    for (const readLiveRows of [false, true]) {
+      const error = await connect('cap-fail', 5, countFails, readLiveRows).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(StoreUnavailableError);
+      expect(await liveRows('cap-fail')).toEqual([]);
+    }
   });
 });

@@ -31,10 +31,12 @@ function recordingPublisher(): PresencePublisher & { published: PresenceChangeDe
 /** `$connect` of `connectionId`, handshaken at `connectedAt`, its cap's read as it happened. */
 async function connect(userId: string, connectionId: string, connectedAt: number) {
   const { log } = captureLog();
-  return registerConnection(
+  const registered = await registerConnection(
     { connectionId, connectedAt, authorizer: { userId } },
-    { store, log, ttlSeconds: 7200, maxConnectionsPerUser: 20 },
+    { store, log, ttlSeconds: 7200, maxConnectionsPerUser: 20, readLiveRows: true },
   );
+  if (!registered.live) throw new Error('readLiveRows: the rows must come back with the record');
+  return { ...registered, live: registered.live };
 }
 
 async function announce(
