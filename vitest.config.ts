@@ -27,9 +27,6 @@ export default defineConfig({
   test: {
     // A private temp folder for the run; the run fails if a test leaves anything in it.
     globalSetup: ['test/temp-folder.ts'],
-    // Vitest's default is one file at a time on a 2-core machine (cores − 1), but most files
-    // here wait on sockets, child processes and servers rather than compute.
-    maxWorkers: 3,
     projects: [
       { test: { ...shared, name: 'unit', include: ['test/unit/**/*.test.ts'] } },
       {
