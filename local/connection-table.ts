@@ -1,5 +1,6 @@
 import {
   CreateTableCommand,
+  type CreateTableCommandInput,
   type DynamoDBClient,
   ResourceInUseException,
   waitUntilTableExists,
@@ -19,38 +20,28 @@ export async function createConnectionTable(
   client: DynamoDBClient,
   tableName: string,
 ): Promise<void> {
-  try {
-    await client.send(
-      new CreateTableCommand({
-        TableName: tableName,
-        BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: [
-          { AttributeName: schema.partitionKey, AttributeType: 'S' },
-          { AttributeName: schema.sortKey, AttributeType: 'S' },
-        ],
-        KeySchema: [
-          { AttributeName: schema.partitionKey, KeyType: 'HASH' },
-          { AttributeName: schema.sortKey, KeyType: 'RANGE' },
-        ],
-        GlobalSecondaryIndexes: [
-          {
-            IndexName: schema.connectionIdIndex,
-            KeySchema: [{ AttributeName: schema.sortKey, KeyType: 'HASH' }],
-            Projection: {
-              ProjectionType: 'INCLUDE',
-              NonKeyAttributes: [...schema.connectionIdIndexAttributes],
-            },
-          },
-        ],
-      }),
-    );
-  } catch (error) {
-    if (!(error instanceof ResourceInUseException)) throw error;
-  }
-  await waitUntilTableExists(
-    { client, maxWaitTime: 30, minDelay: 0.05, maxDelay: 0.5 },
-    { TableName: tableName },
-  );
+  await createTableIfMissing(client, {
+    TableName: tableName,
+    BillingMode: 'PAY_PER_REQUEST',
+    AttributeDefinitions: [
+      { AttributeName: schema.partitionKey, AttributeType: 'S' },
+      { AttributeName: schema.sortKey, AttributeType: 'S' },
+    ],
+    KeySchema: [
+      { AttributeName: schema.partitionKey, KeyType: 'HASH' },
+      { AttributeName: schema.sortKey, KeyType: 'RANGE' },
+    ],
+    GlobalSecondaryIndexes: [
+      {
+        IndexName: schema.connectionIdIndex,
+        KeySchema: [{ AttributeName: schema.sortKey, KeyType: 'HASH' }],
+        Projection: {
+          ProjectionType: 'INCLUDE',
+          NonKeyAttributes: [...schema.connectionIdIndexAttributes],
+        },
+      },
+    ],
+  });
 }
 
 /**
@@ -65,26 +56,32 @@ export async function createMessageLogTable(
   client: DynamoDBClient,
   tableName: string,
 ): Promise<void> {
+  await createTableIfMissing(client, {
+    TableName: tableName,
+    BillingMode: 'PAY_PER_REQUEST',
+    AttributeDefinitions: [
+      { AttributeName: MESSAGE_LOG_SCHEMA.partitionKey, AttributeType: 'S' },
+      { AttributeName: MESSAGE_LOG_SCHEMA.sortKey, AttributeType: 'N' },
+    ],
+    KeySchema: [
+      { AttributeName: MESSAGE_LOG_SCHEMA.partitionKey, KeyType: 'HASH' },
+      { AttributeName: MESSAGE_LOG_SCHEMA.sortKey, KeyType: 'RANGE' },
+    ],
+  });
+}
+
+/** Creates the table unless it exists (a restart on the same DynamoDB), then waits until it is active. */
+async function createTableIfMissing(
+  client: DynamoDBClient,
+  input: CreateTableCommandInput & { TableName: string },
+): Promise<void> {
   try {
-    await client.send(
-      new CreateTableCommand({
-        TableName: tableName,
-        BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: [
-          { AttributeName: MESSAGE_LOG_SCHEMA.partitionKey, AttributeType: 'S' },
-          { AttributeName: MESSAGE_LOG_SCHEMA.sortKey, AttributeType: 'N' },
-        ],
-        KeySchema: [
-          { AttributeName: MESSAGE_LOG_SCHEMA.partitionKey, KeyType: 'HASH' },
-          { AttributeName: MESSAGE_LOG_SCHEMA.sortKey, KeyType: 'RANGE' },
-        ],
-      }),
-    );
+    await client.send(new CreateTableCommand(input));
   } catch (error) {
     if (!(error instanceof ResourceInUseException)) throw error;
   }
   await waitUntilTableExists(
     { client, maxWaitTime: 30, minDelay: 0.05, maxDelay: 0.5 },
-    { TableName: tableName },
+    { TableName: input.TableName },
   );
 }
