@@ -135,9 +135,12 @@ type PostDependencies = Pick<
  * What a shard invocation returns to the send that invoked it: its counts, and each user's.
  *
  * @example
- * { delivered: 999, stale: 1, failed: 0, users: { '42': { delivered: 999, stale: 1, failed: 0 } } }
+ * { delivered: 999, stale: 1, failed: 0, notAttempted: 0,
+ *   users: { '42': { delivered: 999, stale: 1, failed: 0 } } }
  */
 export interface ShardResult extends DeliveryCounts {
+  /** Posts not started because the sender's time was running out (counted in `failed` too). */
+  notAttempted: number;
   users: Record<string, DeliveryCounts>;
 }
 
@@ -267,7 +270,7 @@ export async function postShard(payload: unknown, deps: ShardDependencies): Prom
   } else {
     deps.log.info('shard finished', summary);
   }
-  return { ...counts.totals, users: counts.byUser() };
+  return { ...counts.totals, notAttempted: run.notAttempted, users: counts.byUser() };
 }
 
 /** Posts to every delivery, `limit` at a time, and counts each outcome. */
@@ -335,9 +338,12 @@ async function postInShards(
       const context = { shard: index, of: shards.length, connections: shard.length };
       try {
         const result = await sharding.invoker.invoke(payload, waiting.signal);
-        for (const [userId, userCounts] of shardCounts(result, body)) {
+        const { byUser, notAttempted } = shardCounts(result, body);
+        for (const [userId, userCounts] of byUser) {
           for (const outcome of OUTCOMES) counts.add(userId, outcome, userCounts[outcome]);
         }
+        // The shard's own posts that its time did not allow: reported with this send's.
+        run.notAttempted += notAttempted;
       } catch (error) {
         if (error instanceof ShardInvocationError && error.notStarted && !waiting.signal.aborted) {
           // Lambda refused to start it (throttled): nothing was posted, so post it here.
@@ -370,10 +376,14 @@ async function postInShards(
 const OUTCOMES: readonly Outcome[] = ['delivered', 'stale', 'failed'];
 
 /**
- * A shard's counts by user, checked against what it was given: a result that does not account
- * for each of its connections exactly once is an error (the shard then counts failed).
+ * A shard's counts by user, checked against what it was given, and its posts not attempted: a
+ * result that does not account for each of its connections exactly once, or that says more
+ * posts were not attempted than failed, is an error (the shard then counts failed).
  */
-function shardCounts(result: unknown, body: ShardBody): Map<string, DeliveryCounts> {
+function shardCounts(
+  result: unknown,
+  body: ShardBody,
+): { byUser: Map<string, DeliveryCounts>; notAttempted: number } {
   const users = (result as { users?: unknown } | null)?.users;
   if (typeof users !== 'object' || users === null) {
     throw new Error(`shard returned no per-user counts: ${JSON.stringify(result)?.slice(0, 200)}`);
@@ -394,7 +404,18 @@ function shardCounts(result: unknown, body: ShardBody): Map<string, DeliveryCoun
     const [delivered, stale, failed] = values as number[];
     counts.set(userId, { delivered, stale, failed } as DeliveryCounts);
   }
-  return counts;
+  const failed = [...counts.values()].reduce((sum, c) => sum + c.failed, 0);
+  const notAttempted = (result as { notAttempted?: unknown }).notAttempted;
+  if (
+    !Number.isSafeInteger(notAttempted) ||
+    (notAttempted as number) < 0 ||
+    (notAttempted as number) > failed
+  ) {
+    throw new Error(
+      `shard returned notAttempted ${JSON.stringify(notAttempted)}, not a count of its ${failed} failed post(s)`,
+    );
+  }
+  return { byUser: counts, notAttempted: notAttempted as number };
 }
 
 async function resolveDeliveries(

@@ -176,6 +176,57 @@ describe('a producer’s send above SEND_SHARD_SIZE', () => {
       }),
     ]);
   });
+
+  it('reports the posts its shards had no time to attempt with its own', async () => {
+    // Prepare: the invoked shard (1 connection of 3) says its post was not attempted.
+    await connect('late', 3);
+    answer = {
+      result: {
+        delivered: 0,
+        stale: 0,
+        failed: 1,
+        notAttempted: 1,
+        users: { late: { delivered: 0, stale: 0, failed: 1 } },
+      },
+    };
+
+    // Act
+    const result = await send.handler({ userId: 'late', message: { n: 5 } });
+
+    // Assess: counted failed in the result, and not attempted in the send's log and metrics.
+    expect(result).toEqual({ delivered: 2, stale: 0, failed: 1, seq: 1 });
+    expect(
+      output
+        .lines()
+        .find((l) => l.message === 'send ran out of time; some posts were not attempted'),
+    ).toMatchObject({ shards: 2, failed: 1, notAttempted: 1 });
+    expect(output.lines().find((l) => '_aws' in l)).toMatchObject({ MessagesNotAttempted: 1 });
+  });
+
+  it('counts a shard failed when it says more posts were not attempted than failed', async () => {
+    // Prepare
+    await connect('overclaim', 3);
+    answer = {
+      result: {
+        delivered: 1,
+        stale: 0,
+        failed: 0,
+        notAttempted: 1,
+        users: { overclaim: { delivered: 1, stale: 0, failed: 0 } },
+      },
+    };
+
+    // Act
+    const result = await send.handler({ userId: 'overclaim', message: { n: 6 } });
+
+    // Assess
+    expect(result).toEqual({ delivered: 2, stale: 0, failed: 1, seq: 1 });
+    expect(
+      output.lines().find((l) => l.message === 'shard failed; its connections count as failed'),
+    ).toMatchObject({
+      error: expect.stringMatching(/notAttempted 1, not a count of its 0 failed/),
+    });
+  });
 });
 
 describe('a shard', () => {
@@ -197,6 +248,7 @@ describe('a shard', () => {
       delivered: 5,
       stale: 0,
       failed: 0,
+      notAttempted: 0,
       users: { shardfive: { delivered: 5, stale: 0, failed: 0 } },
     });
     expect(postsTo(ids)).toEqual(ids.map(() => ['{"n":3}']));
