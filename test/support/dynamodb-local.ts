@@ -28,7 +28,8 @@ const STARTUP_TIMEOUT_MS = 60_000;
 export async function startDynamoDbLocal(): Promise<DynamoDbLocal> {
   const port = await freePort();
   // The JVM ignores TMPDIR: without its own java.io.tmpdir, DynamoDB Local's SQLite extracts a
-  // native library into /tmp on every start and never removes it.
+  // native library into /tmp on every start and never removes it. Its performance-data file
+  // (/tmp/hsperfdata_<user>) is turned off too: it is written under /tmp whatever java.io.tmpdir says.
   const javaTmp = mkdtempSync(join(tmpdir(), 'tripsync-dynamodb-local-'));
   const child: ChildProcess = withJavaTmpdir(javaTmp, () => spawn({ port }));
   let output = '';
@@ -71,11 +72,14 @@ export async function startDynamoDbLocal(): Promise<DynamoDbLocal> {
 
 /**
  * Runs `start` (which spawns a JVM inheriting this process's environment) with the JVM's temp
- * folder set to `dir` through `JAVA_TOOL_OPTIONS`, then restores the variable.
+ * folder set to `dir` and no performance-data file, through `JAVA_TOOL_OPTIONS`, then restores
+ * the variable.
  */
 function withJavaTmpdir<T>(dir: string, start: () => T): T {
   const saved = process.env.JAVA_TOOL_OPTIONS;
-  process.env.JAVA_TOOL_OPTIONS = [saved, `-Djava.io.tmpdir=${dir}`].filter(Boolean).join(' ');
+  process.env.JAVA_TOOL_OPTIONS = [saved, `-Djava.io.tmpdir=${dir}`, '-XX:-UsePerfData']
+    .filter(Boolean)
+    .join(' ');
   try {
     return start();
   } finally {
