@@ -582,6 +582,13 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, deps: Deps): 
   sendJson(res, 404, { message: 'Not Found' });
 }
 
+/** The options with an integer default in `DEFAULTS`. */
+type IntegerOption = {
+  [K in keyof LocalStackOptions & keyof typeof DEFAULTS]: (typeof DEFAULTS)[K] extends number
+    ? K
+    : never;
+}[keyof LocalStackOptions & keyof typeof DEFAULTS];
+
 function resolveOptions(options: LocalStackOptions) {
   const routeKeys = Object.keys(options.routes ?? {});
   for (const key of routeKeys) {
@@ -589,87 +596,43 @@ function resolveOptions(options: LocalStackOptions) {
       throw new ConfigError('routes', `cannot define a message route ${JSON.stringify(key)}`);
     }
   }
+  /** An integer option: given or its default, checked against its range (names the option). */
+  const integer = (name: IntegerOption, min: number, max: number) =>
+    checkInteger(name, options[name] ?? DEFAULTS[name], min, max);
   const duration = MAX_LOCAL_DURATION_MS;
   const lambdaTimeoutMs = AWS_LIMITS.maxLambdaTimeoutSeconds * 1000;
   return {
     host: options.host ?? DEFAULTS.host,
-    port: checkInteger('port', options.port ?? DEFAULTS.port, 0, 65535),
-    dynamoDbPort: checkInteger(
-      'dynamoDbPort',
-      options.dynamoDbPort ?? DEFAULTS.dynamoDbPort,
-      0,
-      65535,
-    ),
+    port: integer('port', 0, 65535),
+    dynamoDbPort: integer('dynamoDbPort', 0, 65535),
     dynamoDbEndpoint: options.dynamoDbEndpoint,
     tableName: options.tableName ?? DEFAULTS.tableName,
     messageTableName: options.messageTableName ?? DEFAULTS.messageTableName,
-    messageRetentionSeconds: checkInteger(
+    messageRetentionSeconds: integer(
       'messageRetentionSeconds',
-      options.messageRetentionSeconds ?? DEFAULTS.messageRetentionSeconds,
       SETTINGS.messageRetentionSeconds.min,
       SETTINGS.messageRetentionSeconds.max,
     ),
     stage: checkStage('stage', options.stage ?? DEFAULTS.stage),
     region: options.region ?? DEFAULTS.region,
     jwtSecret: checkSecret('jwtSecret', options.jwtSecret ?? LOCAL_JWT_SECRET),
-    idleTimeoutMs: checkInteger(
-      'idleTimeoutMs',
-      options.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs,
-      1,
-      duration,
-    ),
-    maxConnectionDurationMs: checkInteger(
-      'maxConnectionDurationMs',
-      options.maxConnectionDurationMs ?? DEFAULTS.maxConnectionDurationMs,
-      1,
-      duration,
-    ),
-    maxConnectionsPerUser: checkInteger(
+    idleTimeoutMs: integer('idleTimeoutMs', 1, duration),
+    maxConnectionDurationMs: integer('maxConnectionDurationMs', 1, duration),
+    maxConnectionsPerUser: integer(
       'maxConnectionsPerUser',
-      options.maxConnectionsPerUser ?? DEFAULTS.maxConnectionsPerUser,
       SETTINGS.maxConnectionsPerUser.min,
       SETTINGS.maxConnectionsPerUser.max,
     ),
-    sendShardSize: checkInteger(
-      'sendShardSize',
-      options.sendShardSize ?? DEFAULTS.sendShardSize,
-      SETTINGS.sendShardSize.min,
-      SETTINGS.sendShardSize.max,
-    ),
-    integrationTimeoutMs: checkInteger(
-      'integrationTimeoutMs',
-      options.integrationTimeoutMs ?? DEFAULTS.integrationTimeoutMs,
-      1,
-      duration,
-    ),
-    handlerTimeoutMs: checkInteger(
-      'handlerTimeoutMs',
-      options.handlerTimeoutMs ?? DEFAULTS.handlerTimeoutMs,
-      1,
-      lambdaTimeoutMs,
-    ),
-    sendTimeoutMs: checkInteger(
-      'sendTimeoutMs',
-      options.sendTimeoutMs ?? DEFAULTS.sendTimeoutMs,
-      1,
-      lambdaTimeoutMs,
-    ),
+    sendShardSize: integer('sendShardSize', SETTINGS.sendShardSize.min, SETTINGS.sendShardSize.max),
+    integrationTimeoutMs: integer('integrationTimeoutMs', 1, duration),
+    handlerTimeoutMs: integer('handlerTimeoutMs', 1, lambdaTimeoutMs),
+    sendTimeoutMs: integer('sendTimeoutMs', 1, lambdaTimeoutMs),
     handlerLogLevel: checkLogLevel(
       'handlerLogLevel',
       options.handlerLogLevel ?? DEFAULTS.handlerLogLevel,
     ),
-    functionConcurrency: checkInteger(
-      'functionConcurrency',
-      options.functionConcurrency ?? DEFAULTS.functionConcurrency,
-      1,
-      MAX_FUNCTION_CONCURRENCY,
-    ),
-    functionIdleTimeoutMs: checkInteger(
-      'functionIdleTimeoutMs',
-      options.functionIdleTimeoutMs ?? DEFAULTS.functionIdleTimeoutMs,
-      1,
-      duration,
-    ),
+    functionConcurrency: integer('functionConcurrency', 1, MAX_FUNCTION_CONCURRENCY),
+    functionIdleTimeoutMs: integer('functionIdleTimeoutMs', 1, duration),
     queueVisibilityTimeoutMs: checkInteger(
       'queueVisibilityTimeoutMs',
       options.queueVisibilityTimeoutMs ??
@@ -677,21 +640,14 @@ function resolveOptions(options: LocalStackOptions) {
       0,
       QUEUE.maxVisibilityTimeoutSeconds * 1000,
     ),
-    queueMaxReceiveCount: checkInteger(
+    queueMaxReceiveCount: integer(
       'queueMaxReceiveCount',
-      options.queueMaxReceiveCount ?? DEFAULTS.queueMaxReceiveCount,
       QUEUE.maxReceiveCount.min,
       QUEUE.maxReceiveCount.max,
     ),
-    queueBatchSize: checkInteger(
-      'queueBatchSize',
-      options.queueBatchSize ?? DEFAULTS.queueBatchSize,
-      QUEUE.batchSize.min,
-      QUEUE.batchSize.max,
-    ),
-    queueMaxBatchingWindowMs: checkInteger(
+    queueBatchSize: integer('queueBatchSize', QUEUE.batchSize.min, QUEUE.batchSize.max),
+    queueMaxBatchingWindowMs: integer(
       'queueMaxBatchingWindowMs',
-      options.queueMaxBatchingWindowMs ?? DEFAULTS.queueMaxBatchingWindowMs,
       0,
       QUEUE.maxBatchingWindowSeconds.max * 1000,
     ),
