@@ -22,15 +22,7 @@ export async function createConnectionTable(
 ): Promise<void> {
   await createTableIfMissing(client, {
     TableName: tableName,
-    BillingMode: 'PAY_PER_REQUEST',
-    AttributeDefinitions: [
-      { AttributeName: schema.partitionKey, AttributeType: 'S' },
-      { AttributeName: schema.sortKey, AttributeType: 'S' },
-    ],
-    KeySchema: [
-      { AttributeName: schema.partitionKey, KeyType: 'HASH' },
-      { AttributeName: schema.sortKey, KeyType: 'RANGE' },
-    ],
+    ...keys(schema.partitionKey, schema.sortKey, 'S'),
     GlobalSecondaryIndexes: [
       {
         IndexName: schema.connectionIdIndex,
@@ -58,15 +50,7 @@ export async function createMessageLogTable(
 ): Promise<void> {
   await createTableIfMissing(client, {
     TableName: tableName,
-    BillingMode: 'PAY_PER_REQUEST',
-    AttributeDefinitions: [
-      { AttributeName: MESSAGE_LOG_SCHEMA.partitionKey, AttributeType: 'S' },
-      { AttributeName: MESSAGE_LOG_SCHEMA.sortKey, AttributeType: 'N' },
-    ],
-    KeySchema: [
-      { AttributeName: MESSAGE_LOG_SCHEMA.partitionKey, KeyType: 'HASH' },
-      { AttributeName: MESSAGE_LOG_SCHEMA.sortKey, KeyType: 'RANGE' },
-    ],
+    ...keys(MESSAGE_LOG_SCHEMA.partitionKey, MESSAGE_LOG_SCHEMA.sortKey, 'N'),
   });
 }
 
@@ -84,4 +68,19 @@ async function createTableIfMissing(
     { client, maxWaitTime: 30, minDelay: 0.05, maxDelay: 0.5 },
     { TableName: input.TableName },
   );
+}
+
+/** On demand, keyed by a string partition key and a sort key of `sortType`, as both tables are. */
+function keys(partitionKey: string, sortKey: string, sortType: 'S' | 'N') {
+  return {
+    BillingMode: 'PAY_PER_REQUEST',
+    AttributeDefinitions: [
+      { AttributeName: partitionKey, AttributeType: 'S' },
+      { AttributeName: sortKey, AttributeType: sortType },
+    ],
+    KeySchema: [
+      { AttributeName: partitionKey, KeyType: 'HASH' },
+      { AttributeName: sortKey, KeyType: 'RANGE' },
+    ],
+  } satisfies Omit<CreateTableCommandInput, 'TableName'>;
 }
