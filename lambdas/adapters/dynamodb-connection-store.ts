@@ -4,6 +4,8 @@ import {
   GetCommand,
   PutCommand,
   QueryCommand,
+  type QueryCommandInput,
+  type QueryCommandOutput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { StoreUnavailableError } from '../core/errors';
@@ -15,6 +17,7 @@ import type {
   ResumeClaim,
 } from '../core/ports';
 import { CONNECTION_TABLE_SCHEMA as schema } from '../shared/connection-table-schema';
+import { queryPages } from './dynamodb-query-pages';
 
 /**
  * `ConnectionStore` over a DynamoDB table with the keys and index of `CONNECTION_TABLE_SCHEMA`.
@@ -67,28 +70,21 @@ export class DynamoDbConnectionStore implements ConnectionStore {
 
   async listConnections(userId: string, nowEpochSeconds: number): Promise<LiveConnection[]> {
     const connections: LiveConnection[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      // One page holds about 10,000 rows (1 MB); a user never has that many, but be correct.
-      const page = await this.run('Query', () =>
-        this.client.send(
-          new QueryCommand({
-            TableName: this.tableName,
-            KeyConditionExpression: '#user = :user',
-            ProjectionExpression: '#connection, #expires, #protocol, #connectedAt',
-            ExpressionAttributeNames: {
-              '#user': schema.partitionKey,
-              '#connection': schema.sortKey,
-              '#expires': schema.ttlAttribute,
-              '#protocol': schema.protocolAttribute,
-              '#connectedAt': schema.connectedAtAttribute,
-            },
-            ExpressionAttributeValues: { ':user': userId },
-            ConsistentRead: true,
-            ExclusiveStartKey: startKey,
-          }),
-        ),
-      );
+    // One page holds about 10,000 rows (1 MB); a user never has that many, but be correct.
+    for await (const page of this.queryPages({
+      TableName: this.tableName,
+      KeyConditionExpression: '#user = :user',
+      ProjectionExpression: '#connection, #expires, #protocol, #connectedAt',
+      ExpressionAttributeNames: {
+        '#user': schema.partitionKey,
+        '#connection': schema.sortKey,
+        '#expires': schema.ttlAttribute,
+        '#protocol': schema.protocolAttribute,
+        '#connectedAt': schema.connectedAtAttribute,
+      },
+      ExpressionAttributeValues: { ':user': userId },
+      ConsistentRead: true,
+    })) {
       for (const item of page.Items ?? []) {
         // TTL deletion lags by up to days, and expired rows still come back until then.
         const expiresAt = item[schema.ttlAttribute];
@@ -100,8 +96,7 @@ export class DynamoDbConnectionStore implements ConnectionStore {
           connectedAt: typeof connectedAt === 'number' ? connectedAt : 0,
         });
       }
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
+    }
     return connections;
   }
 
@@ -168,30 +163,22 @@ export class DynamoDbConnectionStore implements ConnectionStore {
 
   async countLiveConnections(userId: string, nowEpochSeconds: number): Promise<number> {
     let count = 0;
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.run('Query', () =>
-        this.client.send(
-          new QueryCommand({
-            TableName: this.tableName,
-            KeyConditionExpression: '#user = :user',
-            // Expired rows linger until TTL deletes them (within days): count the live ones only.
-            FilterExpression: 'attribute_not_exists(#expires) OR #expires > :now',
-            ExpressionAttributeNames: {
-              '#user': schema.partitionKey,
-              '#expires': schema.ttlAttribute,
-            },
-            ExpressionAttributeValues: { ':user': userId, ':now': nowEpochSeconds },
-            // The number alone: no items travel, whatever the user holds.
-            Select: 'COUNT',
-            ConsistentRead: true,
-            ExclusiveStartKey: startKey,
-          }),
-        ),
-      );
+    for await (const page of this.queryPages({
+      TableName: this.tableName,
+      KeyConditionExpression: '#user = :user',
+      // Expired rows linger until TTL deletes them (within days): count the live ones only.
+      FilterExpression: 'attribute_not_exists(#expires) OR #expires > :now',
+      ExpressionAttributeNames: {
+        '#user': schema.partitionKey,
+        '#expires': schema.ttlAttribute,
+      },
+      ExpressionAttributeValues: { ':user': userId, ':now': nowEpochSeconds },
+      // The number alone: no items travel, whatever the user holds.
+      Select: 'COUNT',
+      ConsistentRead: true,
+    })) {
       count += page.Count ?? 0;
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
+    }
     return count;
   }
 
@@ -219,6 +206,11 @@ export class DynamoDbConnectionStore implements ConnectionStore {
     return typeof userId === 'string'
       ? { userId, protocol: protocolOf(item?.[schema.protocolAttribute]) }
       : undefined;
+  }
+
+  /** The pages of one Query on this table, each request's failure named as the store's. */
+  private queryPages(input: QueryCommandInput): AsyncGenerator<QueryCommandOutput> {
+    return queryPages(input, (command) => this.run('Query', () => this.client.send(command)));
   }
 
   private async run<T>(operation: string, call: () => Promise<T>): Promise<T> {

@@ -4,7 +4,8 @@ import {
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
-  QueryCommand,
+  type QueryCommandInput,
+  type QueryCommandOutput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { DeliveryInProgressError, StoreUnavailableError } from '../core/errors';
@@ -18,6 +19,7 @@ import type {
 import { DELIVERY_CLAIM_GRACE_MS, DELIVERY_CLAIM_RETENTION_SECONDS } from '../shared/limits';
 import { MESSAGE_LOG_SCHEMA as schema } from '../shared/message-log-schema';
 import { isConditionFailure } from './dynamodb-connection-store';
+import { queryPages } from './dynamodb-query-pages';
 
 /**
  * Conflicts one append may meet (another writer took the seq it tried) before it gives up with
@@ -179,32 +181,25 @@ export class DynamoDbMessageLog implements MessageLog {
     pageSize: number,
   ): AsyncIterable<StoredMessage> {
     if (through <= after) return;
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.run('Query', () =>
-        this.client.send(
-          new QueryCommand({
-            TableName: this.tableName,
-            KeyConditionExpression: '#user = :user AND #seq BETWEEN :first AND :through',
-            ProjectionExpression: '#seq, #epoch, #message, #expires',
-            ExpressionAttributeNames: {
-              '#user': schema.partitionKey,
-              '#seq': schema.sortKey,
-              '#epoch': schema.epochAttribute,
-              '#message': schema.messageAttribute,
-              '#expires': schema.ttlAttribute,
-            },
-            ExpressionAttributeValues: {
-              ':user': userId,
-              ':first': after + 1,
-              ':through': through,
-            },
-            ConsistentRead: true,
-            Limit: pageSize,
-            ExclusiveStartKey: startKey,
-          }),
-        ),
-      );
+    for await (const page of this.queryPages({
+      TableName: this.tableName,
+      KeyConditionExpression: '#user = :user AND #seq BETWEEN :first AND :through',
+      ProjectionExpression: '#seq, #epoch, #message, #expires',
+      ExpressionAttributeNames: {
+        '#user': schema.partitionKey,
+        '#seq': schema.sortKey,
+        '#epoch': schema.epochAttribute,
+        '#message': schema.messageAttribute,
+        '#expires': schema.ttlAttribute,
+      },
+      ExpressionAttributeValues: {
+        ':user': userId,
+        ':first': after + 1,
+        ':through': through,
+      },
+      ConsistentRead: true,
+      Limit: pageSize,
+    })) {
       for (const item of page.Items ?? []) {
         yield {
           seq: Number(item[schema.sortKey]),
@@ -213,8 +208,7 @@ export class DynamoDbMessageLog implements MessageLog {
           expiresAt: Number(item[schema.ttlAttribute]),
         };
       }
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
+    }
   }
 
   /** The live head, or undefined when there is none or it has expired. */
@@ -395,36 +389,28 @@ export class DynamoDbMessageLog implements MessageLog {
     after: number,
     epoch: string,
   ): Promise<number | undefined> {
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.run('Query', () =>
-        this.client.send(
-          new QueryCommand({
-            TableName: this.tableName,
-            KeyConditionExpression: '#user = :user AND #seq > :after',
-            FilterExpression: '#key = :key AND #epoch = :epoch',
-            ProjectionExpression: '#seq',
-            ExpressionAttributeNames: {
-              '#user': schema.partitionKey,
-              '#seq': schema.sortKey,
-              '#key': schema.deliveryKeyAttribute,
-              '#epoch': schema.epochAttribute,
-            },
-            ExpressionAttributeValues: {
-              ':user': userId,
-              ':after': after,
-              ':key': key,
-              ':epoch': epoch,
-            },
-            ConsistentRead: true,
-            ExclusiveStartKey: startKey,
-          }),
-        ),
-      );
+    for await (const page of this.queryPages({
+      TableName: this.tableName,
+      KeyConditionExpression: '#user = :user AND #seq > :after',
+      FilterExpression: '#key = :key AND #epoch = :epoch',
+      ProjectionExpression: '#seq',
+      ExpressionAttributeNames: {
+        '#user': schema.partitionKey,
+        '#seq': schema.sortKey,
+        '#key': schema.deliveryKeyAttribute,
+        '#epoch': schema.epochAttribute,
+      },
+      ExpressionAttributeValues: {
+        ':user': userId,
+        ':after': after,
+        ':key': key,
+        ':epoch': epoch,
+      },
+      ConsistentRead: true,
+    })) {
       const [found] = page.Items ?? [];
       if (found) return Number(found[schema.sortKey]);
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
+    }
     return undefined;
   }
 
@@ -505,6 +491,11 @@ export class DynamoDbMessageLog implements MessageLog {
       }
       throw error;
     }
+  }
+
+  /** The pages of one Query on this table, each request's failure named as the store's. */
+  private queryPages(input: QueryCommandInput): AsyncGenerator<QueryCommandOutput> {
+    return queryPages(input, (command) => this.run('Query', () => this.client.send(command)));
   }
 
   private async run<T>(operation: string, call: () => Promise<T>): Promise<T> {
