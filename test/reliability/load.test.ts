@@ -40,13 +40,13 @@ const P = LONG
       churnSendsPerRound: 6,
     }
   : {
-      connections: 400,
-      deliveries: 10_000,
-      churnRounds: 3,
-      churnPerRound: 100,
-      vanishing: 60,
-      abandoned: 30,
-      rejected: 15,
+      connections: 200,
+      deliveries: 4_000,
+      churnRounds: 2,
+      churnPerRound: 60,
+      vanishing: 30,
+      abandoned: 20,
+      rejected: 10,
       churnSendsPerRound: 3,
     };
 const LANES = 2;
