@@ -1,4 +1,6 @@
+import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
+import { SlowTiersFirst } from './test/sequencer';
 
 // Tiers, one folder each: unit (no network), integration (real DynamoDB API, real HTTP
 // servers, the handlers in-process), e2e (the local stack driven by real clients), infra (CDK
@@ -25,6 +27,10 @@ const localAws = {
 
 export default defineConfig({
   test: {
+    // Two files at a time even on two cores: most files spend their time waiting on sockets,
+    // processes and timers, not computing. Vitest's default (cores - 1) runs them one by one.
+    maxWorkers: Math.max(2, availableParallelism() - 1),
+    sequence: { sequencer: SlowTiersFirst },
     // A private temp folder for the run; the run fails if a test leaves anything in it.
     globalSetup: ['test/temp-folder.ts'],
     projects: [
@@ -62,8 +68,6 @@ export default defineConfig({
           ...shared,
           name: 'bench',
           include: ['test/bench/**/*.test.ts'],
-          // After every other tier: the quick benchmark loads both cores for about 30 s.
-          sequence: { groupOrder: 1 },
           testTimeout: 180_000,
           hookTimeout: 180_000,
         },
