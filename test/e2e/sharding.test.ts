@@ -25,8 +25,9 @@ beforeAll(async () => {
   t = await startTestStack({
     sendShardSize: SHARD_SIZE,
     maxConnectionsPerUser: 40,
-    // Short, so that a hanging shard is given up on quickly.
-    sendTimeoutMs: 6000,
+    // Short, so that a hanging shard is given up on soon; long enough for a shard's cold start
+    // (a worker of its own, loading the SDK) on a machine busy with other test files.
+    sendTimeoutMs: 10_000,
     handlerLogLevel: 'INFO',
     wrapHandler: (name, deployed): LambdaHandler => {
       if (name !== 'send') return deployed;
