@@ -270,9 +270,13 @@ describe("each user's connection counter", () => {
 
   it('removes the row again, without a decrement, when the increment fails', async () => {
     await store.putConnection(record('ctr-inc-fails', 'held='));
+    // The increment alone fails: a decrement after it would go through.
+    let failed = false;
     const failing = storeWith((command) => {
-      if (command === 'UpdateItemCommand')
+      if (command === 'UpdateItemCommand' && !failed) {
+        failed = true;
         throw new Error('injected: the counter cannot be written');
+      }
     });
 
     const error = await failing
