@@ -68,6 +68,39 @@ const documents = () => DynamoDBDocumentClient.from(db.client);
 const deleteBehindCounter = (userId: string, connectionId: string) =>
   documents().send(new DeleteCommand({ TableName: db.tableName, Key: { userId, connectionId } }));
 
+/**
+ * A store whose first `PutItem` waits for `gate`: a connect whose write is slow. `paused`
+ * resolves once that write is waiting.
+ */
+function slowStore(gate: Promise<void>) {
+  const client = new DynamoDBClient({
+    endpoint: db.endpoint,
+    region: 'us-east-1',
+    credentials: LOCAL_CREDENTIALS,
+  });
+  let reached: () => void = () => {};
+  const paused = new Promise<void>((resolve) => {
+    reached = resolve;
+  });
+  let held = false;
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (context.commandName === 'PutItemCommand' && !held) {
+        held = true;
+        reached();
+        await gate;
+      }
+      return next(args);
+    },
+    { step: 'initialize', name: 'slowPut' },
+  );
+  onTestFinished(() => client.destroy());
+  return {
+    slow: new DynamoDbConnectionStore(DynamoDBDocumentClient.from(client), db.tableName),
+    paused,
+  };
+}
+
 /** A store whose requests are recorded, by command name and input. */
 function observedStore() {
   const client = new DynamoDBClient({
@@ -280,6 +313,30 @@ describe('the connection cap', () => {
       expect(await liveRows(user)).toHaveLength(3);
     },
   );
+
+  it('never exceeds the cap when a slow connect overlaps others that count and repair', async () => {
+    const user = 'cap-slow';
+    // An expired row the counter still counts: the cap is 2, the counter starts at 1.
+    await connect(user, 2, store, false, Date.now() - 7_300_000);
+    let open: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const { slow, paused } = slowStore(gate);
+
+    // One connect's write is held up; two others come and go meanwhile: the first on the
+    // counter (2), the second on the count (counter 3, rows 2), which repairs the counter.
+    const held = connect(user, 2, slow);
+    await paused;
+    const others = [await connect(user, 2), await connect(user, 2)];
+    open();
+    const all = [await held, ...others];
+
+    const admitted = all.filter((c) => c.result === 'admitted').map((c) => c.connectionId);
+    expect(admitted).toHaveLength(2);
+    expect((await liveRows(user)).sort()).toEqual(admitted.sort());
+    expect(await counterOf(user)).toBe(2);
+  });
 
   it('leaves the counter alone when it moved between the increment and the repair, even back to where it was', async () => {
     const user = 'cap-moved';
