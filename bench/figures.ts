@@ -354,8 +354,24 @@ export function requestFigures(c: RequestCounts): Figure[] {
       1,
       'one strongly consistent Query per user, expired rows filtered out of it',
     ),
-    row('connect', 'per connect', 2, 'PutItem, then the Query that counts the live rows (the cap)'),
-    row('disconnect', 'per disconnect', 1),
+    row(
+      'connect',
+      'per connect',
+      2,
+      "PutItem, then UpdateItem adding it to the user's counter (the cap); the live rows are counted only when the counter is over the cap",
+    ),
+    row(
+      'disconnect',
+      'per disconnect',
+      2,
+      "DeleteItem, then UpdateItem taking it off the user's counter",
+    ),
+    row(
+      'lastDisconnect',
+      "per disconnect of a user's last connection",
+      3,
+      'DeleteItem, UpdateItem, then DeleteItem of the counter item it left at zero',
+    ),
     row('sendToUser', 'per send to a user (persist: false)', 1),
     row('sendToUsers', 'per user in a send to n users (persist: false)', 1),
     row(
@@ -370,12 +386,17 @@ export function requestFigures(c: RequestCounts): Figure[] {
       3,
       "read the head, put the message, move the head: 1 read + 2 writes, on top of the user's connection Query",
     ),
-    row('staleCleanupByUser', 'per stale row, userId send', 1),
+    row(
+      'staleCleanupByUser',
+      'per stale row, userId send',
+      2,
+      "DeleteItem, then UpdateItem taking it off the user's counter; one DeleteItem more when it was the user's last row",
+    ),
     row(
       'staleCleanupByConnection',
       'per stale row, connectionId send',
-      2,
-      'the key is (userId, connectionId) and only the connection id is known: the Query on byConnectionId that finds the protocol also finds the owner, then DeleteItem',
+      3,
+      "the key is (userId, connectionId) and only the connection id is known: the Query on byConnectionId that finds the protocol also finds the owner, then DeleteItem and the counter's UpdateItem",
     ),
   ];
 }

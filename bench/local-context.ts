@@ -1,6 +1,7 @@
 import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
 import { DynamoDBClient, QueryCommand } from '@aws-sdk/client-dynamodb';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { counterSortKey } from '../lambdas/shared/connection-table-schema';
 import { signLocalToken } from '../local/tokens';
 import { ClientFleet, type OpenResult } from './clients';
 import { type StackProcess, startStackProcess } from './stack-control';
@@ -102,8 +103,12 @@ export async function startLocalBench(
         const page = await dynamo.send(
           new QueryCommand({
             TableName: info.tableName,
-            KeyConditionExpression: 'userId = :u',
-            ExpressionAttributeValues: { ':u': { S: userId } },
+            // The range after the user's counter item: the connection rows alone.
+            KeyConditionExpression: 'userId = :u AND connectionId > :counter',
+            ExpressionAttributeValues: {
+              ':u': { S: userId },
+              ':counter': { S: counterSortKey(userId) },
+            },
             ConsistentRead: true,
             ExclusiveStartKey: startKey,
           }),

@@ -1,4 +1,8 @@
-import { PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import {
+  counterSortKey,
+  CONNECTION_TABLE_SCHEMA as schema,
+} from '../lambdas/shared/connection-table-schema';
 import { apiGatewayId } from '../local/ids';
 import type { LocalBench } from './local-context';
 import { eventually } from './wait';
@@ -20,7 +24,10 @@ export interface RequestCounts {
   /** Per user of a `presence` query (users with and without connections alike). */
   presence: RequestCount;
   connect: RequestCount;
+  /** Per `$disconnect` of a connection that is not its user's last. */
   disconnect: RequestCount;
+  /** Per `$disconnect` of a user's last connection, which deletes the user's counter item. */
+  lastDisconnect: RequestCount;
   sendToUser: RequestCount;
   sendToUsers: RequestCount;
   sendToConnection: RequestCount;
@@ -29,9 +36,15 @@ export interface RequestCounts {
    * connection Query excluded): read the head, put the message, move the head.
    */
   loggedMessage: RequestCount;
-  /** Per stale row of a `userId` send: its cleanup only (the send's own Query is excluded). */
+  /**
+   * Per stale row of a `userId` send: its cleanup only (the send's own Query is excluded). The
+   * user keeps a live connection, so no row is the user's last.
+   */
   staleCleanupByUser: RequestCount;
-  /** Per stale row of a `connectionId` send: the owner lookup and the delete. */
+  /**
+   * Per stale row of a `connectionId` send: the owner lookup, the delete and the decrement (the
+   * user keeps a live connection).
+   */
   staleCleanupByConnection: RequestCount;
 }
 
@@ -41,11 +54,12 @@ const total = (counts: Record<string, number>) =>
 /**
  * Performs each operation `sample` times (or on `sample` users) with nothing else running, and
  * reads the counters the stack process keeps. Stale rows are inserted directly into the table
- * (rows whose `$disconnect` was lost: the socket is gone, the row is not).
+ * and added to their user's counter, as their `$connect` did (rows whose `$disconnect` was
+ * lost: the socket is gone, the row is not).
  *
  * @example
  * const counts = await countRequests(bench, 20);
- * counts.connect.perOperation; // 1
+ * counts.connect.perOperation; // 2
  */
 export async function countRequests(bench: LocalBench, sample: number): Promise<RequestCounts> {
   const measure = async (
@@ -98,7 +112,9 @@ export async function countRequests(bench: LocalBench, sample: number): Promise<
     await bench.invokeSend({ connectionId, message });
   });
 
+  // Each stale row's user keeps a live connection: a row that is not the user's last.
   const staleUser = 'bench-requests-stale';
+  await bench.connectUser(staleUser, 1, 1);
   const staleIds = await insertOrphans(bench, staleUser, sample);
   const staleCleanupByUser = await measure(
     sample,
@@ -107,25 +123,31 @@ export async function countRequests(bench: LocalBench, sample: number): Promise<
     },
     { Query: 1 },
   );
+  await bench.connectUser('bench-requests-stale-2', 1, 1);
   const [orphan] = await insertOrphans(bench, 'bench-requests-stale-2', 1);
   const staleCleanupByConnection = await measure(1, async () => {
     await bench.invokeSend({ connectionId: orphan, message });
   });
   if (staleIds.length !== sample) throw new Error('stale rows were not inserted');
 
-  // The connect sample and the users' connections: closed now, each gets its $disconnect.
-  const opened = sample * 2;
-  const disconnect = await measure(opened, async () => {
-    await bench.fleet.close(opened);
+  // Closed newest first, each with its $disconnect: the stale users' and the users' connections
+  // (each its user's last), then the connect sample's but its first, then that one.
+  const close = (count: number) => async () => {
+    await bench.fleet.close(count);
     await eventually(
-      async () => ((await bench.stack.stats()).invocations.disconnect ?? 0) >= opened,
-      `${opened} $disconnect invocations`,
+      async () => ((await bench.stack.stats()).invocations.disconnect ?? 0) >= count,
+      `${count} $disconnect invocations`,
     );
-  });
+  };
+  const lastDisconnect = await measure(sample + 2, close(sample + 2));
+  const disconnect = await measure(sample - 1, close(sample - 1));
+  await bench.stack.reset();
+  await close(1)();
   return {
     presence,
     connect,
     disconnect,
+    lastDisconnect,
     sendToUser,
     sendToUsers,
     sendToConnection,
@@ -135,23 +157,42 @@ export async function countRequests(bench: LocalBench, sample: number): Promise<
   };
 }
 
-/** Rows with no socket behind them, written with this process's own client (not counted). */
+/**
+ * Rows with no socket behind them, added to their user's counter as `$connect` adds a row,
+ * written with this process's own client (not counted).
+ */
 async function insertOrphans(bench: LocalBench, userId: string, count: number) {
   const ids = Array.from({ length: count }, () => apiGatewayId());
   const now = Date.now();
+  const TableName = bench.stack.info.tableName;
   for (const connectionId of ids) {
     await bench.dynamo.send(
       new PutItemCommand({
-        TableName: bench.stack.info.tableName,
+        TableName,
         Item: {
-          userId: { S: userId },
-          connectionId: { S: connectionId },
-          connectedAt: { N: String(now) },
-          expiresAt: { N: String(Math.floor(now / 1000) + 3600) },
+          [schema.partitionKey]: { S: userId },
+          [schema.sortKey]: { S: connectionId },
+          [schema.connectedAtAttribute]: { N: String(now) },
+          [schema.ttlAttribute]: { N: String(Math.floor(now / 1000) + 3600) },
         },
       }),
     );
   }
+  await bench.dynamo.send(
+    new UpdateItemCommand({
+      TableName,
+      Key: {
+        [schema.partitionKey]: { S: userId },
+        [schema.sortKey]: { S: counterSortKey(userId) },
+      },
+      UpdateExpression: 'ADD #count :n, #changes :one',
+      ExpressionAttributeNames: {
+        '#count': schema.counterAttribute,
+        '#changes': schema.counterChangesAttribute,
+      },
+      ExpressionAttributeValues: { ':n': { N: String(count) }, ':one': { N: '1' } },
+    }),
+  );
   return ids;
 }
 

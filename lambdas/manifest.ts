@@ -176,9 +176,15 @@ export const FUNCTIONS = {
     memory: 'memorySizeMiB',
     needs: {
       connectionTable: [
-        { sid: 'RecordConnection', actions: ['dynamodb:PutItem'], on: ['table'] },
-        // MAX_CONNECTIONS_PER_USER: count the user's live rows (a strongly consistent Query),
-        // and delete the row of a connect refused over the cap.
+        // The row, and adding it to the user's counter item (an ADD; a repair sets it).
+        {
+          sid: 'RecordConnection',
+          actions: ['dynamodb:PutItem', 'dynamodb:UpdateItem'],
+          on: ['table'],
+        },
+        // MAX_CONNECTIONS_PER_USER: count the user's live rows when the counter is over the
+        // cap (a strongly consistent Query), and delete the row of a connect refused over it
+        // (and the counter item, when that leaves it at zero).
         {
           sid: 'CapConnectionsPerUser',
           actions: ['dynamodb:Query', 'dynamodb:DeleteItem'],
@@ -201,7 +207,12 @@ export const FUNCTIONS = {
     reservedConcurrency: { prop: 'disconnectReservedConcurrency', purpose: 'floor' },
     needs: {
       connectionTable: [
-        { sid: 'RemoveConnection', actions: ['dynamodb:DeleteItem'], on: ['table'] },
+        // The row, then taking it off the user's counter item (deleted once at zero).
+        {
+          sid: 'RemoveConnection',
+          actions: ['dynamodb:DeleteItem', 'dynamodb:UpdateItem'],
+          on: ['table'],
+        },
         // The owner of a connection whose $disconnect lacks the authorizer context.
         { sid: 'FindConnectionOwner', actions: ['dynamodb:Query'], on: ['connectionIdIndex'] },
       ],
@@ -237,8 +248,12 @@ export const FUNCTIONS = {
           actions: ['dynamodb:Query'],
           on: ['table', 'connectionIdIndex'],
         },
-        // Rows of connections that answered 410 Gone.
-        { sid: 'RemoveStaleConnections', actions: ['dynamodb:DeleteItem'], on: ['table'] },
+        // Rows of connections that answered 410 Gone, each taken off its user's counter item.
+        {
+          sid: 'RemoveStaleConnections',
+          actions: ['dynamodb:DeleteItem', 'dynamodb:UpdateItem'],
+          on: ['table'],
+        },
       ],
       // Appending: read the head, put the message, move the head (lambdas/adapters/).
       messageLog: [
@@ -276,7 +291,11 @@ export const FUNCTIONS = {
           actions: ['dynamodb:Query'],
           on: ['table', 'connectionIdIndex'],
         },
-        { sid: 'RemoveStaleConnections', actions: ['dynamodb:DeleteItem'], on: ['table'] },
+        {
+          sid: 'RemoveStaleConnections',
+          actions: ['dynamodb:DeleteItem', 'dynamodb:UpdateItem'],
+          on: ['table'],
+        },
       ],
       // Appending as send does, under a claim of the record's message (a conditional put, and
       // an update to take over or release it), and a Query that finds the seq a redelivered

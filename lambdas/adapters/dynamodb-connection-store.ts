@@ -11,17 +11,30 @@ import {
 import { StoreUnavailableError } from '../core/errors';
 import type {
   ClientProtocol,
+  ConnectionCount,
   ConnectionRecord,
   ConnectionStore,
   LiveConnection,
   ResumeClaim,
 } from '../core/ports';
-import { CONNECTION_TABLE_SCHEMA as schema } from '../shared/connection-table-schema';
+import {
+  counterSortKey,
+  CONNECTION_TABLE_SCHEMA as schema,
+} from '../shared/connection-table-schema';
 import { queryPages } from './dynamodb-query-pages';
 
 /**
- * `ConnectionStore` over a DynamoDB table with the keys and index of `CONNECTION_TABLE_SCHEMA`.
- * Every failure becomes `StoreUnavailableError` naming the operation and the cause.
+ * The key condition of a Query for a user's rows, `:counter` being the user's counter sort key:
+ * the counter item sorts below every connection id, so the range after it is exactly the rows.
+ * A filter could not leave it out (a filter expression may not name a key attribute), and the
+ * range keeps it from being read at all.
+ */
+const ROWS_OF_USER = '#user = :user AND #connection > :counter';
+
+/**
+ * `ConnectionStore` over a DynamoDB table with the keys and index of `CONNECTION_TABLE_SCHEMA`,
+ * each user's counter item included. Every failure becomes `StoreUnavailableError` naming the
+ * operation and the cause.
  *
  * @example
  * const store = new DynamoDbConnectionStore(DynamoDBDocumentClient.from(new DynamoDBClient({})), 'Connections');
@@ -33,7 +46,7 @@ export class DynamoDbConnectionStore implements ConnectionStore {
     private readonly tableName: string,
   ) {}
 
-  async putConnection(record: ConnectionRecord): Promise<void> {
+  async putConnection(record: ConnectionRecord): Promise<ConnectionCount> {
     await this.run('PutItem', () =>
       this.client.send(
         new PutCommand({
@@ -51,17 +64,71 @@ export class DynamoDbConnectionStore implements ConnectionStore {
         }),
       ),
     );
+    try {
+      return await this.changeCounter(record.userId, 1, record.expiresAt);
+    } catch (error) {
+      // Whether the increment landed is unknown. Deleting the row without a decrement leaves
+      // the counter right or one high; with one, a lost increment would leave it one low.
+      await this.run('DeleteItem', () => this.client.send(this.deleteRow(record))).catch(
+        () => undefined,
+      );
+      throw error;
+    }
   }
 
-  async deleteConnection(userId: string, connectionId: string): Promise<void> {
-    await this.run('DeleteItem', () =>
-      this.client.send(
-        new DeleteCommand({
-          TableName: this.tableName,
-          Key: { [schema.partitionKey]: userId, [schema.sortKey]: connectionId },
-        }),
-      ),
+  async deleteConnection(userId: string, connectionId: string): Promise<boolean> {
+    const removed = await this.run('DeleteItem', () =>
+      this.client.send(this.deleteRow({ userId, connectionId }, 'ALL_OLD')),
     );
+    // A row already gone (a repeated $disconnect, a 410 after it) was taken off already.
+    if (removed.Attributes === undefined) return false;
+    try {
+      const left = await this.changeCounter(userId, -1);
+      if (left.connections <= 0) await this.deleteSpentCounter(userId);
+    } catch (error) {
+      // The row is gone (callers log a failure as a row left behind): only the counter is off,
+      // one high, which costs no slot.
+      throw new StoreUnavailableError(
+        error instanceof StoreUnavailableError
+          ? error.operation
+          : `UpdateItem on ${this.tableName}`,
+        error instanceof StoreUnavailableError ? error.cause : error,
+        undefined,
+        "the row was removed; the user's counter still counts it",
+      );
+    }
+    return true;
+  }
+
+  async repairConnectionCount(
+    userId: string,
+    seen: ConnectionCount,
+    connections: number,
+  ): Promise<boolean> {
+    return this.run('UpdateItem', async () => {
+      try {
+        await this.client.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: this.counterKey(userId),
+            UpdateExpression: 'SET #count = :count ADD #changes :one',
+            // On the number of changes, not on the count: an increment and a decrement in
+            // between would leave the count as seen, and the increment's row may be one the
+            // caller's count missed.
+            ConditionExpression: '#changes = :seen',
+            ExpressionAttributeNames: {
+              '#count': schema.counterAttribute,
+              '#changes': schema.counterChangesAttribute,
+            },
+            ExpressionAttributeValues: { ':count': connections, ':one': 1, ':seen': seen.changes },
+          }),
+        );
+        return true;
+      } catch (error) {
+        if (isConditionFailure(error)) return false;
+        throw error;
+      }
+    });
   }
 
   async listConnectionIds(userId: string, nowEpochSeconds: number): Promise<string[]> {
@@ -73,7 +140,7 @@ export class DynamoDbConnectionStore implements ConnectionStore {
     // One page holds about 10,000 rows (1 MB); a user never has that many, but be correct.
     for await (const page of this.queryPages({
       TableName: this.tableName,
-      KeyConditionExpression: '#user = :user',
+      KeyConditionExpression: ROWS_OF_USER,
       ProjectionExpression: '#connection, #expires, #protocol, #connectedAt',
       ExpressionAttributeNames: {
         '#user': schema.partitionKey,
@@ -82,7 +149,7 @@ export class DynamoDbConnectionStore implements ConnectionStore {
         '#protocol': schema.protocolAttribute,
         '#connectedAt': schema.connectedAtAttribute,
       },
-      ExpressionAttributeValues: { ':user': userId },
+      ExpressionAttributeValues: { ':user': userId, ':counter': counterSortKey(userId) },
       ConsistentRead: true,
     })) {
       for (const item of page.Items ?? []) {
@@ -165,14 +232,19 @@ export class DynamoDbConnectionStore implements ConnectionStore {
     let count = 0;
     for await (const page of this.queryPages({
       TableName: this.tableName,
-      KeyConditionExpression: '#user = :user',
+      KeyConditionExpression: ROWS_OF_USER,
       // Expired rows linger until TTL deletes them (within days): count the live ones only.
       FilterExpression: 'attribute_not_exists(#expires) OR #expires > :now',
       ExpressionAttributeNames: {
         '#user': schema.partitionKey,
+        '#connection': schema.sortKey,
         '#expires': schema.ttlAttribute,
       },
-      ExpressionAttributeValues: { ':user': userId, ':now': nowEpochSeconds },
+      ExpressionAttributeValues: {
+        ':user': userId,
+        ':counter': counterSortKey(userId),
+        ':now': nowEpochSeconds,
+      },
       // The number alone: no items travel, whatever the user holds.
       Select: 'COUNT',
       ConsistentRead: true,
@@ -206,6 +278,82 @@ export class DynamoDbConnectionStore implements ConnectionStore {
     return typeof userId === 'string'
       ? { userId, protocol: protocolOf(item?.[schema.protocolAttribute]) }
       : undefined;
+  }
+
+  /** Deletes a counter left at zero or below, unless a connect has added to it meanwhile. */
+  private async deleteSpentCounter(userId: string): Promise<void> {
+    await this.run('DeleteItem', async () => {
+      try {
+        await this.client.send(
+          new DeleteCommand({
+            TableName: this.tableName,
+            Key: this.counterKey(userId),
+            ConditionExpression: '#count <= :zero',
+            ExpressionAttributeNames: { '#count': schema.counterAttribute },
+            ExpressionAttributeValues: { ':zero': 0 },
+          }),
+        );
+      } catch (error) {
+        if (!isConditionFailure(error)) throw error;
+      }
+    });
+  }
+
+  private counterKey(userId: string) {
+    return { [schema.partitionKey]: userId, [schema.sortKey]: counterSortKey(userId) };
+  }
+
+  private deleteRow(
+    row: { userId: string; connectionId: string },
+    returnValues?: 'ALL_OLD',
+  ): DeleteCommand {
+    return new DeleteCommand({
+      TableName: this.tableName,
+      Key: { [schema.partitionKey]: row.userId, [schema.sortKey]: row.connectionId },
+      ...(returnValues && { ReturnValues: returnValues }),
+    });
+  }
+
+  /**
+   * Adds `by` to the user's counter (creating it at `by`), one write, and returns its new value.
+   * An increment also moves the item's expiry past the row it counts.
+   */
+  private async changeCounter(
+    userId: string,
+    by: 1 | -1,
+    rowExpiresAt?: number,
+  ): Promise<ConnectionCount> {
+    const result = await this.run('UpdateItem', () =>
+      this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: this.counterKey(userId),
+          UpdateExpression: `${rowExpiresAt === undefined ? '' : 'SET #expires = :expires '}ADD #count :by, #changes :one`,
+          ExpressionAttributeNames: {
+            '#count': schema.counterAttribute,
+            '#changes': schema.counterChangesAttribute,
+            ...(rowExpiresAt !== undefined && { '#expires': schema.ttlAttribute }),
+          },
+          ExpressionAttributeValues: {
+            ':by': by,
+            ':one': 1,
+            ...(rowExpiresAt !== undefined && {
+              ':expires': rowExpiresAt + schema.counterExpiryMarginSeconds,
+            }),
+          },
+          ReturnValues: 'UPDATED_NEW',
+        }),
+      ),
+    );
+    const connections = result.Attributes?.[schema.counterAttribute];
+    const changes = result.Attributes?.[schema.counterChangesAttribute];
+    if (typeof connections !== 'number' || typeof changes !== 'number') {
+      throw new StoreUnavailableError(
+        `UpdateItem on ${this.tableName}`,
+        new Error(`the counter of user ${userId} came back without its numbers`),
+      );
+    }
+    return { connections, changes };
   }
 
   /** The pages of one Query on this table, each request's failure named as the store's. */

@@ -43,20 +43,63 @@ export type ResumeClaim =
   /** The connection has no row (it expired, or the connection is gone). */
   | { kind: 'unknownConnection' };
 
-/** The user-to-connections mapping (DynamoDB in production and locally). */
+/**
+ * A user's connection counter as a write to it left it: what `$connect`'s cap reads instead of
+ * counting the user's rows (see `CONNECTION_TABLE_SCHEMA` for the item).
+ */
+export interface ConnectionCount {
+  /**
+   * Rows added and not yet removed. Never fewer than the user's live rows but for the races
+   * `registerConnection` names; more once rows expired without a `$disconnect` (TTL deletes
+   * them, and nothing takes them off the counter).
+   */
+  connections: number;
+  /** Bumped by every write to the counter: a repair applies only if it has not moved since. */
+  changes: number;
+}
+
+/**
+ * The user-to-connections mapping (DynamoDB in production and locally), with a counter per user
+ * that follows the rows: every row put is added to it, every row removed is taken off it, so a
+ * caller can never forget either.
+ */
 export interface ConnectionStore {
-  /** One write. */
-  putConnection(record: ConnectionRecord): Promise<void>;
-  /** One write; deleting a row that is already gone succeeds. */
-  deleteConnection(userId: string, connectionId: string): Promise<void>;
+  /**
+   * Two writes: the row, then adding it to the user's counter, whose new value comes back. If
+   * the counter's write fails, the row is deleted again without touching the counter (the
+   * write may have landed or not: counting a row that is gone is safe, a row left uncounted
+   * would later be taken off a counter it was never added to), then the error is thrown.
+   */
+  putConnection(record: ConnectionRecord): Promise<ConnectionCount>;
+  /**
+   * Deletes the row and, only if there was one, takes it off the user's counter: two writes
+   * (one when the row was already gone, which succeeds). When that leaves the counter at zero
+   * or below, a third deletes the counter item on condition that it still is (a connect may
+   * have added to it meanwhile), so the item exists only while the user holds connections.
+   * Returns whether a row was removed. When only the counter's writes fail, the error says
+   * `the row was removed` (the counter then counts one too many, which is safe).
+   */
+  deleteConnection(userId: string, connectionId: string): Promise<boolean>;
+  /**
+   * Sets the user's counter to `connections`, live rows just counted, on condition that it has
+   * not changed since `seen` (one conditional write). Returns false when it had: another
+   * connect or disconnect moved it, and its own write is the one to trust.
+   */
+  repairConnectionCount(
+    userId: string,
+    seen: ConnectionCount,
+    connections: number,
+  ): Promise<boolean>;
   /**
    * The user's live connection ids: one strongly consistent read, so a connection whose
-   * `$connect` has returned is always included. Rows past `expiresAt` are left out.
+   * `$connect` has returned is always included. Rows past `expiresAt` are left out, and so is
+   * the user's counter item.
    */
   listConnectionIds(userId: string, nowEpochSeconds: number): Promise<string[]>;
   /**
    * The same read as `listConnectionIds`, with each connection's protocol and when it opened:
-   * what send posts to, what `$connect` counts against the cap and tells a first connection by.
+   * what send posts to and, with presence events on, what `$connect` checks its cap with and
+   * tells a first connection by.
    */
   listConnections(userId: string, nowEpochSeconds: number): Promise<LiveConnection[]>;
   /**
@@ -73,8 +116,9 @@ export interface ConnectionStore {
   /**
    * How many live rows the user has: one strongly consistent Query that returns the count
    * alone (more only past 1 MB of rows), counting rows whose `expiresAt` is after
-   * `nowEpochSeconds`. A row whose put has been acknowledged is always counted. What presence
-   * answers, and what `$connect`'s cap counts.
+   * `nowEpochSeconds`, the counter item left out. A row whose put has been acknowledged is
+   * always counted. What presence answers, and what `$connect`'s cap checks when the counter
+   * is over the cap.
    */
   countLiveConnections(userId: string, nowEpochSeconds: number): Promise<number>;
   /** The owner of a connection, through the `byConnectionId` index (eventually consistent). */

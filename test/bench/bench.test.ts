@@ -61,6 +61,7 @@ const EXPECTED = [
   'dynamodb.presence',
   'dynamodb.connect',
   'dynamodb.disconnect',
+  'dynamodb.lastDisconnect',
   'dynamodb.sendToUser',
   'dynamodb.sendToUsers',
   'dynamodb.sendToConnection',
@@ -111,8 +112,14 @@ describe('npm run bench -- --quick', () => {
 
   it('counts DynamoDB requests on the handlers’ own clients, the wire agreeing', () => {
     // Assess: counts are facts, not timings, so they hold on any machine.
-    // The row, then the per-user cap's strongly consistent count.
+    // The row, then adding it to the user's counter (the cap): whatever the user holds.
     expect(byId('dynamodb.connect')?.value).toBe(2);
+    // A removed row is taken off the counter, which the user's last one deletes.
+    expect(byId('dynamodb.disconnect')?.value).toBe(2);
+    expect(byId('dynamodb.lastDisconnect')?.value).toBe(3);
+    expect(byId('dynamodb.staleCleanupByUser')?.value).toBe(2);
+    // The owner through the index first: only the connection id is known.
+    expect(byId('dynamodb.staleCleanupByConnection')?.value).toBe(3);
     // One read of the byConnectionId index: the connection's protocol decides its frame.
     expect(byId('dynamodb.presence')?.value).toBe(1);
     expect(byId('dynamodb.sendToConnection')?.value).toBe(1);

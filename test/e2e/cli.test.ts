@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { decodeJwt, jwtVerify, SignJWT } from 'jose';
 import { describe, test } from 'vitest';
+import { counterSortKey } from '../../lambdas/shared/connection-table-schema';
 import { LOCAL_JWT_SECRET } from '../../local/config';
 import { signLocalToken } from '../../local/tokens';
 import { startDynamoDb } from '../support/dynamodb';
@@ -86,8 +87,11 @@ function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
-/** The connection ids in the table, read through the DynamoDB API at `endpoint`. */
-async function connectionIdsIn(endpoint: string): Promise<string[]> {
+/**
+ * The sort keys in the table, read through the DynamoDB API at `endpoint`: each connection's
+ * id, and the key of each user's counter item.
+ */
+async function sortKeysIn(endpoint: string): Promise<string[]> {
   const client = new DynamoDBClient({
     endpoint,
     region: 'us-east-1',
@@ -99,6 +103,13 @@ async function connectionIdsIn(endpoint: string): Promise<string[]> {
   } finally {
     client.destroy();
   }
+}
+
+/** The sort keys the connections of `identities` put in the table: their rows and counters. */
+function keysOf(identities: Array<{ userId: string; connectionId: string }>): string[] {
+  return identities
+    .flatMap(({ userId, connectionId }) => [connectionId, counterSortKey(userId)])
+    .sort();
 }
 
 /** The gateway's and DynamoDB's ports, as the banner states them. */
@@ -157,7 +168,7 @@ describe.concurrent('npm start', () => {
       await cli.waitForOutput('Ctrl-C stops');
       const { port, dynamoDbPort } = bannerPorts(cli);
       const { clients, identities } = await connectTwo(cli, port);
-      const rowsBefore = await connectionIdsIn(`http://127.0.0.1:${dynamoDbPort}`);
+      const rowsBefore = await sortKeysIn(`http://127.0.0.1:${dynamoDbPort}`);
 
       // Act
       const signalled = Date.now();
@@ -181,7 +192,7 @@ describe.concurrent('npm start', () => {
 
       // Assess
       expect(identities.map((identity) => identity.userId)).toEqual(['42', '43']);
-      expect(rowsBefore).toEqual(identities.map((identity) => identity.connectionId).sort());
+      expect(rowsBefore).toEqual(keysOf(identities));
       expect(exit).toEqual({ code: 0, signal: null });
       expect(portsFree).toEqual([true, true]);
       expect(stopMs).toBeLessThan(STOP_WITHIN_MS);
@@ -204,16 +215,17 @@ describe.concurrent('npm start', () => {
     const cli = npmStart(onTestFinished, { PORT: '0', DYNAMODB_ENDPOINT: db.endpoint });
     await cli.waitForOutput('Ctrl-C stops');
     const { identities } = await connectTwo(cli, bannerPorts(cli).port);
-    const rowsBefore = await connectionIdsIn(db.endpoint);
+    const rowsBefore = await sortKeysIn(db.endpoint);
 
     // Act
     cli.signal('SIGTERM');
     const exit = await within(cli.exited, STOP_WITHIN_MS, 'npm start exited');
 
     // Assess
-    expect(rowsBefore).toEqual(identities.map((identity) => identity.connectionId).sort());
+    expect(rowsBefore).toEqual(keysOf(identities));
     expect(exit).toEqual({ code: 0, signal: null });
-    expect(await connectionIdsIn(db.endpoint)).toEqual([]);
+    // The counter items too: each user's last disconnect deleted it.
+    expect(await sortKeysIn(db.endpoint)).toEqual([]);
   });
 
   test('reads the audience and the connection cap from the environment; logs each refusal', async ({

@@ -56,6 +56,8 @@ describe('$disconnect after every close', () => {
       authorizer: { userId: '701' },
     });
     await expect.poll(() => rowsOf('701'), { message: 'row removed' }).toEqual([]);
+    // Its user's last connection: the counter item went with it.
+    await expect.poll(async () => (await t.counters())['701']).toBeUndefined();
     expect(t.stack.connectionCount()).toBe(0);
   });
 

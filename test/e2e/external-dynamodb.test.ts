@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { DynamoDBClient, ListTablesCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
 import { expect, test } from 'vitest';
+import { counterSortKey } from '../../lambdas/shared/connection-table-schema';
 import { E2E_CREDENTIALS, startTestStack } from '../support/local-stack';
 
 test('with dynamoDbEndpoint nothing is embedded: the table is created there and used', async () => {
@@ -30,7 +31,13 @@ test('with dynamoDbEndpoint nothing is embedded: the table is created there and 
     // Assess
     expect(t.stack.dynamoDbEmbedded).toBe(false);
     expect(t.stack.dynamoDbEndpoint).toBe(endpoint);
-    expect(rows.Items?.map((item) => item.connectionId?.S)).toEqual([connectionId]);
+    // The connection's row, and its user's counter item counting it.
+    expect(rows.Items?.map((item) => item.connectionId?.S).sort()).toEqual(
+      [connectionId, counterSortKey('801')].sort(),
+    );
+    expect(
+      rows.Items?.find((item) => item.connectionId?.S === counterSortKey('801'))?.connections,
+    ).toEqual({ N: '1' });
     // Still answering: stopping the stack leaves an external DynamoDB alone.
     expect(tablesAfterStop.TableNames).toEqual(['ExternalConnections', 'MessageLog']);
   } finally {

@@ -190,6 +190,8 @@ describe('live connections per user (maxConnectionsPerUser)', () => {
     expect((await other.whoami()).userId).toBe('calm');
     const rows = await capped.rows();
     expect(rows.filter((r) => r.userId === 'busy')).toHaveLength(CAP);
+    // The refused connection was added to the user's counter and taken off again.
+    expect((await capped.counters()).busy).toBe(CAP);
     // Nothing of the refused connection remains: it was never registered, and no $disconnect ran.
     expect(capped.stack.connectionCount()).toBe(CAP + 1);
     for (const client of held) client.ws.close();

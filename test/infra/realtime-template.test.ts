@@ -454,23 +454,28 @@ describe('IAM', () => {
   it('grants each function exactly the table actions it uses', () => {
     const table = JSON.stringify(tableArn());
     const index = JSON.stringify(indexArn());
+    // The row and the user's counter item (UpdateItem); the count and a refused row's delete.
     expect(tableActions('connect')).toEqual({
       'dynamodb:PutItem': [table],
+      'dynamodb:UpdateItem': [table],
       'dynamodb:Query': [table],
       'dynamodb:DeleteItem': [table],
     });
+    // The row, taken off the counter item; the owner, without an authorizer context.
     expect(tableActions('disconnect')).toEqual({
       'dynamodb:DeleteItem': [table],
+      'dynamodb:UpdateItem': [table],
       'dynamodb:Query': [index],
     });
     const log = JSON.stringify(messageLogArn());
     expect(tableActions('send')).toEqual({
       'dynamodb:Query': [table, index].sort(),
+      // A stale row, and its user's counter item.
       'dynamodb:DeleteItem': [table],
       // Appending to the message log: read the head, put the message, move the head.
       'dynamodb:GetItem': [log],
       'dynamodb:PutItem': [log],
-      'dynamodb:UpdateItem': [log],
+      'dynamodb:UpdateItem': [log, table].sort(),
     });
     // The head and a Query per page of the log; the connection's own row for its protocol and
     // its resume rate limit. Nothing that writes the log or deletes anything.

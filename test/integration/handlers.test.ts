@@ -1,10 +1,11 @@
-import { GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { GetItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type * as AuthorizerModule from '../../lambdas/authorizer';
 import type * as ConnectModule from '../../lambdas/connect';
 import type * as DefaultModule from '../../lambdas/default';
 import type * as DisconnectModule from '../../lambdas/disconnect';
 import type * as SendModule from '../../lambdas/send';
+import { counterSortKey } from '../../lambdas/shared/connection-table-schema';
 import { startDynamoDb, type TestDynamoDb } from '../support/dynamodb';
 import { type FakeManagementApi, startFakeManagementApi } from '../support/fake-management-api';
 import { loadEvent } from '../support/fixtures';
@@ -62,6 +63,19 @@ async function rowOf(userId: string, connectionId: string) {
     }),
   );
   return result.Item;
+}
+
+/** Every sort key in the user's partition, the counter item's included. */
+async function itemsOf(userId: string): Promise<string[]> {
+  const page = await db.client.send(
+    new QueryCommand({
+      TableName: db.tableName,
+      KeyConditionExpression: 'userId = :u',
+      ExpressionAttributeValues: { ':u': { S: userId } },
+      ConsistentRead: true,
+    }),
+  );
+  return (page.Items ?? []).map((item) => item.connectionId?.S as string);
 }
 
 function connectEvent(connectionId: string, userId: string | null) {
@@ -155,6 +169,12 @@ describe('connect handler', () => {
     });
     expect(await rowOf('capped', 'capped-5=')).toBeUndefined();
     expect(await rowOf('capped', 'capped-4=')).toBeDefined();
+    // The refused connection was added to the counter, then taken off with its row.
+    expect(await itemsOf('capped')).toEqual([
+      counterSortKey('capped'),
+      ...Array.from({ length: 5 }, (_, i) => `capped-${i}=`),
+    ]);
+    expect((await rowOf('capped', counterSortKey('capped')))?.connections).toEqual({ N: '5' });
     expect(
       output.lines().find((l) => l.message === 'connection refused: too many live connections'),
     ).toMatchObject({
@@ -175,6 +195,28 @@ describe('connect handler', () => {
 });
 
 describe('disconnect handler', () => {
+  it("takes each row off the user's counter, and the last one deletes it", async () => {
+    await connect.handler(connectEvent('tally-1=', 'tally'));
+    await connect.handler(connectEvent('tally-2=', 'tally'));
+    expect((await rowOf('tally', counterSortKey('tally')))?.connections).toEqual({ N: '2' });
+
+    const disconnectEvent = (connectionId: string) => {
+      const event = loadEvent('disconnect');
+      event.requestContext.connectionId = connectionId;
+      event.requestContext.authorizer = { principalId: 'tally', userId: 'tally' };
+      return event;
+    };
+    expect(await disconnect.handler(disconnectEvent('tally-1='))).toEqual({ statusCode: 200 });
+    expect((await rowOf('tally', counterSortKey('tally')))?.connections).toEqual({ N: '1' });
+    // Repeated: no row, so nothing taken off.
+    expect(await disconnect.handler(disconnectEvent('tally-1='))).toEqual({ statusCode: 200 });
+    expect((await rowOf('tally', counterSortKey('tally')))?.connections).toEqual({ N: '1' });
+    expect(await disconnect.handler(disconnectEvent('tally-2='))).toEqual({ statusCode: 200 });
+
+    // Nothing of the user is left: no row, no counter item.
+    expect(await itemsOf('tally')).toEqual([]);
+  });
+
   it('removes the row, and a repeated $disconnect still answers 200', async () => {
     await connect.handler(connectEvent('BFaT_fALIAMCKug=', '42'));
     const event = loadEvent('disconnect');

@@ -1,3 +1,4 @@
+import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DynamoDbConnectionStore } from '../../lambdas/adapters/dynamodb-connection-store';
@@ -9,6 +10,7 @@ import {
   sendNotification,
 } from '../../lambdas/core/send';
 import { createConnectionGateway } from '../../lambdas/runtime/gateway';
+import { counterSortKey } from '../../lambdas/shared/connection-table-schema';
 import { captureLog } from '../support/capture-log';
 import { startDynamoDb, type TestDynamoDb } from '../support/dynamodb';
 import { type FakeManagementApi, startFakeManagementApi } from '../support/fake-management-api';
@@ -72,6 +74,18 @@ async function connect(userId: string, ...connectionIds: string[]) {
       expiresAt: nowSeconds() + 7200,
     });
   }
+}
+
+/** The user's counter, read straight from the table (undefined: no counter item). */
+async function counterOf(userId: string): Promise<number | undefined> {
+  const { Item } = await db.client.send(
+    new GetItemCommand({
+      TableName: db.tableName,
+      Key: { userId: { S: userId }, connectionId: { S: counterSortKey(userId) } },
+      ConsistentRead: true,
+    }),
+  );
+  return Item && Number(Item.connections?.N);
 }
 
 const postsTo = (connectionId: string) => api.posts.filter((p) => p.connectionId === connectionId);
@@ -164,14 +178,15 @@ describe('send to several users', () => {
         p3: { delivered: 0, stale: 0, failed: 0, seq: 1 },
       },
     });
-    // One consistent read per distinct user, one delete for the stale row; each user's first
-    // logged message creates its head (GetItem, PutItem head, PutItem message, UpdateItem).
+    // One consistent read per distinct user; the stale row's delete and its user's counter
+    // (UpdateItem, p1 keeps a connection); each user's first logged message creates its head
+    // (GetItem, PutItem head, PutItem message, UpdateItem).
     expect(requests.counts).toEqual({
       Query: 3,
       DeleteItem: 1,
       GetItem: 3,
       PutItem: 6,
-      UpdateItem: 3,
+      UpdateItem: 3 + 1,
     });
     expect(await store.listConnectionIds('p1', nowSeconds())).toEqual(['p1a=']);
   });
@@ -205,8 +220,22 @@ describe('send to one connection', () => {
       stale: 1,
       failed: 0,
     });
-    expect(requests.counts).toEqual({ Query: 1, DeleteItem: 1 });
+    // The index, the row, and taking it off the owner's counter, which still counts c-kept=.
+    expect(requests.counts).toEqual({ Query: 1, DeleteItem: 1, UpdateItem: 1 });
     expect(await store.listConnectionIds('gone-owner', nowSeconds())).toEqual(['c-kept=']);
+    expect(await counterOf('gone-owner')).toBe(1);
+  });
+
+  it("on 410 of the user's last connection also deletes the user's counter item", async () => {
+    await connect('gone-last', 'c-last=');
+    api.script('c-last=', 'gone');
+    requests.reset();
+    expect(
+      await sendNotification({ connectionId: 'c-last=', message: {} }, deps().dependencies),
+    ).toMatchObject({ stale: 1 });
+    // The index, the row, the counter down to zero, then the counter item itself.
+    expect(requests.counts).toEqual({ Query: 1, DeleteItem: 2, UpdateItem: 1 });
+    expect(await counterOf('gone-last')).toBeUndefined();
   });
 });
 
@@ -223,6 +252,7 @@ describe('failures of API Gateway', () => {
     });
     expect(api.attempts.get('st-dead=')).toHaveLength(1);
     expect(await store.listConnectionIds('stale', nowSeconds())).toEqual(['st-live=']);
+    expect(await counterOf('stale')).toBe(1);
     expect(
       lines.some(
         (l) => l.message === 'removed stale connection' && l.attributes.connectionId === 'st-dead=',

@@ -193,16 +193,19 @@ describe.each(Object.keys(CONFIGURATIONS))('%s', (name) => {
     });
     const bus = presenceEvents ? { 'events:PutEvents': [defaultBus] } : {};
 
-    // PutItem the row; Query (count) and DeleteItem (a refused row) for the per-user cap. With
-    // presence events on, the cap's Query also tells a first connection: only PutEvents more.
+    // PutItem the row and UpdateItem the user's counter; Query (count) and DeleteItem (a
+    // refused row) for the per-user cap. With presence events on, the cap's Query also tells a
+    // first connection: only PutEvents more.
     expect(grants(role('connect'))).toEqual({
       'dynamodb:PutItem': [json(table)],
+      'dynamodb:UpdateItem': [json(table)],
       'dynamodb:Query': [json(table)],
       'dynamodb:DeleteItem': [json(table)],
       ...bus,
     });
     expect(grants(role('disconnect'))).toEqual({
       'dynamodb:DeleteItem': [json(table)],
+      'dynamodb:UpdateItem': [json(table)],
       'dynamodb:Query': presenceEvents ? [json(index), json(table)].sort() : [json(index)],
       ...bus,
     });
@@ -230,9 +233,11 @@ describe.each(Object.keys(CONFIGURATIONS))('%s', (name) => {
     expect(invokers).toEqual(['send']);
     expect(send['dynamodb:Query']).toEqual([json(index), json(table)].sort());
     // The message log: append only (read the head, put the message, move the head).
-    for (const action of ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']) {
+    for (const action of ['dynamodb:GetItem', 'dynamodb:PutItem']) {
       expect(send[action]).toEqual([json(messageLog)]);
     }
+    // And the connection table: a stale row's user's counter item.
+    expect(send['dynamodb:UpdateItem']).toEqual([json(messageLog), json(table)].sort());
     // resume reads the log, and updates only its own connection's row (rate limit).
     const resume = grants(role('resume'));
     expect(Object.keys(resume).sort()).toEqual([

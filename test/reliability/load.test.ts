@@ -7,6 +7,10 @@ import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import pLimit from 'p-limit';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { type StackProcess, startStackProcess } from '../../bench/stack-control';
+import {
+  CONNECTION_TABLE_SCHEMA,
+  isCounterSortKey,
+} from '../../lambdas/shared/connection-table-schema';
 import { signLocalToken } from '../../local/tokens';
 import { recordFigures } from './report';
 import {
@@ -166,21 +170,29 @@ async function sample(): Promise<void> {
   rssSamples.push(stats.rssBytes);
 }
 
-async function tableRows(): Promise<number> {
-  let rows = 0;
+/** The connection table's items: connection rows, and the counter items of users. */
+async function tableItems(): Promise<{ rows: number; counters: number }> {
+  const items = { rows: 0, counters: 0 };
   let startKey: Record<string, unknown> | undefined;
   do {
     const page = await dynamo.send(
       new ScanCommand({
         TableName: stack.info.tableName,
+        ProjectionExpression: '#connection',
+        ExpressionAttributeNames: { '#connection': CONNECTION_TABLE_SCHEMA.sortKey },
         ExclusiveStartKey: startKey as never,
       }),
     );
-    rows += page.Count ?? 0;
+    for (const item of page.Items ?? []) {
+      if (isCounterSortKey(item[CONNECTION_TABLE_SCHEMA.sortKey]?.S ?? '')) items.counters++;
+      else items.rows++;
+    }
     startKey = page.LastEvaluatedKey;
   } while (startKey);
-  return rows;
+  return items;
 }
+
+const tableRows = async () => (await tableItems()).rows;
 
 describe(`load and soak, ${LONG ? 'long' : 'short'} run, the stack in its own process`, () => {
   it(`holds ${P.connections} connections from this process`, async () => {
@@ -510,7 +522,10 @@ describe(`load and soak, ${LONG ? 'long' : 'short'} run, the stack in its own pr
     await expect
       .poll(async () => (await stackStats()).openConnections, { ...poll, timeout: 60_000 })
       .toBe(0);
-    await expect.poll(tableRows, { ...poll, timeout: 90_000 - (Date.now() - leaving) }).toBe(0);
+    // No row, and no counter item either: each user's last disconnect deleted it.
+    await expect
+      .poll(tableItems, { ...poll, timeout: 90_000 - (Date.now() - leaving) })
+      .toEqual({ rows: 0, counters: 0 });
     const msUntilZeroRows = Date.now() - leaving;
     // What the stack still holds once everyone has gone: a leak per connection or per message
     // would show here, after a full garbage collection.

@@ -3,6 +3,10 @@ import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { InvocationType, InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { vi } from 'vitest';
 import { readClaimRules } from '../../lambdas/config/auth';
+import {
+  isCounterSortKey,
+  CONNECTION_TABLE_SCHEMA as schema,
+} from '../../lambdas/shared/connection-table-schema';
 import type { InvocationRecord } from '../../local/lambda-runtime';
 import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../local/stack';
 import { signLocalToken } from '../../local/tokens';
@@ -63,8 +67,13 @@ export interface TestStack {
   connect(userId: string | number, options?: OpenOptions): Promise<TestClient>;
   /** Opens a client with this token. */
   connectWith(token: string, options?: OpenOptions): Promise<TestClient>;
-  /** Every row of the connection table (a Scan: fine for a test table). */
+  /**
+   * Every connection row of the connection table (a Scan: fine for a test table); the users'
+   * counter items are left out (see `counters`).
+   */
   rows(): Promise<Array<{ userId: string; connectionId: string }>>;
+  /** The counter item of each user who has one: user id → its count of connections. */
+  counters(): Promise<Record<string, number>>;
   /** Invokes `send` through the Lambda API and decodes the answer. */
   invokeSend(
     payload: unknown,
@@ -114,6 +123,14 @@ export async function startTestStack(options: LocalStackOptions = {}): Promise<T
     clients.push(client);
     return client;
   };
+  const scan = async () => {
+    const page = await dynamo.send(new ScanCommand({ TableName: stack.tableName }));
+    return (page.Items ?? []).map((item) => ({
+      userId: item[schema.partitionKey]?.S as string,
+      connectionId: item[schema.sortKey]?.S as string,
+      count: Number(item[schema.counterAttribute]?.N),
+    }));
+  };
   return {
     stack,
     invocations,
@@ -127,11 +144,14 @@ export async function startTestStack(options: LocalStackOptions = {}): Promise<T
     },
     connectWith,
     async rows() {
-      const page = await dynamo.send(new ScanCommand({ TableName: stack.tableName }));
-      return (page.Items ?? []).map((item) => ({
-        userId: item.userId?.S as string,
-        connectionId: item.connectionId?.S as string,
-      }));
+      return (await scan()).filter((row) => !isCounterSortKey(row.connectionId));
+    },
+    async counters() {
+      const counters: Record<string, number> = {};
+      for (const row of await scan()) {
+        if (isCounterSortKey(row.connectionId)) counters[row.userId] = row.count;
+      }
+      return counters;
     },
     async invokeSend(payload, invocationType = InvocationType.RequestResponse) {
       const response = await lambda.send(

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../lambdas/core/errors';
 import {
@@ -6,6 +7,7 @@ import {
   normalizeUserId,
   validateConnectionId,
 } from '../../lambdas/core/identifiers';
+import { counterSortKey, isCounterSortKey } from '../../lambdas/shared/connection-table-schema';
 
 function validationErrorOf(call: () => unknown): ValidationError {
   try {
@@ -73,6 +75,29 @@ describe('validateConnectionId', () => {
   ])('rejects %j', (input, message) => {
     expect(validationErrorOf(() => validateConnectionId(input, 'connectionId')).message).toBe(
       message,
+    );
+  });
+});
+
+describe("a user's counter sort key", () => {
+  const connectionIds = fc.string({
+    unit: fc.constantFrom(...'ABCXYZabcxyz0189+/=_-'),
+    minLength: 1,
+    maxLength: MAX_CONNECTION_ID_LENGTH,
+  });
+  const userIds = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 40 });
+
+  it('is never a connection id, and sorts below every one in its partition', () => {
+    fc.assert(
+      fc.property(userIds, connectionIds, (userId, connectionId) => {
+        const key = counterSortKey(userId);
+        expect(() => validateConnectionId(key, 'connectionId')).toThrow(ValidationError);
+        expect(validateConnectionId(connectionId, 'connectionId')).toBe(connectionId);
+        expect(isCounterSortKey(key)).toBe(true);
+        expect(isCounterSortKey(connectionId)).toBe(false);
+        // DynamoDB orders string sort keys by their UTF-8 bytes: the Query's `> :counter`.
+        expect(Buffer.compare(Buffer.from(key), Buffer.from(connectionId))).toBe(-1);
+      }),
     );
   });
 });
