@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
-import { SlowTiersFirst } from './test/sequencer';
+import type { TestSpecification } from 'vitest/node';
+import { BaseSequencer } from 'vitest/node';
 
 // Tiers, one folder each: unit (no network), integration (real DynamoDB API, real HTTP
 // servers, the handlers in-process), e2e (the local stack driven by real clients), infra (CDK
@@ -24,6 +25,27 @@ const localAws = {
     AWS_EC2_METADATA_DISABLED: 'true',
   },
 };
+
+/**
+ * The tiers whose files take longest start first, so that with two files at a time the run does
+ * not end on one long file while the other worker idles. Within a tier, Vitest's own order
+ * (slowest of the last run first, or the largest file on a fresh clone).
+ */
+const TIER_ORDER = ['bench', 'reliability', 'e2e', 'integration', 'infra', 'unit'];
+
+/**
+ * Vitest sequencer: the tiers in `TIER_ORDER`, each in Vitest's order.
+ */
+class SlowTiersFirst extends BaseSequencer {
+  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const tier = (spec: TestSpecification) => {
+      const index = TIER_ORDER.indexOf(spec.project.name);
+      return index === -1 ? TIER_ORDER.length : index;
+    };
+    // Array.prototype.sort is stable: Vitest's order holds within a tier.
+    return (await super.sort(files)).sort((a, b) => tier(a) - tier(b));
+  }
+}
 
 export default defineConfig({
   test: {
