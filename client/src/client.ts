@@ -411,8 +411,11 @@ export class TripSyncClient {
     this.resumeFrom = undefined;
     this.stop('retry');
     if (epoch !== log.epoch) {
-      // An answer about a sequence this client has already left behind.
-      if (epoch !== null && log.retired.has(epoch)) {
+      // An answer about a sequence this client has already left behind; or one read before the
+      // user had any sequence (nothing lost: not truncated), overtaken by the first message of
+      // the sequence the client holds now.
+      const overtaken = epoch === null && log.epoch !== null && !truncated;
+      if ((epoch !== null && log.retired.has(epoch)) || overtaken) {
         this.deliver();
         return;
       }

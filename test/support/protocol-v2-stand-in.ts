@@ -67,6 +67,11 @@ export interface StandInOptions {
    * made here reaches the connection live and is also in the replay of its first resume.
    */
   onConnection?: (connection: StandInConnection) => void;
+  /**
+   * Called before a resume's `resumed` frame is posted, after its replay: a send made here
+   * reaches the client live ahead of an answer read before it (a send racing the resume).
+   */
+  beforeResumed?: (connection: StandInConnection) => void;
 }
 
 interface UserLog {
@@ -414,6 +419,7 @@ export class StandIn {
         message: log.messages[seq - 1],
       });
     }
+    this.options.beforeResumed?.(connection);
     if (this.loseResumedFrames > 0) {
       this.loseResumedFrames--;
       return;

@@ -212,6 +212,38 @@ describe('gaps', () => {
     expect(recording.gaps).toEqual([]);
   });
 
+  it('keeps, without a gap, a first message that overtook the answer to its resume', async () => {
+    // Prepare: the user has no sequence yet. The client's first resume is read before the
+    // user's first send creates one, and answered after that send's message reached it live.
+    let first: unknown;
+    const server = await standIn({
+      beforeResumed: () => {
+        [first] = sendMany(server, 1, 'first');
+      },
+    });
+    const { client, recording } = clientOf(server);
+
+    // Act
+    client.connect();
+    const connection = await server.accepted(1);
+    await recording.until('1 message', () => recording.messages.length === 1);
+    await vi.waitFor(() =>
+      expect(connection.posted.at(-1)).toMatchObject({ type: 'resumed', epoch: null, last: 0 }),
+    );
+    const [second] = sendMany(server, 1, 'second');
+    await recording.until('2 messages', () => recording.messages.length === 2);
+    client.close();
+
+    // Assess: the answer said no sequence existed when it was read; the message is newer.
+    const epoch = server.epochOf('42');
+    expect(recording.messages).toEqual([
+      { seq: 1, epoch, message: first },
+      { seq: 2, epoch, message: second },
+    ]);
+    expect(recording.gaps).toEqual([]);
+    expect(client.cursor).toEqual({ epoch, seq: 2 });
+  });
+
   it('reports a gap and follows the new sequence when a live message starts a new epoch', async () => {
     // Prepare
     const server = await standIn();
