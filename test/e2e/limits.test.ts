@@ -236,14 +236,14 @@ describe('idle timeout and maximum duration', () => {
   });
 
   test('posts through @connections count as activity too', async () => {
-    // Prepare
+    // Prepare: the maximum duration counts from the handshake, so the clock starts before it.
+    const started = Date.now();
     const client = await timed.connect(513);
     const { connectionId } = await client.whoami();
     const post = () =>
       timed.management
         .send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.from('{}') }))
         .catch(() => undefined);
-    const started = Date.now();
     const keepAlive = setInterval(post, IDLE_MS / 3);
 
     // Act
@@ -251,7 +251,7 @@ describe('idle timeout and maximum duration', () => {
 
     // Assess: it lived to the maximum duration, well past the idle timeout.
     expect(closed.code).toBe(1001);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(MAX_MS - 100);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(MAX_MS - 20);
   });
 });
 
