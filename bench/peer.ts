@@ -15,7 +15,13 @@ import { type Summary, summarize } from './stats';
  * body}` with 128 bytes of filler), 16 handshakes in flight, the round timed from just before
  * the producer's request to the last socket's receipt.
  */
-export const PEER_METHOD = { fillerBytes: 128, connectInFlight: 16, roundTimeoutMs: 120_000 };
+export const PEER_METHOD = {
+  fillerBytes: 128,
+  connectInFlight: 16,
+  roundTimeoutMs: 120_000,
+  /** Untimed rounds before the timed ones, for both stacks (the harness's `--warmup`). */
+  warmUpRounds: 1,
+};
 
 /** Our fan-out and connection rate, measured as the peer harness measures its own. */
 export interface PeerMethodRun {
@@ -198,7 +204,7 @@ export function architectPeerDir(): string | undefined {
 }
 
 /**
- * Runs the Architect harness (`node bench.mjs --n N --rounds R`) on four free ports and returns
+ * Runs the Architect harness (`node bench.mjs --n N --rounds R --warmup 1`) on four free ports and returns
  * its result line. Its own progress goes to this process's stderr, prefixed.
  *
  * @example
@@ -211,7 +217,11 @@ export async function runArchitectPeer(
   rounds: number,
 ): Promise<ArchitectResult> {
   const port = await freePortRun(4);
-  const args = ['bench.mjs', '--n', String(n), '--rounds', String(rounds), '--port', String(port)];
+  const args = [
+    'bench.mjs',
+    ...['--n', String(n), '--rounds', String(rounds), '--port', String(port)],
+    ...['--warmup', String(PEER_METHOD.warmUpRounds)],
+  ];
   progress(`Architect peer: node ${args.join(' ')} (in ${dir})`);
   return new Promise((resolveResult, reject) => {
     const child = spawn(process.execPath, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -47,7 +47,14 @@ export async function runPeerSections(mode: BenchMode, output: Output): Promise<
     progress(
       `the peer's method: ${n} connections of one user (${PEER_METHOD.connectInFlight} in flight), a warm-up and ${mode.peerRounds} rounds…`,
     );
-    ours = await timePeerMethod(bench, fleet, 'bench-peer', n, mode.peerRounds, 1);
+    ours = await timePeerMethod(
+      bench,
+      fleet,
+      'bench-peer',
+      n,
+      mode.peerRounds,
+      PEER_METHOD.warmUpRounds,
+    );
     oursUnsharded = await unsharded(bench, fleet, n, mode.peerRounds);
     progress(
       `growing the audience to ${mode.largeConnections} connections, then ${mode.peerRounds} rounds…`,
