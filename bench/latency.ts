@@ -42,7 +42,6 @@ export async function measureLatency(
     send.push(received - started);
     invoke.push(returned - started);
   }
-  await bench.fleet.close(1);
   return {
     send: summarize(send),
     invoke: summarize(invoke),
