@@ -1,9 +1,4 @@
-import {
-  DynamoDBClient,
-  GetItemCommand,
-  paginateScan,
-  QueryCommand,
-} from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, GetItemCommand, paginateScan } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { DynamoDbConnectionStore } from '../../lambdas/adapters/dynamodb-connection-store';
@@ -12,7 +7,12 @@ import {
   CONNECTION_TABLE_SCHEMA,
   counterSortKey,
 } from '../../lambdas/shared/connection-table-schema';
-import { LOCAL_CREDENTIALS, startDynamoDb, type TestDynamoDb } from '../support/dynamodb';
+import {
+  LOCAL_CREDENTIALS,
+  partitionKeysOf,
+  startDynamoDb,
+  type TestDynamoDb,
+} from '../support/dynamodb';
 
 let db: TestDynamoDb;
 let store: DynamoDbConnectionStore;
@@ -167,19 +167,6 @@ async function counterItem(userId: string) {
   return Item;
 }
 
-/** Every sort key in the user's partition, the counter's included (a Query on the key alone). */
-async function itemsOf(userId: string): Promise<string[]> {
-  const page = await db.client.send(
-    new QueryCommand({
-      TableName: db.tableName,
-      KeyConditionExpression: 'userId = :u',
-      ExpressionAttributeValues: { ':u': { S: userId } },
-      ConsistentRead: true,
-    }),
-  );
-  return (page.Items ?? []).map((item) => item.connectionId?.S as string);
-}
-
 /**
  * A store on a client of its own, whose `before` runs ahead of each request it sends (and may
  * throw in its place): to put a step between two of the store's requests.
@@ -223,7 +210,7 @@ describe("each user's connection counter", () => {
       changes: 3,
       expiresAt: last.expiresAt + CONNECTION_TABLE_SCHEMA.counterExpiryMarginSeconds,
     });
-    expect(await itemsOf('ctr-user')).toEqual(['#count#ctr-user', 'a=', 'b=', 'c=']);
+    expect(await partitionKeysOf(db, 'ctr-user')).toEqual(['#count#ctr-user', 'a=', 'b=', 'c=']);
     expect((await store.listConnectionIds('ctr-user', now)).sort()).toEqual(['a=', 'b=', 'c=']);
     expect(await store.countLiveConnections('ctr-user', now)).toBe(3);
   });
@@ -239,7 +226,7 @@ describe("each user's connection counter", () => {
     expect((await counterItem('ctr-del'))?.connections).toBe(1);
     expect(await store.deleteConnection('ctr-del', 'b=')).toBe(true);
 
-    expect(await itemsOf('ctr-del')).toEqual([]);
+    expect(await partitionKeysOf(db, 'ctr-del')).toEqual([]);
   });
 
   it('deletes a counter left below zero, by a row it never counted', async () => {
@@ -247,7 +234,7 @@ describe("each user's connection counter", () => {
       new PutCommand({ TableName: db.tableName, Item: record('ctr-uncounted', 'a=') }),
     );
     expect(await store.deleteConnection('ctr-uncounted', 'a=')).toBe(true);
-    expect(await itemsOf('ctr-uncounted')).toEqual([]);
+    expect(await partitionKeysOf(db, 'ctr-uncounted')).toEqual([]);
   });
 
   it('keeps the counter item a connect adds to between the decrement and its delete', async () => {
@@ -302,7 +289,7 @@ describe("each user's connection counter", () => {
     expect((error as Error).message).toMatch(
       /^connection store UpdateItem on Connections failed: .*; the row was removed; the user's counter still counts it$/,
     );
-    expect(await itemsOf('ctr-dec-fails')).toEqual(['#count#ctr-dec-fails']);
+    expect(await partitionKeysOf(db, 'ctr-dec-fails')).toEqual(['#count#ctr-dec-fails']);
     expect((await counterItem('ctr-dec-fails'))?.connections).toBe(1);
   });
 
@@ -323,6 +310,6 @@ describe("each user's connection counter", () => {
     expect(await store.repairConnectionCount('ctr-none', { connections: 3, changes: 3 }, 1)).toBe(
       false,
     );
-    expect(await itemsOf('ctr-none')).toEqual([]);
+    expect(await partitionKeysOf(db, 'ctr-none')).toEqual([]);
   });
 });

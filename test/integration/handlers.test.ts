@@ -1,4 +1,4 @@
-import { GetItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
+import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type * as AuthorizerModule from '../../lambdas/authorizer';
 import type * as ConnectModule from '../../lambdas/connect';
@@ -6,7 +6,7 @@ import type * as DefaultModule from '../../lambdas/default';
 import type * as DisconnectModule from '../../lambdas/disconnect';
 import type * as SendModule from '../../lambdas/send';
 import { counterSortKey } from '../../lambdas/shared/connection-table-schema';
-import { startDynamoDb, type TestDynamoDb } from '../support/dynamodb';
+import { partitionKeysOf, startDynamoDb, type TestDynamoDb } from '../support/dynamodb';
 import { type FakeManagementApi, startFakeManagementApi } from '../support/fake-management-api';
 import { loadEvent } from '../support/fixtures';
 import { captureOutput } from '../support/stdout';
@@ -63,19 +63,6 @@ async function rowOf(userId: string, connectionId: string) {
     }),
   );
   return result.Item;
-}
-
-/** Every sort key in the user's partition, the counter item's included. */
-async function itemsOf(userId: string): Promise<string[]> {
-  const page = await db.client.send(
-    new QueryCommand({
-      TableName: db.tableName,
-      KeyConditionExpression: 'userId = :u',
-      ExpressionAttributeValues: { ':u': { S: userId } },
-      ConsistentRead: true,
-    }),
-  );
-  return (page.Items ?? []).map((item) => item.connectionId?.S as string);
 }
 
 function connectEvent(connectionId: string, userId: string | null) {
@@ -170,7 +157,7 @@ describe('connect handler', () => {
     expect(await rowOf('capped', 'capped-5=')).toBeUndefined();
     expect(await rowOf('capped', 'capped-4=')).toBeDefined();
     // The refused connection was added to the counter, then taken off with its row.
-    expect(await itemsOf('capped')).toEqual([
+    expect(await partitionKeysOf(db, 'capped')).toEqual([
       counterSortKey('capped'),
       ...Array.from({ length: 5 }, (_, i) => `capped-${i}=`),
     ]);
@@ -214,7 +201,7 @@ describe('disconnect handler', () => {
     expect(await disconnect.handler(disconnectEvent('tally-2='))).toEqual({ statusCode: 200 });
 
     // Nothing of the user is left: no row, no counter item.
-    expect(await itemsOf('tally')).toEqual([]);
+    expect(await partitionKeysOf(db, 'tally')).toEqual([]);
   });
 
   it('removes the row, and a repeated $disconnect still answers 200', async () => {

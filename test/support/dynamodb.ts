@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, QueryCommand } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
 import { createConnectionTable, createMessageLogTable } from '../../local/connection-table';
 
@@ -50,4 +50,23 @@ export async function startDynamoDb(
       );
     },
   };
+}
+
+/**
+ * Every sort key in a user's partition of the connection table, the user's counter item's
+ * included (a Query on the partition key alone, as no store method reads it).
+ *
+ * @example
+ * expect(await partitionKeysOf(db, '42')).toEqual(['#count#42', 'BFaT_fALIAMCKug=']);
+ */
+export async function partitionKeysOf(db: TestDynamoDb, userId: string): Promise<string[]> {
+  const page = await db.client.send(
+    new QueryCommand({
+      TableName: db.tableName,
+      KeyConditionExpression: 'userId = :u',
+      ExpressionAttributeValues: { ':u': { S: userId } },
+      ConsistentRead: true,
+    }),
+  );
+  return (page.Items ?? []).map((item) => item.connectionId?.S as string);
 }
