@@ -105,30 +105,23 @@ export class DynamoDbConnectionStore implements ConnectionStore {
     seen: ConnectionCount,
     connections: number,
   ): Promise<boolean> {
-    return this.run('UpdateItem', async () => {
-      try {
-        await this.client.send(
-          new UpdateCommand({
-            TableName: this.tableName,
-            Key: this.counterKey(userId),
-            UpdateExpression: 'SET #count = :count ADD #changes :one',
-            // On the number of changes, not on the count: an increment and a decrement in
-            // between would leave the count as seen, and the increment's row may be one the
-            // caller's count missed.
-            ConditionExpression: '#changes = :seen',
-            ExpressionAttributeNames: {
-              '#count': schema.counterAttribute,
-              '#changes': schema.counterChangesAttribute,
-            },
-            ExpressionAttributeValues: { ':count': connections, ':one': 1, ':seen': seen.changes },
-          }),
-        );
-        return true;
-      } catch (error) {
-        if (isConditionFailure(error)) return false;
-        throw error;
-      }
-    });
+    return this.writeIf(
+      'UpdateItem',
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: this.counterKey(userId),
+        UpdateExpression: 'SET #count = :count ADD #changes :one',
+        // On the number of changes, not on the count: an increment and a decrement in
+        // between would leave the count as seen, and the increment's row may be one the
+        // caller's count missed.
+        ConditionExpression: '#changes = :seen',
+        ExpressionAttributeNames: {
+          '#count': schema.counterAttribute,
+          '#changes': schema.counterChangesAttribute,
+        },
+        ExpressionAttributeValues: { ':count': connections, ':one': 1, ':seen': seen.changes },
+      }),
+    );
   }
 
   async listConnectionIds(userId: string, nowEpochSeconds: number): Promise<string[]> {
@@ -282,19 +275,27 @@ export class DynamoDbConnectionStore implements ConnectionStore {
 
   /** Deletes a counter left at zero or below, unless a connect has added to it meanwhile. */
   private async deleteSpentCounter(userId: string): Promise<void> {
-    await this.run('DeleteItem', async () => {
+    await this.writeIf(
+      'DeleteItem',
+      new DeleteCommand({
+        TableName: this.tableName,
+        Key: this.counterKey(userId),
+        ConditionExpression: '#count <= :zero',
+        ExpressionAttributeNames: { '#count': schema.counterAttribute },
+        ExpressionAttributeValues: { ':zero': 0 },
+      }),
+    );
+  }
+
+  /** A conditional write: true when it was made, false when its condition refused it. */
+  private writeIf(operation: string, command: UpdateCommand | DeleteCommand): Promise<boolean> {
+    return this.run(operation, async () => {
       try {
-        await this.client.send(
-          new DeleteCommand({
-            TableName: this.tableName,
-            Key: this.counterKey(userId),
-            ConditionExpression: '#count <= :zero',
-            ExpressionAttributeNames: { '#count': schema.counterAttribute },
-            ExpressionAttributeValues: { ':zero': 0 },
-          }),
-        );
+        await this.client.send(command);
+        return true;
       } catch (error) {
-        if (!isConditionFailure(error)) throw error;
+        if (isConditionFailure(error)) return false;
+        throw error;
       }
     });
   }
