@@ -69,10 +69,14 @@ export class DynamoDbConnectionStore implements ConnectionStore {
     } catch (error) {
       // Whether the increment landed is unknown. Deleting the row without a decrement leaves
       // the counter right or one high; with one, a lost increment would leave it one low.
-      await this.run('DeleteItem', () => this.client.send(this.deleteRow(record))).catch(
-        () => undefined,
+      const removed = await this.run('DeleteItem', () =>
+        this.client.send(this.deleteRow(record)),
+      ).then(
+        () => true,
+        () => false,
       );
-      throw error;
+      if (removed) throw error;
+      throw this.withDetail(error, 'UpdateItem', 'its row was left behind; it expires by TTL');
     }
   }
 
@@ -88,12 +92,9 @@ export class DynamoDbConnectionStore implements ConnectionStore {
     } catch (error) {
       // The row is gone (callers log a failure as a row left behind): only the counter is off,
       // one high, which costs no slot.
-      throw new StoreUnavailableError(
-        error instanceof StoreUnavailableError
-          ? error.operation
-          : `UpdateItem on ${this.tableName}`,
-        error instanceof StoreUnavailableError ? error.cause : error,
-        undefined,
+      throw this.withDetail(
+        error,
+        'UpdateItem',
         "the row was removed; the user's counter still counts it",
       );
     }
@@ -285,6 +286,13 @@ export class DynamoDbConnectionStore implements ConnectionStore {
         ExpressionAttributeValues: { ':zero': 0 },
       }),
     );
+  }
+
+  /** The failure as the store's, with what it left behind for the caller's log. */
+  private withDetail(error: unknown, operation: string, detail: string): StoreUnavailableError {
+    return error instanceof StoreUnavailableError
+      ? new StoreUnavailableError(error.operation, error.cause, undefined, detail)
+      : new StoreUnavailableError(`${operation} on ${this.tableName}`, error, undefined, detail);
   }
 
   /** A conditional write: true when it was made, false when its condition refused it. */
