@@ -1,4 +1,4 @@
-import { DynamoDBClient, GetItemCommand, paginateScan } from '@aws-sdk/client-dynamodb';
+import { GetItemCommand, paginateScan } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { DynamoDbConnectionStore } from '../../lambdas/adapters/dynamodb-connection-store';
@@ -8,7 +8,7 @@ import {
   counterSortKey,
 } from '../../lambdas/shared/connection-table-schema';
 import {
-  LOCAL_CREDENTIALS,
+  observedClient,
   partitionKeysOf,
   startDynamoDb,
   type TestDynamoDb,
@@ -174,18 +174,7 @@ async function counterItem(userId: string) {
 function storeWith(
   before: (command: string, input: Record<string, unknown>) => Promise<void> | void,
 ) {
-  const client = new DynamoDBClient({
-    endpoint: db.endpoint,
-    region: 'us-east-1',
-    credentials: LOCAL_CREDENTIALS,
-  });
-  client.middlewareStack.add(
-    (next, context) => async (args) => {
-      await before(String(context.commandName), args.input as Record<string, unknown>);
-      return next(args);
-    },
-    { step: 'initialize', name: 'storeStep' },
-  );
+  const client = observedClient(db.endpoint, before);
   onTestFinished(() => client.destroy());
   return new DynamoDbConnectionStore(DynamoDBDocumentClient.from(client), db.tableName);
 }

@@ -7,7 +7,7 @@ import type { StoredMessage } from '../../lambdas/core/ports';
 import { DELIVERY_CLAIM_GRACE_MS } from '../../lambdas/shared/limits';
 import { MESSAGE_LOG_SCHEMA as schema } from '../../lambdas/shared/message-log-schema';
 import { createMessageLogTable } from '../../local/connection-table';
-import { LOCAL_CREDENTIALS, startDynamoDb } from '../support/dynamodb';
+import { LOCAL_CREDENTIALS, observedClient, startDynamoDb } from '../support/dynamodb';
 import { startDynamoDbLocal } from '../support/dynamodb-local';
 
 // The message log's sequence numbers rest on conditional writes. dynalite imitates DynamoDB's
@@ -512,18 +512,9 @@ describe.each(Object.keys(BACKENDS))('the message log on %s', (name) => {
     /** An SDK client of the backend that records the name of every command it sends. */
     function countingClient(): { client: DynamoDBClient; commands: string[] } {
       const commands: string[] = [];
-      const client = new DynamoDBClient({
-        endpoint: backend.endpoint,
-        region: 'us-east-1',
-        credentials: LOCAL_CREDENTIALS,
+      const client = observedClient(backend.endpoint, (command) => {
+        commands.push(command);
       });
-      client.middlewareStack.add(
-        (next, context) => async (args) => {
-          commands.push(String(context.commandName));
-          return next(args);
-        },
-        { step: 'initialize', name: 'countCommands' },
-      );
       return { client, commands };
     }
   });

@@ -70,3 +70,31 @@ export async function partitionKeysOf(db: TestDynamoDb, userId: string): Promise
   );
   return (page.Items ?? []).map((item) => item.connectionId?.S as string);
 }
+
+/**
+ * An SDK client of the DynamoDB API at `endpoint` whose `before` runs ahead of each command it
+ * sends, with the command's name and input (and may throw in its place): to count a store's
+ * requests, or to put a step between two of them.
+ *
+ * @example
+ * const names: string[] = [];
+ * const client = observedClient(db.endpoint, (command) => void names.push(command));
+ */
+export function observedClient(
+  endpoint: string,
+  before: (command: string, input: Record<string, unknown>) => Promise<void> | void,
+): DynamoDBClient {
+  const client = new DynamoDBClient({
+    endpoint,
+    region: 'us-east-1',
+    credentials: LOCAL_CREDENTIALS,
+  });
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      await before(String(context.commandName), args.input as Record<string, unknown>);
+      return next(args);
+    },
+    { step: 'initialize', name: 'observeCommands' },
+  );
+  return client;
+}
