@@ -1,6 +1,6 @@
 /**
- * Runs inside a function worker (started by `local/function-worker.cjs`): the local stand-in for
- * one Lambda execution environment. It imports the handler module once (its own module state,
+ * Runs inside a function worker, bundled like the handler it loads (`local/function-bundles.ts`):
+ * the local stand-in for one Lambda execution environment. It imports the handler module once (its own module state,
  * its own `process.env`, its own SDK clients), then runs one invocation at a time as the main
  * thread sends them. Like the Node.js runtime it reports an uncaught exception or an unhandled
  * rejection as the failure of the invocation in progress and then exits, so the next
@@ -45,13 +45,16 @@ process.on('unhandledRejection', (reason) =>
   }),
 );
 
-/** Loads the preloaded modules and the handler module through tsx's require() hooks. */
+/** Loads the preloads' bundles, then the handler module's. */
 function load(): LambdaHandler {
-  const load = createRequire(data.handlerModule);
-  for (const module of data.preload) load(fileURLToPath(module));
-  const path = fileURLToPath(data.handlerModule);
-  const module = load(path) as { handler?: unknown };
-  if (typeof module.handler !== 'function') throw new Error(`${path} exports no handler function`);
+  // The bundles carry inline source maps: stack traces name the .ts files and lines.
+  process.setSourceMapsEnabled(true);
+  const load = createRequire(data.handlerBundle);
+  for (const bundle of data.preloadBundles) load(bundle);
+  const module = load(data.handlerBundle) as { handler?: unknown };
+  if (typeof module.handler !== 'function') {
+    throw new Error(`${fileURLToPath(data.handlerModule)} exports no handler function`);
+  }
   return module.handler as LambdaHandler;
 }
 

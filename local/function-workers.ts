@@ -1,6 +1,8 @@
 import { Worker } from 'node:worker_threads';
+import { workerBundle } from './function-bundles';
 import {
   errorFromPayload,
+  errorPayload,
   type FunctionIdentity,
   type InvocationOutcome,
   type LambdaErrorPayload,
@@ -10,7 +12,15 @@ import type { FunctionRunner, RunResult } from './lambda-runtime';
 import type { StackLog } from './log';
 import type { ContainerData, ContainerMessage, InvokeMessage } from './worker-protocol';
 
-const BOOTSTRAP = new URL('./function-worker.cjs', import.meta.url);
+/** What a worker runs: the container, which loads the handler (both bundled). */
+const CONTAINER = new URL('./function-container.ts', import.meta.url).href;
+
+/** The bundles a worker loads (`local/function-bundles.ts`). */
+interface WorkerBundles {
+  container: string;
+  handler: string;
+  preload: string[];
+}
 
 /** How one function's workers are started, reused and reaped. */
 export interface FunctionWorkersOptions extends FunctionIdentity {
@@ -64,6 +74,9 @@ export class FunctionWorkers implements FunctionRunner {
   private stopped = false;
   /** Bumped by `reconfigure`: a worker of an older generation is not reused. */
   private generation = 0;
+  /** Set once the bundles are built: workers start only then. */
+  private bundles: WorkerBundles | undefined;
+  private building: Promise<WorkerBundles> | undefined;
 
   constructor(private options: FunctionWorkersOptions) {}
 
@@ -74,9 +87,11 @@ export class FunctionWorkers implements FunctionRunner {
 
   /**
    * Starts one worker ahead of the first invocation and waits until its handler module is
-   * loaded; rejects with the module's own error when it cannot be (a configuration error).
+   * loaded; rejects with the module's own error when it cannot be (a configuration error), or
+   * with esbuild's when it cannot be bundled (a syntax error).
    */
   async warm(): Promise<void> {
+    await this.build();
     const worker = this.spawn();
     worker.warmed = true;
     await worker.ready.catch((payload: LambdaErrorPayload) => {
@@ -93,8 +108,42 @@ export class FunctionWorkers implements FunctionRunner {
         return;
       }
       this.queue.push({ eventJson, requestId, timeoutMs, settle });
-      this.pump();
+      if (this.bundles) {
+        this.pump();
+        return;
+      }
+      this.build().then(
+        () => this.pump(),
+        // As on Lambda, code that cannot be loaded fails every invocation waiting for it.
+        (error: unknown) => {
+          const failed = { ok: false as const, error: errorPayload(error), timedOut: false };
+          for (const job of this.queue.splice(0)) job.settle({ outcome: failed, durationMs: 0 });
+        },
+      );
     });
+  }
+
+  /**
+   * Bundles the container, the handler module and the preloads, once; rejects with esbuild's
+   * error when one cannot be (a syntax error), and tries again on the next call.
+   */
+  private build(): Promise<WorkerBundles> {
+    if (this.bundles) return Promise.resolve(this.bundles);
+    this.building ??= Promise.all([
+      workerBundle(CONTAINER),
+      workerBundle(this.options.handlerModule),
+      Promise.all((this.options.preload ?? []).map(workerBundle)),
+    ]).then(
+      ([container, handler, preload]) => {
+        this.bundles = { container, handler, preload };
+        return this.bundles;
+      },
+      (error: unknown) => {
+        this.building = undefined;
+        throw error;
+      },
+    );
+    return this.building;
   }
 
   /**
@@ -121,6 +170,7 @@ export class FunctionWorkers implements FunctionRunner {
   }
 
   private pump(): void {
+    if (!this.bundles) return;
     while (this.queue.length > 0 && this.idle.length > 0) {
       const worker = this.idle.pop() as FunctionWorker;
       // One that crashed while idle (a stray timer's exception) is removed once its thread exits.
@@ -133,7 +183,10 @@ export class FunctionWorkers implements FunctionRunner {
   }
 
   private spawn(): FunctionWorker {
-    const worker = new FunctionWorker(this.nextWorkerId++, this.options, () => this.onExit(worker));
+    const bundles = this.bundles as WorkerBundles;
+    const worker = new FunctionWorker(this.nextWorkerId++, this.options, bundles, () =>
+      this.onExit(worker),
+    );
     worker.generation = this.generation;
     this.workers.add(worker);
     this.starting++;
@@ -233,6 +286,7 @@ class FunctionWorker {
   constructor(
     readonly id: number,
     options: FunctionWorkersOptions,
+    bundles: WorkerBundles,
     onExit: () => void,
   ) {
     const spawnedAt = performance.now();
@@ -241,11 +295,16 @@ class FunctionWorker {
       region: options.region,
       accountId: options.accountId,
       handlerModule: options.handlerModule,
-      preload: options.preload ?? [],
+      handlerBundle: bundles.handler,
+      preloadBundles: bundles.preload,
     };
-    // No inherited execArgv: under `tsx` or vitest the parent's flags would load a second
-    // set of module hooks (a thread and tens of MB per worker) beside the bootstrap's own.
-    this.thread = new Worker(BOOTSTRAP, { workerData: data, env: options.env, execArgv: [] });
+    // No inherited execArgv: under `tsx` or vitest the parent's flags would load module hooks
+    // (a thread and tens of MB per worker) that the bundles do not need.
+    this.thread = new Worker(bundles.container, {
+      workerData: data,
+      env: options.env,
+      execArgv: [],
+    });
     // A stack that was never stopped must not keep its process alive through idle workers.
     this.thread.unref();
     let markReady: () => void = () => {};

@@ -6,10 +6,12 @@ export interface ContainerData {
   functionName: string;
   region: string;
   accountId: string;
-  /** File URL of the handler module (one of `HANDLER_MODULES`). */
+  /** File URL of the handler module (one of `HANDLER_MODULES`): how errors name it. */
   handlerModule: string;
-  /** File URLs imported before the handler module (instrumentation). */
-  preload: string[];
+  /** Path of the handler module's bundle (`local/function-bundles.ts`), which the worker loads. */
+  handlerBundle: string;
+  /** Paths of the bundles loaded before the handler's (instrumentation). */
+  preloadBundles: string[];
 }
 
 /** Main thread → worker: run the handler once. */

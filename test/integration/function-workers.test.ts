@@ -1,12 +1,16 @@
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FunctionWorkers, type FunctionWorkersOptions } from '../../local/function-workers';
 import { StackLog } from '../../local/log';
 import { captureOutput } from '../support/stdout';
 
 // The local stand-in for Lambda's execution environments: real worker threads running a real
-// handler module (test/support/handlers/probe.ts), loaded through the same bootstrap as the
-// deployed handlers.
+// handler module (test/support/handlers/probe.ts), bundled and loaded as the stack's handlers are
+// (local/function-bundles.ts).
 
 const PROBE = new URL('../support/handlers/probe.ts', import.meta.url).href;
 const BROKEN = new URL('../support/handlers/broken.ts', import.meta.url).href;
@@ -230,6 +234,47 @@ describe('a function worker', () => {
       error: { errorType: 'RangeError', errorMessage: 'probe failed' },
     });
     expect(after.threadId).toBe(before.threadId);
+  });
+
+  it('names the .ts file and line of a thrown error, though the worker runs a bundle', async () => {
+    // Prepare
+    const workers = probe();
+    const throwLine =
+      readFileSync(fileURLToPath(PROBE), 'utf8')
+        .split('\n')
+        .findIndex((line) => line.includes("throw new RangeError('probe failed')")) + 1;
+
+    // Act
+    const { outcome } = await run(workers, { action: 'throw' });
+
+    // Assess
+    expect(outcome.ok).toBe(false);
+    const trace = outcome.ok ? [] : outcome.error.trace;
+    expect(trace[1]).toContain(`${fileURLToPath(PROBE)}:${throwLine}:`);
+  });
+
+  it('rejects warm() with esbuild’s error for a module that cannot be bundled, and fails its invocations', async () => {
+    // Prepare: a module with a syntax error, in a folder of this test's own.
+    const dir = mkdtempSync(join(tmpdir(), 'tripsync-unbundlable-'));
+    try {
+      const module = join(dir, 'unparsable.ts');
+      writeFileSync(module, 'export const handler = (;\n');
+      const workers = probe({ handlerModule: pathToFileURL(module).href });
+
+      // Act
+      const warming = workers.warm().catch((error: unknown) => error);
+      const { outcome } = await run(workers, { action: 'state' });
+
+      // Assess
+      expect(String(await warming)).toMatch(/unparsable\.ts:1:\d+: ERROR: /);
+      expect(outcome).toMatchObject({
+        ok: false,
+        error: { errorMessage: expect.stringContaining('unparsable.ts:1:') },
+      });
+      expect(workers.size).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('rejects warm() with the error of a module that cannot load, and fails its invocations', async () => {
