@@ -7,6 +7,10 @@ import { BaseSequencer } from 'vitest/node';
 // servers, the handlers in-process), e2e (the local stack driven by real clients), infra (CDK
 // template assertions and cdk-nag), bench (the quick benchmark runs and measures every figure).
 const shared = {
+  // Worker threads rather than child processes: a thread starts at a fraction of a process's
+  // CPU, and the suite is bound by CPU on small machines. The tiers that need a process of
+  // their own (infra: CDK's bundling hands esbuild this process's stdio) set 'forks'.
+  pool: 'threads' as const,
   // Every AWS SDK process on Node 20 warns that Lambda runs a newer Node; it is noise here.
   env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
   // expect.poll waits for what happens after a test's action (a $disconnect, a row removed):
@@ -97,6 +101,7 @@ export default defineConfig({
       {
         test: {
           ...shared,
+          pool: 'forks',
           name: 'infra',
           include: ['test/infra/**/*.test.ts'],
           testTimeout: 120_000,

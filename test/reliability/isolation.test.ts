@@ -11,8 +11,8 @@ import { runSeed, seededRandom } from './support/random';
 // connection but the sender's own reply.
 
 const LONG = process.env.RELIABILITY_LOAD === 'long';
-const SENDS = LONG ? 3000 : 400;
-const FRAMES = LONG ? 3000 : 300;
+const SENDS = LONG ? 3000 : 200;
+const FRAMES = LONG ? 3000 : 150;
 const IN_FLIGHT = 4;
 const seed = runSeed();
 const random = seededRandom(seed);

@@ -45,7 +45,7 @@ const P = LONG
     }
   : {
       connections: 200,
-      deliveries: 4_000,
+      deliveries: 2_000,
       churnRounds: 2,
       churnPerRound: 60,
       vanishing: 30,
