@@ -24,7 +24,9 @@ beforeAll(async () => {
     startTestStack(),
     startTestStack({ idleTimeoutMs: IDLE_MS, maxConnectionDurationMs: MAX_MS }),
     startTestStack({
-      integrationTimeoutMs: 200,
+      // The handshake's authorizer and $connect run within this timeout too: short enough for
+      // the slow route to pass it, long enough for a handshake on a loaded machine.
+      integrationTimeoutMs: 1000,
       sendTimeoutMs: 200,
       wrapHandler: (name, handler) =>
         name === 'send'
@@ -35,7 +37,7 @@ beforeAll(async () => {
           : handler,
       routes: {
         slow: async () => {
-          await sleep(500);
+          await sleep(1500);
           return { statusCode: 200, body: 'late' };
         },
         boom: () => {
