@@ -76,7 +76,6 @@ export class FunctionWorkers implements FunctionRunner {
   private generation = 0;
   /** Set once the bundles are built: workers start only then. */
   private bundles: WorkerBundles | undefined;
-  private building: Promise<WorkerBundles> | undefined;
 
   constructor(private options: FunctionWorkersOptions) {}
 
@@ -124,26 +123,20 @@ export class FunctionWorkers implements FunctionRunner {
   }
 
   /**
-   * Bundles the container, the handler module and the preloads, once; rejects with esbuild's
-   * error when one cannot be (a syntax error), and tries again on the next call.
+   * The bundles of the container, the handler module and the preloads (built once per process
+   * by `workerBundle`); rejects with esbuild's error when one cannot be built (a syntax error),
+   * and tries again on the next call.
    */
-  private build(): Promise<WorkerBundles> {
-    if (this.bundles) return Promise.resolve(this.bundles);
-    this.building ??= Promise.all([
-      workerBundle(CONTAINER),
-      workerBundle(this.options.handlerModule),
-      Promise.all((this.options.preload ?? []).map(workerBundle)),
-    ]).then(
-      ([container, handler, preload]) => {
-        this.bundles = { container, handler, preload };
-        return this.bundles;
-      },
-      (error: unknown) => {
-        this.building = undefined;
-        throw error;
-      },
-    );
-    return this.building;
+  private async build(): Promise<WorkerBundles> {
+    if (!this.bundles) {
+      const [container, handler, preload] = await Promise.all([
+        workerBundle(CONTAINER),
+        workerBundle(this.options.handlerModule),
+        Promise.all((this.options.preload ?? []).map(workerBundle)),
+      ]);
+      this.bundles = { container, handler, preload };
+    }
+    return this.bundles;
   }
 
   /**
