@@ -28,11 +28,11 @@ const bundles = new Map<string, Promise<string>>();
  * returns the file's path.
  *
  * Our own modules go into the bundle; the SDK and Powertools stay out and load from
- * `node_modules` (`SHARED_PACKAGES`). So a worker compiles one file of ours instead of registering a TypeScript
- * loader and transforming module by module on every cold start, and every module a worker
- * loads (the SDK included) is the one module instance a preload sees. CommonJS, not ESM: a
- * worker's `require` of the SDK's CommonJS builds is cheaper than `import` of them. An inline
- * source map keeps stack traces on the `.ts` lines.
+ * `node_modules` (`SHARED_PACKAGES`). So a worker compiles one file of ours instead of
+ * registering a TypeScript loader and transforming module by module on every cold start, and a
+ * preload sees the same SDK modules as the handler. CommonJS, not ESM: a worker's `require` of
+ * the SDK's CommonJS builds is cheaper than `import` of them. An inline source map keeps stack
+ * traces on the `.ts` lines.
  *
  * The file is named by its content's hash, written once and never rewritten, so stacks in
  * several processes can bundle the same module at once.
