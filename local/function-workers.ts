@@ -15,6 +15,18 @@ import type { ContainerData, ContainerMessage, InvokeMessage } from './worker-pr
 /** What a worker runs: the container, which loads the handler (both bundled). */
 const CONTAINER = new URL('./function-container.ts', import.meta.url).href;
 
+/** What an invocation fails with once the stack has stopped. */
+const STOPPED: LambdaErrorPayload = {
+  errorType: 'Error',
+  errorMessage: 'the local stack stopped',
+  trace: [],
+};
+
+/** The result of an invocation that failed before any handler ran. */
+function notRun(error: LambdaErrorPayload): RunResult {
+  return { outcome: { ok: false, error, timedOut: false }, durationMs: 0 };
+}
+
 /** The bundles a worker loads (`local/function-bundles.ts`). */
 interface WorkerBundles {
   container: string;
@@ -102,8 +114,7 @@ export class FunctionWorkers implements FunctionRunner {
   run(eventJson: string, requestId: string, timeoutMs: number): Promise<RunResult> {
     return new Promise<RunResult>((settle) => {
       if (this.stopped) {
-        const error = { errorType: 'Error', errorMessage: 'the local stack stopped', trace: [] };
-        settle({ outcome: { ok: false, error, timedOut: false }, durationMs: 0 });
+        settle(notRun(STOPPED));
         return;
       }
       this.queue.push({ eventJson, requestId, timeoutMs, settle });
@@ -114,10 +125,7 @@ export class FunctionWorkers implements FunctionRunner {
       this.build().then(
         () => this.pump(),
         // As on Lambda, code that cannot be loaded fails every invocation waiting for it.
-        (error: unknown) => {
-          const failed = { ok: false as const, error: errorPayload(error), timedOut: false };
-          for (const job of this.queue.splice(0)) job.settle({ outcome: failed, durationMs: 0 });
-        },
+        (error: unknown) => this.failQueued(errorPayload(error)),
       );
     });
   }
@@ -153,13 +161,15 @@ export class FunctionWorkers implements FunctionRunner {
   /** Terminates every worker; invocations still waiting fail. */
   async stop(): Promise<void> {
     this.stopped = true;
-    const error = { errorType: 'Error', errorMessage: 'the local stack stopped', trace: [] };
-    for (const job of this.queue.splice(0)) {
-      job.settle({ outcome: { ok: false, error, timedOut: false }, durationMs: 0 });
-    }
+    this.failQueued(STOPPED);
     this.idle.length = 0;
     await Promise.all([...this.workers].map((worker) => worker.terminate('the stack stopped')));
     this.workers.clear();
+  }
+
+  /** Fails every invocation still waiting for a worker. */
+  private failQueued(error: LambdaErrorPayload): void {
+    for (const job of this.queue.splice(0)) job.settle(notRun(error));
   }
 
   private pump(): void {
@@ -195,7 +205,7 @@ export class FunctionWorkers implements FunctionRunner {
         if (this.stopped) return;
         // As on Lambda, an initialisation error fails the invocation that was waiting for it.
         const job = worker.warmed ? undefined : this.queue.shift();
-        job?.settle({ outcome: { ok: false, error, timedOut: false }, durationMs: 0 });
+        job?.settle(notRun(error));
         this.log(worker, `could not start: ${error.errorType}: ${error.errorMessage}`);
         this.pump();
       },
