@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { type BundleInfo, readBundle } from '../../bench/bundles';
 import type { FunctionName } from '../../lambdas/manifest';
 import { logicalId, type SynthesizedStack, synthesizeStack } from '../support/cdk-stack';
 
@@ -14,27 +14,20 @@ const JWKS = {
   jwtAudience: 'tripsync-web',
 };
 
-/**
- * One function's bundle as CDK built it: its size, the files esbuild put in it, and the modules
- * the handler's code imports dynamically (on first use rather than at cold start).
- */
-function bundleOf(synth: SynthesizedStack, name: FunctionName) {
+/** One function's bundle as CDK built it, read as the benchmark reads it. */
+function bundleOf(synth: SynthesizedStack, name: FunctionName): BundleInfo {
   const id = logicalId(synth.stack.realtime.functions[name]);
   const key: string = synth.template.toJSON().Resources[id].Properties.Code.S3Key;
-  const dir = join(synth.app.outdir, `asset.${key.replace(/\.zip$/, '')}`);
-  const meta = JSON.parse(readFileSync(join(dir, 'index.meta.json'), 'utf8'));
-  const [output] = Object.values(meta.outputs) as { bytes: number; inputs: object }[];
-  const dynamic = Object.values(
-    meta.inputs as Record<string, { imports: { path: string; kind: string }[] }>,
-  )
-    .flatMap((input) => input.imports)
-    .filter((i) => i.kind === 'dynamic-import')
-    .map((i) => i.path);
-  return { bytes: output?.bytes ?? 0, inputs: Object.keys(output?.inputs ?? {}), dynamic };
+  return readBundle(name, join(synth.app.outdir, `asset.${key.replace(/\.zip$/, '')}`));
 }
 
-const carries = (inputs: string[], pkg: string) =>
-  inputs.some((i) => i.includes(`node_modules/@aws-sdk/${pkg}/`));
+/** Whether any file of the package went into the bundle (tree-shaken to nothing or not). */
+const carries = (bundle: BundleInfo, pkg: string) =>
+  bundle.packages.some((p) => p.name === `@aws-sdk/${pkg}`);
+
+/** Whether the handler's code imports the SDK client dynamically (on its first use). */
+const importsLater = (bundle: BundleInfo, pkg: string) =>
+  bundle.sdkClients.some((c) => c.name === pkg && c.dynamicImport);
 
 /** The defaults: an HS256 secret, no presence events. */
 let defaults: SynthesizedStack;
@@ -50,36 +43,36 @@ beforeAll(() => {
 describe('the authorizer bundle carries only the SDK client it can use', () => {
   it('with an HS256 secret, it bundles the Secrets Manager client that reads it', () => {
     // Act
-    const { inputs } = bundleOf(defaults, 'authorizer');
+    const bundle = bundleOf(defaults, 'authorizer');
 
     // Assess
-    expect(carries(inputs, 'client-secrets-manager')).toBe(true);
+    expect(carries(bundle, 'client-secrets-manager')).toBe(true);
   });
 
   it('with JWKS only, it carries no AWS SDK code and stays under 100 KB', () => {
     // Act
-    const { bytes, inputs } = bundleOf(jwksOnly, 'authorizer');
+    const { bytes, packages } = bundleOf(jwksOnly, 'authorizer');
 
     // Assess
-    expect(inputs.filter((i) => /node_modules\/@(aws-sdk|smithy)\//.test(i))).toEqual([]);
+    expect(packages.filter((p) => /^@(aws-sdk|smithy)\//.test(p.name))).toEqual([]);
     expect(bytes).toBeLessThan(100 * 1024);
   });
 });
 
 describe('the EventBridge client is bundled only where presence events can be put', () => {
   it.each(['connect', 'disconnect'] as const)('%s without presence events: no client', (name) => {
-    expect(carries(bundleOf(defaults, name).inputs, 'client-eventbridge')).toBe(false);
+    expect(carries(bundleOf(defaults, name), 'client-eventbridge')).toBe(false);
   });
 
   it.each(['connect', 'disconnect'] as const)(
     '%s with presence events: the client, imported on the first event',
     (name) => {
       // Act
-      const { inputs, dynamic } = bundleOf(presenceEvents, name);
+      const bundle = bundleOf(presenceEvents, name);
 
       // Assess
-      expect(carries(inputs, 'client-eventbridge')).toBe(true);
-      expect(dynamic.some((path) => path.includes('@aws-sdk/client-eventbridge'))).toBe(true);
+      expect(carries(bundle, 'client-eventbridge')).toBe(true);
+      expect(importsLater(bundle, 'client-eventbridge')).toBe(true);
     },
   );
 });
@@ -87,10 +80,10 @@ describe('the EventBridge client is bundled only where presence events can be pu
 describe('the queue consumer', () => {
   it('imports its SQS client on the first bad payload, not at cold start', () => {
     // Act
-    const { inputs, dynamic } = bundleOf(defaults, 'sendQueue');
+    const bundle = bundleOf(defaults, 'sendQueue');
 
     // Assess
-    expect(carries(inputs, 'client-sqs')).toBe(true);
-    expect(dynamic.some((path) => path.includes('@aws-sdk/client-sqs'))).toBe(true);
+    expect(carries(bundle, 'client-sqs')).toBe(true);
+    expect(importsLater(bundle, 'client-sqs')).toBe(true);
   });
 });
