@@ -87,6 +87,8 @@ subscribe('http.server.response.finish', (message) => {
   }
 });
 const stack = await startLocalStack({
+  // The figures are of warm functions; cold starts are the bundles section's.
+  warmFunctions: true,
   port: 0,
   dynamoDbPort: 0,
   ...(options.maxConnectionsPerUser !== undefined && {

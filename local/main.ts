@@ -42,6 +42,8 @@ async function main(): Promise<void> {
   const { jwtSecretIsDefault: _, dynamoDbEndpoint, ...common } = options;
   stack = await startLocalStack({
     ...common,
+    // A handler that cannot load stops `npm start` at once, not at its first invocation.
+    warmFunctions: true,
     ...(dynamoDbEndpoint !== undefined && { dynamoDbEndpoint }),
   });
   if (stopSignal !== undefined) {

@@ -108,6 +108,13 @@ export interface LocalStackOptions {
   functionPreload?: string[];
   /** Where readable log lines go; `false` for none. @default stdout */
   log?: LogSink | false;
+  /**
+   * Start one worker of every function with the stack, so that a handler that cannot load (a
+   * configuration error, a syntax error) fails the start, and first invocations are warm.
+   * Without it a function's first worker starts on its first invocation, as on Lambda.
+   * `npm start` warms. @default false
+   */
+  warmFunctions?: boolean;
   /** Called after every invocation with the event the handler received and its outcome. */
   onInvoke?: (record: InvocationRecord) => void;
   /**
@@ -405,7 +412,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       if (!found) throw new Error(`lambdas/manifest.ts names no ${role} function`);
       return found;
     };
-    await Promise.all([...workers.values()].map((runner) => runner.warm()));
+    if (options.warmFunctions) {
+      await Promise.all([...workers.values()].map((runner) => runner.warm()));
+    }
     // Message routes: every route of the manifest but $connect and $disconnect, which the
     // handshake and the close run; then the caller's own.
     const routes = new Map<string, LocalFunction>();

@@ -39,6 +39,26 @@ describe('functions in workers of their own', () => {
     expect(STACK_VARIABLES.map((name) => process.env[name])).toEqual(before);
   });
 
+  test('a function’s first worker starts at its first invocation, as on Lambda, or with the stack when warmFunctions is set', async () => {
+    // Prepare
+    const [lazy, warmed] = await Promise.all([
+      startTestStack(),
+      startTestStack({ warmFunctions: true }),
+    ]);
+    stacks.push(lazy, warmed);
+
+    // Act
+    for (const t of [lazy, warmed]) await (await t.connect('4')).whoami();
+
+    // Assess: Init Duration is on the record of an invocation that started its worker.
+    const first = (t: TestStack, name: 'authorizer' | 'default') =>
+      t.invocations.of(name)[0]?.initDurationMs;
+    expect(first(lazy, 'authorizer')).toBeGreaterThan(0);
+    expect(first(lazy, 'default')).toBeGreaterThan(0);
+    expect(first(warmed, 'authorizer')).toBeUndefined();
+    expect(first(warmed, 'default')).toBeUndefined();
+  });
+
   test('an invocation after the workers went idle starts cold, with an Init Duration in the log and its record', async () => {
     // Prepare
     const t = await startTestStack({ functionIdleTimeoutMs: 200 });
