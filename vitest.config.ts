@@ -104,6 +104,10 @@ export default defineConfig({
           pool: 'forks',
           name: 'infra',
           include: ['test/infra/**/*.test.ts'],
+          // The files of a worker share their modules: aws-cdk-lib and the construct load once
+          // per worker, not once per file. Synthesis keeps its state in each App, not in modules.
+          isolate: false,
+          setupFiles: ['test/infra/setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
         },

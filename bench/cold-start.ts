@@ -87,8 +87,8 @@ export function coldStart(file: string): Promise<ColdStartSample> {
 
 /**
  * Cold-starts every bundle `runs` times, one process at a time, after a warm-up round that is
- * discarded (it fills the file cache). Each round visits the bundles in a new random order, so
- * a slow moment of a shared machine lands on a different bundle each time.
+ * discarded (it fills the file cache) unless `warmUp` is false. Each round visits the bundles in
+ * a new random order, so a slow moment of a shared machine lands on a different bundle each time.
  *
  * @example
  * const results = await measureColdStarts({ send: '/tmp/…/index.mjs', empty: '/tmp/…/index.mjs' }, 25);
@@ -97,9 +97,10 @@ export function coldStart(file: string): Promise<ColdStartSample> {
 export async function measureColdStarts<K extends string>(
   files: Record<K, string>,
   runs: number,
+  { warmUp = true }: { warmUp?: boolean } = {},
 ): Promise<Record<K, ColdStartResult>> {
   const names = Object.keys(files) as K[];
-  for (const name of names) await coldStart(files[name]);
+  if (warmUp) for (const name of names) await coldStart(files[name]);
   const samples = Object.fromEntries(names.map((n) => [n, [] as ColdStartSample[]])) as Record<
     K,
     ColdStartSample[]

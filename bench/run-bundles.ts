@@ -31,7 +31,9 @@ export async function runBundleSections(mode: BenchMode, output: Output): Promis
     for (const name of Object.keys(BASELINES) as (keyof typeof BASELINES)[]) {
       files[name] = bundles.baselines[name].file;
     }
-    const coldStarts = await measureColdStarts(files, mode.coldStartRuns);
+    const coldStarts = await measureColdStarts(files, mode.coldStartRuns, {
+      warmUp: mode.coldStartWarmUp,
+    });
     output.figures.push(...coldStartFigures(coldStarts as Parameters<typeof coldStartFigures>[0]));
     output.details.coldStarts = coldStarts;
   } finally {

@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { App, type AppProps, type CfnElement, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import type { IConstruct } from 'constructs';
-import { afterAll } from 'vitest';
 import {
   TripSyncRealtimeStack,
   type TripSyncRealtimeStackProps,
@@ -30,12 +29,16 @@ function scratchDir(): string {
   return scratch;
 }
 
-// Registered when a test file imports this module: it runs after that file's tests, passed
-// or failed (an exit handler would not: Vitest ends its workers with a signal).
-afterAll(() => {
+/**
+ * Removes this file's scratch folder. The infra tier's setup file registers it after every test
+ * file, passed or failed (an exit handler would not run: Vitest ends its workers with a signal).
+ * That tier shares modules between the files of a worker, so this module's own `afterAll` would
+ * be registered for the first file only.
+ */
+export function removeScratch(): void {
   if (scratch !== undefined) rmSync(scratch, { recursive: true, force: true });
   scratch = undefined;
-});
+}
 
 /**
  * A CDK app for a test, with its output directory in the file's scratch folder. Use it
