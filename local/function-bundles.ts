@@ -1,84 +1,155 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { writeAtomically } from './bundle-loader';
+
+/** The project's folder: esbuild's working directory, which the inputs' paths are relative to. */
+const PROJECT_DIR = fileURLToPath(new URL('..', import.meta.url));
 
 /**
- * Where the bundles are written: inside the project, so that the packages they leave out
- * resolve from its `node_modules`, and in `node_modules/.cache`, the folder tools use for
- * what can be rebuilt at any time (`npm ci` empties it).
+ * Where the bundles are written: in `node_modules/.cache`, the folder tools use for what can be
+ * rebuilt at any time (`npm ci` empties it).
  */
-const CACHE_DIR = fileURLToPath(new URL('../node_modules/.cache/tripsync-local/', import.meta.url));
+const CACHE_DIR = join(PROJECT_DIR, 'node_modules/.cache/tripsync-local');
+
+/** A bundle a function worker loads: the code and its source map, side by side. */
+export interface WorkerBundle {
+  /** The CommonJS file. */
+  file: string;
+  /** Its source map, read only when a stack trace is formatted. */
+  sourceMap: string;
+}
 
 /**
- * The packages a bundle leaves out and loads from `node_modules` with `require`: large CommonJS
- * builds that are cheaper to load as they are, and that a preload must share with the handler
- * (the benchmark's instrumentation patches the SDK's clients). Everything else (our modules,
- * ES-module-only packages such as jose and p-limit) goes into the bundle.
+ * What a bundle was built from: each input file's size and modification time, as esbuild's
+ * metafile lists them. A later process reuses the bundle while no input changed, as build tools'
+ * caches do, rather than bundling the SDK again.
  */
-const SHARED_PACKAGES = ['@aws-sdk/*', '@smithy/*', '@aws-crypto/*', '@aws-lambda-powertools/*'];
+interface BuildRecord extends WorkerBundle {
+  inputs: Record<string, [size: number, mtimeMs: number]>;
+}
 
-/** One bundle per module and process: a stack started again in the same process reuses it. */
-const bundles = new Map<string, Promise<string>>();
+/** One bundle per entry and process: a stack started again in the same process reuses it. */
+const bundles = new Map<string, Promise<WorkerBundle>>();
 
 /**
- * Bundles one of our TypeScript modules (a handler, the worker's container, an instrumentation
- * preload) into one CommonJS file that a function worker loads with a plain `require`, and
- * returns the file's path.
+ * Bundles one of our TypeScript modules (a handler, the worker's container) with everything it
+ * imports, the AWS SDK and Powertools included, into one CommonJS file that a function worker
+ * loads (`local/bundle-loader.ts`), and returns its paths. `preload` modules (the benchmark's
+ * instrumentation, as a Lambda layer's wrapper script would load) run first, in the same
+ * bundle, so they see the SDK modules the handler uses.
  *
- * Our own modules go into the bundle; the SDK and Powertools stay out and load from
- * `node_modules` (`SHARED_PACKAGES`). So a worker compiles one file of ours instead of
- * registering a TypeScript loader and transforming module by module on every cold start, and a
- * preload sees the same SDK modules as the handler. CommonJS, not ESM: a worker's `require` of
- * the SDK's CommonJS builds is cheaper than `import` of them. An inline source map keeps stack
- * traces on the `.ts` lines.
+ * One file, as each deployed function is one esbuild bundle: a worker compiles it once, from
+ * V8's code cache after the first time, instead of resolving and compiling the SDK's modules one
+ * by one on every cold start. The bundle is rebuilt only when one of its inputs changed.
  *
- * The file is named by its content's hash, written once and never rewritten, so stacks in
+ * Files are named by their content's hash and written under a temporary name first, so stacks in
  * several processes can bundle the same module at once.
  *
  * @example
- * const path = await workerBundle(new URL('../lambdas/send.ts', import.meta.url).href);
- * require(path).handler; // in a worker
+ * const { file } = await workerBundle(new URL('../lambdas/send.ts', import.meta.url).href);
  */
-export function workerBundle(moduleUrl: string): Promise<string> {
-  let bundle = bundles.get(moduleUrl);
+export function workerBundle(moduleUrl: string, preload: string[] = []): Promise<WorkerBundle> {
+  const key = [moduleUrl, ...preload].join('\n');
+  let bundle = bundles.get(key);
   if (bundle === undefined) {
-    bundle = writeBundle(fileURLToPath(moduleUrl));
-    bundles.set(moduleUrl, bundle);
+    const entry = fileURLToPath(moduleUrl);
+    const record = join(CACHE_DIR, `${bundleName(entry)}-${hashOf(key)}.json`);
+    const built = reusable(record);
+    bundle = built
+      ? Promise.resolve(built)
+      : writeBundle(
+          entry,
+          preload.map((url) => fileURLToPath(url)),
+          record,
+        );
+    bundles.set(key, bundle);
     // A failed build is not cached: the next stack tries again (the source may be fixed).
-    bundle.catch(() => bundles.delete(moduleUrl));
+    bundle.catch(() => bundles.delete(key));
   }
   return bundle;
 }
 
-async function writeBundle(entry: string): Promise<string> {
-  const name = basename(entry).replace(/\.[cm]?[jt]s$/, '');
-  // Source map paths are relative to the output file, so esbuild is told where it will be.
-  const draft = join(CACHE_DIR, `${name}.cjs`);
+/** The bundle `record` describes, if it was written and none of its inputs changed since. */
+function reusable(record: string): WorkerBundle | undefined {
+  let built: BuildRecord;
+  try {
+    built = JSON.parse(readFileSync(record, 'utf8')) as BuildRecord;
+  } catch {
+    return undefined; // never built here
+  }
+  if (!existsSync(built.file) || !existsSync(built.sourceMap)) return undefined;
+  for (const [path, [size, mtimeMs]] of Object.entries(built.inputs)) {
+    const stats = statSync(join(PROJECT_DIR, path), { throwIfNoEntry: false });
+    if (stats?.size !== size || stats.mtimeMs !== mtimeMs) return undefined;
+  }
+  return { file: built.file, sourceMap: built.sourceMap };
+}
+
+async function writeBundle(
+  entry: string,
+  preload: string[],
+  record: string,
+): Promise<WorkerBundle> {
+  const name = bundleName(entry);
+  /** The generated entry that runs the preloads: an input of the build with no file. */
+  const preloadEntry = `${name}-with-preloads.js`;
   const result = await build({
-    entryPoints: [entry],
-    outfile: draft,
+    ...(preload.length === 0
+      ? { entryPoints: [entry] }
+      : {
+          // The preloads run first; the handler module is the bundle's exports.
+          stdin: {
+            contents: [
+              ...preload.map((path) => `require(${JSON.stringify(path)});`),
+              `module.exports = require(${JSON.stringify(entry)});`,
+            ].join('\n'),
+            resolveDir: dirname(entry),
+            sourcefile: preloadEntry,
+            loader: 'js' as const,
+          },
+        }),
+    // Source map paths are relative to the output file, so esbuild is told where it will be.
+    outfile: join(CACHE_DIR, `${name}.cjs`),
+    absWorkingDir: PROJECT_DIR,
+    metafile: true,
     bundle: true,
-    external: SHARED_PACKAGES,
     platform: 'node',
     format: 'cjs',
     target: 'node20',
-    sourcemap: 'inline',
+    sourcemap: 'external',
     sourcesContent: false,
     write: false,
     logLevel: 'silent',
   });
-  const code = result.outputFiles[0]?.text;
-  if (code === undefined) throw new Error(`esbuild wrote no bundle for ${entry}`);
-  const hash = createHash('sha256').update(code).digest('base64url').slice(0, 16);
-  const path = join(CACHE_DIR, `${name}-${hash}.cjs`);
-  if (!existsSync(path)) {
-    mkdirSync(CACHE_DIR, { recursive: true });
-    // Written beside its final name, then renamed: a worker never reads a half-written file.
-    const partial = `${path}.${process.pid}.partial`;
-    writeFileSync(partial, code);
-    renameSync(partial, path);
+  const code = result.outputFiles.find((f) => f.path.endsWith('.cjs'))?.text;
+  const map = result.outputFiles.find((f) => f.path.endsWith('.map'))?.text;
+  if (code === undefined || map === undefined)
+    throw new Error(`esbuild wrote no bundle for ${entry}`);
+  const file = join(CACHE_DIR, `${name}-${hashOf(code + map)}.cjs`);
+  const sourceMap = `${file}.map`;
+  mkdirSync(CACHE_DIR, { recursive: true });
+  if (!existsSync(file)) {
+    // The map first: once the code is there, both are.
+    writeAtomically(sourceMap, map);
+    writeAtomically(file, code);
   }
-  return path;
+  const inputs: BuildRecord['inputs'] = {};
+  for (const path of Object.keys(result.metafile.inputs)) {
+    if (basename(path) === preloadEntry) continue;
+    const stats = statSync(join(PROJECT_DIR, path));
+    inputs[path] = [stats.size, stats.mtimeMs];
+  }
+  writeAtomically(record, JSON.stringify({ file, sourceMap, inputs } satisfies BuildRecord));
+  return { file, sourceMap };
+}
+
+function bundleName(entry: string): string {
+  return basename(entry).replace(/\.[cm]?[jt]s$/, '');
+}
+
+function hashOf(text: string): string {
+  return createHash('sha256').update(text).digest('base64url').slice(0, 16);
 }

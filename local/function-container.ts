@@ -6,9 +6,9 @@
  * rejection as the failure of the invocation in progress and then exits, so the next
  * invocation gets a fresh environment.
  */
-import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { parentPort, workerData } from 'node:worker_threads';
+import { loadBundle, mapStackTraces } from './bundle-loader';
 import { errorPayload, lambdaContext } from './invocation';
 import type { LambdaHandler } from './lambda-runtime';
 import type { ContainerData, ContainerMessage, InvokeMessage } from './worker-protocol';
@@ -45,17 +45,15 @@ process.on('unhandledRejection', (reason) =>
   }),
 );
 
-/** Loads the preloads' bundles, then the handler module's. */
+/** Loads the handler's bundle (the preloads run first, inside it). */
 function load(): LambdaHandler {
-  // The bundles carry inline source maps: stack traces name the .ts files and lines.
-  process.setSourceMapsEnabled(true);
-  const load = createRequire(data.handlerBundle);
-  for (const bundle of data.preloadBundles) load(bundle);
-  const module = load(data.handlerBundle) as { handler?: unknown };
-  if (typeof module.handler !== 'function') {
+  // Stack traces name the .ts files and lines.
+  mapStackTraces([data.container, data.handler]);
+  const { handler } = loadBundle(data.handler.file);
+  if (typeof handler !== 'function') {
     throw new Error(`${fileURLToPath(data.handlerModule)} exports no handler function`);
   }
-  return module.handler as LambdaHandler;
+  return handler as LambdaHandler;
 }
 
 async function run(handler: LambdaHandler, message: InvokeMessage): Promise<void> {

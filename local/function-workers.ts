@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { workerBundle } from './function-bundles';
+import { type WorkerBundle, workerBundle } from './function-bundles';
 import {
   errorFromPayload,
   errorPayload,
@@ -29,9 +29,9 @@ function notRun(error: LambdaErrorPayload): RunResult {
 
 /** The bundles a worker loads (`local/function-bundles.ts`). */
 interface WorkerBundles {
-  container: string;
-  handler: string;
-  preload: string[];
+  container: WorkerBundle;
+  /** The handler module, with the preloads run first. */
+  handler: WorkerBundle;
 }
 
 /** How one function's workers are started, reused and reaped. */
@@ -137,12 +137,11 @@ export class FunctionWorkers implements FunctionRunner {
    */
   private async build(): Promise<WorkerBundles> {
     if (!this.bundles) {
-      const [container, handler, preload] = await Promise.all([
+      const [container, handler] = await Promise.all([
         workerBundle(CONTAINER),
-        workerBundle(this.options.handlerModule),
-        Promise.all((this.options.preload ?? []).map(workerBundle)),
+        workerBundle(this.options.handlerModule, this.options.preload),
       ]);
-      this.bundles = { container, handler, preload };
+      this.bundles = { container, handler };
     }
     return this.bundles;
   }
@@ -298,12 +297,12 @@ class FunctionWorker {
       region: options.region,
       accountId: options.accountId,
       handlerModule: options.handlerModule,
-      handlerBundle: bundles.handler,
-      preloadBundles: bundles.preload,
+      handler: bundles.handler,
+      container: bundles.container,
     };
     // No inherited execArgv: under `tsx` or vitest the parent's flags would load module hooks
     // (a thread and tens of MB per worker) that the bundles do not need.
-    this.thread = new Worker(bundles.container, {
+    this.thread = new Worker(bundles.container.file, {
       workerData: data,
       env: options.env,
       execArgv: [],

@@ -1,4 +1,5 @@
 /** Messages between the main thread and a function worker (`local/function-container.ts`). */
+import type { WorkerBundle } from './function-bundles';
 import type { LambdaErrorPayload } from './invocation';
 
 /** What a worker is started with (`workerData`). */
@@ -8,10 +9,13 @@ export interface ContainerData {
   accountId: string;
   /** File URL of the handler module (one of `HANDLER_MODULES`): how errors name it. */
   handlerModule: string;
-  /** Path of the handler module's bundle (`local/function-bundles.ts`), which the worker loads. */
-  handlerBundle: string;
-  /** Paths of the bundles loaded before the handler's (instrumentation). */
-  preloadBundles: string[];
+  /**
+   * The handler module's bundle (`local/function-bundles.ts`), which the worker loads; it runs
+   * the preloads (instrumentation) first.
+   */
+  handler: WorkerBundle;
+  /** The bundle the worker runs (`local/function-container.ts`): its frames are mapped too. */
+  container: WorkerBundle;
 }
 
 /** Main thread → worker: run the handler once. */

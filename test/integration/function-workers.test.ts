@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { workerBundle } from '../../local/function-bundles';
 import { FunctionWorkers, type FunctionWorkersOptions } from '../../local/function-workers';
 import { StackLog } from '../../local/log';
 import { captureOutput } from '../support/stdout';
@@ -251,6 +252,24 @@ describe('a function worker', () => {
     expect(outcome.ok).toBe(false);
     const trace = outcome.ok ? [] : outcome.error.trace;
     expect(trace[1]).toContain(`${fileURLToPath(PROBE)}:${throwLine}:`);
+  });
+
+  it('saves V8’s code cache beside its bundle, and writes a cache V8 rejects again', async () => {
+    // Prepare: a worker has loaded the bundle; then its cache is spoiled.
+    await resultOf(probe(), { action: 'state' });
+    const { file } = await workerBundle(PROBE);
+    const [cache] = readdirSync(dirname(file))
+      .filter((f) => f.startsWith(`${basename(file)}.`) && f.endsWith('.v8'))
+      .map((f) => join(dirname(file), f));
+    if (cache === undefined) throw new Error(`no code cache beside ${file}`);
+    writeFileSync(cache, 'not a code cache');
+
+    // Act: a new worker.
+    const state = await resultOf(probe(), { action: 'state' });
+
+    // Assess
+    expect(state.mark).toBe('A');
+    expect(readFileSync(cache).length).toBeGreaterThan(1000);
   });
 
   it('rejects warm() with esbuild’s error for a module that cannot be bundled, and fails its invocations', async () => {

@@ -30,10 +30,13 @@ function scratchDir(): string {
 }
 
 /**
- * Removes this file's scratch folder. The infra tier's setup file registers it after every test
- * file, passed or failed (an exit handler would not run: Vitest ends its workers with a signal).
- * That tier shares modules between the files of a worker, so this module's own `afterAll` would
- * be registered for the first file only.
+ * Removes this file's scratch folder. Every test file that synthesizes registers it with
+ * `afterAll` (the infra tier's setup file does, for each of its files), so it runs passed or
+ * failed; an exit handler would not: Vitest ends its workers with a signal. It is not registered
+ * here: the infra tier shares modules between the files of a worker, so this module runs once.
+ *
+ * @example
+ * afterAll(removeScratch);
  */
 export function removeScratch(): void {
   if (scratch !== undefined) rmSync(scratch, { recursive: true, force: true });

@@ -1,0 +1,70 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+
+// The bundles the local stack's function workers load (local/function-bundles.ts): built by
+// esbuild, kept in node_modules/.cache, and reused by later processes while none of their inputs
+// changed.
+
+const CACHE_DIR = fileURLToPath(
+  new URL('../../node_modules/.cache/tripsync-local/', import.meta.url),
+);
+
+let dir: string;
+let name: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'tripsync-bundles-'));
+  // A name of this test's own, so that its files in the cache can be found and removed.
+  name = `bundle-probe-${randomUUID().slice(0, 8)}`;
+});
+afterEach(() => {
+  rmSync(dir, { recursive: true, force: true });
+  for (const file of readdirSync(CACHE_DIR).filter((f) => f.startsWith(name))) {
+    rmSync(join(CACHE_DIR, file), { force: true });
+  }
+});
+
+/** `workerBundle` of a fresh instance of the module, as a process started later has it. */
+async function workerBundleOfANewProcess() {
+  vi.resetModules();
+  return (await import('../../local/function-bundles')).workerBundle;
+}
+
+/** The inode of the bundle's build record: a new one each time the record is written. */
+function recordIdentity(): number {
+  const records = readdirSync(CACHE_DIR).filter((f) => f.startsWith(name) && f.endsWith('.json'));
+  expect(records).toHaveLength(1);
+  return statSync(join(CACHE_DIR, records[0] as string)).ino;
+}
+
+describe('worker bundles', () => {
+  it('are reused by a later process while no input changed, and rebuilt when a module the entry imports changed', async () => {
+    // Prepare: an entry that imports a module beside it.
+    const entry = join(dir, `${name}.ts`);
+    const greeting = join(dir, 'greeting.ts');
+    writeFileSync(greeting, "export const greeting = 'hello';\n");
+    writeFileSync(
+      entry,
+      "import { greeting } from './greeting';\nexport const handler = async () => greeting;\n",
+    );
+    const url = pathToFileURL(entry).href;
+    const first = await (await workerBundleOfANewProcess())(url);
+    const built = recordIdentity();
+
+    // Act
+    const again = await (await workerBundleOfANewProcess())(url);
+    const reused = recordIdentity();
+    writeFileSync(greeting, "export const greeting = 'hello again';\n");
+    const changed = await (await workerBundleOfANewProcess())(url);
+
+    // Assess
+    expect(again).toEqual(first);
+    expect(reused).toBe(built);
+    expect(changed.file).not.toBe(first.file);
+    expect(recordIdentity()).not.toBe(built);
+    expect(readFileSync(changed.file, 'utf8')).toContain('hello again');
+  });
+});
