@@ -11,6 +11,11 @@ const shared = {
   // CPU, and the suite is bound by CPU on small machines. The tiers that need a process of
   // their own (infra: CDK's bundling hands esbuild this process's stdio) set 'forks'.
   pool: 'threads' as const,
+  // A worker runs file after file, and the packages in node_modules (the AWS SDK, aws-cdk-lib,
+  // dynalite) stay loaded between them; each file still gets fresh instances of the project's
+  // own modules (test/support/fresh-modules.ts), which read their configuration at import.
+  isolate: false,
+  setupFiles: ['test/support/fresh-modules.ts'],
   // Every AWS SDK process on Node 20 warns that Lambda runs a newer Node; it is noise here.
   env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
   // expect.poll waits for what happens after a test's action (a $disconnect, a row removed):
@@ -104,10 +109,6 @@ export default defineConfig({
           pool: 'forks',
           name: 'infra',
           include: ['test/infra/**/*.test.ts'],
-          // The files of a worker share their modules: aws-cdk-lib and the construct load once
-          // per worker, not once per file. Synthesis keeps its state in each App, not in modules.
-          isolate: false,
-          setupFiles: ['test/infra/setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
         },

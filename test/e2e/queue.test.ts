@@ -202,6 +202,9 @@ describe('redelivery (visibility timeout and maxReceiveCount, as deployed)', () 
       sendTimeoutMs: 2000,
       queueVisibilityTimeoutMs: 300,
       queueMaxReceiveCount: 2,
+      // A cold start inside a 300 ms visibility timeout would let the record come back while its
+      // first delivery still runs, as on AWS; this test is about the redelivery that follows.
+      warmFunctions: true,
     });
     const client = new SQSClient({
       region: r.stack.region,

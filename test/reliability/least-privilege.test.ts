@@ -1,16 +1,8 @@
 import * as iam from 'aws-cdk-lib/aws-iam';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { CONNECTION_TABLE_SCHEMA } from '../../lambdas/shared/connection-table-schema';
-import {
-  asArray,
-  logicalId,
-  removeScratch,
-  type SynthesizedStack,
-  synthesizeStack,
-} from '../support/cdk-stack';
+import { asArray, logicalId, type SynthesizedStack, synthesizeStack } from '../support/cdk-stack';
 import { recordFigures } from './report';
-
-afterAll(removeScratch);
 
 // Least privilege, read off the synthesized templates of every auth configuration: no role may
 // use a wildcard action, nothing may reach the table or `ManageConnections` through a `*`

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { App, type AppProps, type CfnElement, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import type { IConstruct } from 'constructs';
+import { afterAll } from 'vitest';
 import {
   TripSyncRealtimeStack,
   type TripSyncRealtimeStackProps,
@@ -29,19 +30,12 @@ function scratchDir(): string {
   return scratch;
 }
 
-/**
- * Removes this file's scratch folder. Every test file that synthesizes registers it with
- * `afterAll` (the infra tier's setup file does, for each of its files), so it runs passed or
- * failed; an exit handler would not: Vitest ends its workers with a signal. It is not registered
- * here: the infra tier shares modules between the files of a worker, so this module runs once.
- *
- * @example
- * afterAll(removeScratch);
- */
-export function removeScratch(): void {
+// Registered when a test file imports this module: it runs after that file's tests, passed
+// or failed (an exit handler would not: Vitest ends its workers with a signal).
+afterAll(() => {
   if (scratch !== undefined) rmSync(scratch, { recursive: true, force: true });
   scratch = undefined;
-}
+});
 
 /**
  * A CDK app for a test, with its output directory in the file's scratch folder. Use it
