@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -143,7 +143,28 @@ async function writeBundle(
     inputs[path] = [stats.size, stats.mtimeMs];
   }
   writeAtomically(record, JSON.stringify({ file, sourceMap, inputs } satisfies BuildRecord));
+  removeOldBundles(name, file);
   return { file, sourceMap };
+}
+
+/** How long an earlier bundle of a module is kept: a stack started before the change may still load it. */
+const OLD_BUNDLE_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * Removes the files of this module's earlier bundles (code, map, code caches) that are a day
+ * old, so that the cache does not grow by a bundle of the SDK at every change to `lambdas/`.
+ */
+function removeOldBundles(name: string, current: string): void {
+  const before = Date.now() - OLD_BUNDLE_MS;
+  /** `<name>-<16-character hash>.cjs` and the files named after it. */
+  const ours = (entry: string) =>
+    entry.startsWith(`${name}-`) && /^[\w-]{16}\.cjs/.test(entry.slice(name.length + 1));
+  for (const entry of readdirSync(CACHE_DIR)) {
+    const path = join(CACHE_DIR, entry);
+    if (!ours(entry) || path.startsWith(current)) continue;
+    const stats = statSync(path, { throwIfNoEntry: false });
+    if (stats !== undefined && stats.mtimeMs < before) rmSync(path, { force: true });
+  }
 }
 
 function bundleName(entry: string): string {

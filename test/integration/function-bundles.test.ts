@@ -1,5 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -66,5 +75,28 @@ describe('worker bundles', () => {
     expect(changed.file).not.toBe(first.file);
     expect(recordIdentity()).not.toBe(built);
     expect(readFileSync(changed.file, 'utf8')).toContain('hello again');
+  });
+
+  it('removes a module’s earlier bundle once it is a day old, when the module is bundled again', async () => {
+    // Prepare: two earlier bundles of one module, one of them written two days ago.
+    const entry = join(dir, `${name}.ts`);
+    const write = (text: string) =>
+      writeFileSync(entry, `export const handler = async () => '${text}';\n`);
+    write('first');
+    const old = await (await workerBundleOfANewProcess())(pathToFileURL(entry).href);
+    write('second, a little longer');
+    const recent = await (await workerBundleOfANewProcess())(pathToFileURL(entry).href);
+    const twoDaysAgo = new Date(Date.now() - 2 * 24 * 60 * 60 * 1000);
+    for (const file of [old.file, old.sourceMap]) utimesSync(file, twoDaysAgo, twoDaysAgo);
+
+    // Act
+    write('third, longer than the second');
+    const current = await (await workerBundleOfANewProcess())(pathToFileURL(entry).href);
+
+    // Assess
+    expect([old.file, old.sourceMap].filter(existsSync)).toEqual([]);
+    expect([recent.file, recent.sourceMap, current.file, current.sourceMap].every(existsSync)).toBe(
+      true,
+    );
   });
 });
