@@ -202,9 +202,10 @@ describe('live connections per user (maxConnectionsPerUser)', () => {
 
 describe('idle timeout and maximum duration', () => {
   test('a connection without data frames is closed with 1001 after the idle timeout', async () => {
-    // Prepare
-    const started = Date.now();
+    // Prepare: the idle timer starts once the connection is open (after the handshake and
+    // its functions' cold starts).
     const client = await timed.connect(511);
+    const started = Date.now();
 
     // Act
     const closed = await client.closed;
