@@ -78,7 +78,7 @@ function reusable(record: string): WorkerBundle | undefined {
   try {
     built = JSON.parse(readFileSync(record, 'utf8')) as BuildRecord;
   } catch {
-    return undefined; // never built here
+    return undefined; // not built yet, or unreadable: built again
   }
   if (!existsSync(built.file) || !existsSync(built.sourceMap)) return undefined;
   for (const [path, [size, mtimeMs]] of Object.entries(built.inputs)) {
