@@ -4,6 +4,7 @@
  * imports only Node's modules.
  */
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+// `wrap` through the default export: Node's ES module loader does not name it as an export.
 import Module, { createRequire, SourceMap } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { cachedDataVersionTag } from 'node:v8';

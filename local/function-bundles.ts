@@ -12,7 +12,7 @@ const PROJECT_DIR = fileURLToPath(new URL('..', import.meta.url));
  * Where the bundles are written: in `node_modules/.cache`, the folder tools use for what can be
  * rebuilt at any time (`npm ci` empties it).
  */
-const CACHE_DIR = join(PROJECT_DIR, 'node_modules/.cache/tripsync-local');
+export const WORKER_BUNDLE_DIR = join(PROJECT_DIR, 'node_modules/.cache/tripsync-local');
 
 /** A bundle a function worker loads: the code and its source map, side by side. */
 export interface WorkerBundle {
@@ -56,7 +56,7 @@ export function workerBundle(moduleUrl: string, preload: string[] = []): Promise
   let bundle = bundles.get(key);
   if (bundle === undefined) {
     const entry = fileURLToPath(moduleUrl);
-    const record = join(CACHE_DIR, `${bundleName(entry)}-${hashOf(key)}.json`);
+    const record = join(WORKER_BUNDLE_DIR, `${bundleName(entry)}-${hashOf(key)}.json`);
     const built = reusable(record);
     bundle = built
       ? Promise.resolve(built)
@@ -112,7 +112,7 @@ async function writeBundle(
           },
         }),
     // Source map paths are relative to the output file, so esbuild is told where it will be.
-    outfile: join(CACHE_DIR, `${name}.cjs`),
+    outfile: join(WORKER_BUNDLE_DIR, `${name}.cjs`),
     absWorkingDir: PROJECT_DIR,
     metafile: true,
     bundle: true,
@@ -128,9 +128,9 @@ async function writeBundle(
   const map = result.outputFiles.find((f) => f.path.endsWith('.map'))?.text;
   if (code === undefined || map === undefined)
     throw new Error(`esbuild wrote no bundle for ${entry}`);
-  const file = join(CACHE_DIR, `${name}-${hashOf(code + map)}.cjs`);
+  const file = join(WORKER_BUNDLE_DIR, `${name}-${hashOf(code + map)}.cjs`);
   const sourceMap = `${file}.map`;
-  mkdirSync(CACHE_DIR, { recursive: true });
+  mkdirSync(WORKER_BUNDLE_DIR, { recursive: true });
   if (!existsSync(file)) {
     // The map first: once the code is there, both are.
     writeAtomically(sourceMap, map);
@@ -159,8 +159,8 @@ function removeOldBundles(name: string, current: string): void {
   /** `<name>-<16-character hash>.cjs` and the files named after it. */
   const ours = (entry: string) =>
     entry.startsWith(`${name}-`) && /^[\w-]{16}\.cjs/.test(entry.slice(name.length + 1));
-  for (const entry of readdirSync(CACHE_DIR)) {
-    const path = join(CACHE_DIR, entry);
+  for (const entry of readdirSync(WORKER_BUNDLE_DIR)) {
+    const path = join(WORKER_BUNDLE_DIR, entry);
     if (!ours(entry) || path.startsWith(current)) continue;
     const stats = statSync(path, { throwIfNoEntry: false });
     if (stats !== undefined && stats.mtimeMs < before) rmSync(path, { force: true });

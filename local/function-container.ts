@@ -1,8 +1,8 @@
 /**
  * Runs inside a function worker, bundled like the handler it loads (`local/function-bundles.ts`):
- * the local stand-in for one Lambda execution environment. It imports the handler module once (its own module state,
- * its own `process.env`, its own SDK clients), then runs one invocation at a time as the main
- * thread sends them. Like the Node.js runtime it reports an uncaught exception or an unhandled
+ * the local stand-in for one Lambda execution environment. It loads the handler's bundle once
+ * (its own module state, its own `process.env`, its own SDK clients), then runs one invocation at
+ * a time as the main thread sends them. Like the Node.js runtime it reports an uncaught exception or an unhandled
  * rejection as the failure of the invocation in progress and then exits, so the next
  * invocation gets a fresh environment.
  */

@@ -131,9 +131,9 @@ export class FunctionWorkers implements FunctionRunner {
   }
 
   /**
-   * The bundles of the container, the handler module and the preloads (built once per process
-   * by `workerBundle`); rejects with esbuild's error when one cannot be built (a syntax error),
-   * and tries again on the next call.
+   * The bundles of the container and of the handler module with its preloads (`workerBundle`
+   * builds each once and reuses it while its sources are unchanged); rejects with esbuild's error
+   * when one cannot be built (a syntax error), and tries again on the next call.
    */
   private async build(): Promise<WorkerBundles> {
     if (!this.bundles) {

@@ -11,16 +11,13 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { WORKER_BUNDLE_DIR } from '../../local/function-bundles';
 
 // The bundles the local stack's function workers load (local/function-bundles.ts): built by
 // esbuild, kept in node_modules/.cache, and reused by later processes while none of their inputs
 // changed.
-
-const CACHE_DIR = fileURLToPath(
-  new URL('../../node_modules/.cache/tripsync-local/', import.meta.url),
-);
 
 let dir: string;
 let name: string;
@@ -31,8 +28,8 @@ beforeEach(() => {
 });
 afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
-  for (const file of readdirSync(CACHE_DIR).filter((f) => f.startsWith(name))) {
-    rmSync(join(CACHE_DIR, file), { force: true });
+  for (const file of readdirSync(WORKER_BUNDLE_DIR).filter((f) => f.startsWith(name))) {
+    rmSync(join(WORKER_BUNDLE_DIR, file), { force: true });
   }
 });
 
@@ -44,9 +41,11 @@ async function workerBundleOfANewProcess() {
 
 /** The inode of the bundle's build record: a new one each time the record is written. */
 function recordIdentity(): number {
-  const records = readdirSync(CACHE_DIR).filter((f) => f.startsWith(name) && f.endsWith('.json'));
+  const records = readdirSync(WORKER_BUNDLE_DIR).filter(
+    (f) => f.startsWith(name) && f.endsWith('.json'),
+  );
   expect(records).toHaveLength(1);
-  return statSync(join(CACHE_DIR, records[0] as string)).ino;
+  return statSync(join(WORKER_BUNDLE_DIR, records[0] as string)).ino;
 }
 
 describe('worker bundles', () => {
