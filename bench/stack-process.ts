@@ -18,14 +18,13 @@ import { subscribe } from 'node:diagnostics_channel';
 import { writeFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { Session } from 'node:inspector/promises';
-import { BroadcastChannel } from 'node:worker_threads';
 import { WebSocket, WebSocketServer } from 'ws';
 import { integerSetting } from '../lambdas/config/env';
 import { readSendConfig } from '../lambdas/config/send';
 import { FUNCTION_NAMES, type FunctionName } from '../lambdas/manifest';
 import { SETTINGS } from '../lambdas/shared/limits';
 import { startLocalStack } from '../local/stack';
-import { INSTRUMENTATION_CHANNEL, type InstrumentationMessage } from './function-instrumentation';
+import { InstrumentationCounters } from './instrumentation-counters';
 import type { StackProcessOptions, StackRequest, StackResponse } from './stack-protocol';
 
 const options: StackProcessOptions = JSON.parse(process.argv[2] ?? '{}');
@@ -33,23 +32,14 @@ const options: StackProcessOptions = JSON.parse(process.argv[2] ?? '{}');
 const profiler = new Session();
 profiler.connect();
 
-const counts = { sdk: {} as Record<string, number>, wire: {} as Record<string, number> };
+/** DynamoDB requests as dynalite received them, by operation. */
+const wireRequests: Record<string, number> = {};
 const invocations: Record<string, number> = {};
 const posts = { inFlight: 0, peak: 0, total: 0 };
-/** The same posts as the send function's HTTP client sees them: written, not yet answered. */
-const sent = { inFlight: 0, peak: 0 };
-
-// The handlers run in function workers: they count their own DynamoDB requests and posts in
-// flight (bench/function-instrumentation.ts) and report them here.
-const instrumentation = new BroadcastChannel(INSTRUMENTATION_CHANNEL);
-instrumentation.onmessage = (event) => {
-  const message = (event as { data: InstrumentationMessage }).data;
-  if (message.kind === 'sdk') {
-    counts.sdk[message.operation] = (counts.sdk[message.operation] ?? 0) + 1;
-  } else if (message.kind === 'sentPeak') {
-    sent.peak = Math.max(sent.peak, message.peak);
-  }
-};
+// The handlers run in function workers: they count their own DynamoDB requests and the posts
+// their HTTP client has written and not yet seen answered (bench/function-instrumentation.ts)
+// into these counters, shared with every worker.
+const counters = new InstrumentationCounters();
 
 /** When the first request of a kind arrived and the last one was answered, since the reset. */
 const windows = {
@@ -67,7 +57,7 @@ subscribe('http.server.request.start', (message) => {
   const target = request.headers['x-amz-target'];
   if (typeof target === 'string' && target.startsWith('DynamoDB_')) {
     const operation = target.slice(target.indexOf('.') + 1);
-    counts.wire[operation] = (counts.wire[operation] ?? 0) + 1;
+    wireRequests[operation] = (wireRequests[operation] ?? 0) + 1;
     dynamoRequests.add(request);
     opened(windows.dynamodb);
   } else if (request.method === 'POST' && request.url?.includes('connections/')) {
@@ -100,6 +90,7 @@ const stack = await startLocalStack({
   ...(options.jwtSecret !== undefined && { jwtSecret: options.jwtSecret }),
   ...(options.idleTimeoutMs !== undefined && { idleTimeoutMs: options.idleTimeoutMs }),
   functionPreload: [new URL('./function-instrumentation.ts', import.meta.url).href],
+  functionPreloadData: counters.buffer,
   // As `npm start` reads it, so a run can compare settings.
   ...(process.env.FUNCTION_CONCURRENCY && {
     functionConcurrency: Number(process.env.FUNCTION_CONCURRENCY),
@@ -129,13 +120,12 @@ function memory(gc = true) {
 function handle(request: StackRequest): unknown {
   switch (request.command) {
     case 'reset':
-      for (const bag of [counts.sdk, counts.wire, invocations]) {
+      for (const bag of [wireRequests, invocations]) {
         for (const key of Object.keys(bag)) delete bag[key];
       }
       posts.peak = posts.inFlight;
       posts.total = 0;
-      sent.peak = 0;
-      instrumentation.postMessage({ kind: 'reset' } satisfies InstrumentationMessage);
+      counters.reset();
       for (const window of Object.values(windows)) {
         window.first = Number.NaN;
         window.last = Number.NaN;
@@ -143,11 +133,11 @@ function handle(request: StackRequest): unknown {
       return null;
     case 'stats':
       return {
-        sdkRequests: { ...counts.sdk },
-        wireRequests: { ...counts.wire },
+        sdkRequests: counters.requests(),
+        wireRequests: { ...wireRequests },
         invocations: { ...invocations },
         posts: { ...posts },
-        sent: { ...sent },
+        sent: { peak: counters.sentPeak() },
         dynamodbMs: windows.dynamodb.last - windows.dynamodb.first,
         postsMs: windows.posts.last - windows.posts.first,
         connections: stack.connectionCount(),

@@ -68,8 +68,11 @@ export interface StackStats {
   invocations: Record<string, number>;
   /** Management API posts as the gateway received them: in flight, peak, how many arrived. */
   posts: { inFlight: number; peak: number; total: number };
-  /** The same posts as the send function's HTTP client wrote them: in flight and peak. */
-  sent: { inFlight: number; peak: number };
+  /**
+   * The same posts as the send function's HTTP client wrote them: the most one worker had
+   * written and not yet seen answered.
+   */
+  sent: { peak: number };
   /** From the first DynamoDB request's arrival to the last one's answer (NaN: none). */
   dynamodbMs: number;
   /** From the first Management API post's arrival to the last one's answer (NaN: none). */

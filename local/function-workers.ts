@@ -46,6 +46,8 @@ export interface FunctionWorkersOptions extends FunctionIdentity {
   idleTimeoutMs: number;
   /** File URLs each worker imports before the handler module (instrumentation). */
   preload?: string[];
+  /** Passed to each worker as `workerData.preloadData` (see `ContainerData`). */
+  preloadData?: unknown;
   /** Where cold starts and stopped workers are reported. */
   log?: StackLog;
   /** How the log names these workers; the function's name by default. */
@@ -299,6 +301,7 @@ class FunctionWorker {
       handlerModule: options.handlerModule,
       handler: bundles.handler,
       container: bundles.container,
+      ...(options.preloadData !== undefined && { preloadData: options.preloadData }),
     };
     // No inherited execArgv: under `tsx` or vitest the parent's flags would load module hooks
     // (a thread and tens of MB per worker) that the bundles do not need.

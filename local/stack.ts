@@ -106,6 +106,11 @@ export interface LocalStackOptions {
    * such as the benchmark's request counters, as a Lambda layer's wrapper script would load.
    */
   functionPreload?: string[];
+  /**
+   * Given to every function worker as `workerData.preloadData` for the preloads to read: e.g.
+   * a SharedArrayBuffer the benchmark's counters add to, which needs no message per count.
+   */
+  functionPreloadData?: unknown;
   /** Where readable log lines go; `false` for none. @default stdout */
   log?: LogSink | false;
   /**
@@ -356,6 +361,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         maxWorkers: config.functionConcurrency,
         idleTimeoutMs: config.functionIdleTimeoutMs,
         preload: options.functionPreload ?? [],
+        ...(options.functionPreloadData !== undefined && {
+          preloadData: options.functionPreloadData,
+        }),
         log,
         ...(logName !== undefined && { logName }),
       });

@@ -16,6 +16,11 @@ export interface ContainerData {
   handler: WorkerBundle;
   /** The bundle the worker runs (`local/function-container.ts`): its frames are mapped too. */
   container: WorkerBundle;
+  /**
+   * What the stack's `functionPreloadData` gave the preloads, as a structured clone (a
+   * SharedArrayBuffer stays shared): instrumentation reads it from `workerData`.
+   */
+  preloadData?: unknown;
 }
 
 /** Main thread → worker: run the handler once. */
