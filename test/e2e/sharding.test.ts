@@ -25,9 +25,10 @@ beforeAll(async () => {
   t = await startTestStack({
     sendShardSize: SHARD_SIZE,
     maxConnectionsPerUser: 40,
-    // Short, so that a hanging shard is given up on soon; long enough for a shard's cold start
-    // (a worker of its own, loading the SDK) on a machine busy with other test files.
-    sendTimeoutMs: 10_000,
+    // Short, so that a hanging shard is given up on soon (1 s before it); with the 1 s post
+    // deadline below, a shard still has 2 s to start posting, cold start included (a worker of
+    // its own, loading the SDK) on a machine busy with other test files.
+    sendTimeoutMs: 5000,
     handlerLogLevel: 'INFO',
     wrapHandler: (name, deployed): LambdaHandler => {
       if (name !== 'send') return deployed;
@@ -39,6 +40,9 @@ beforeAll(async () => {
       };
     },
   });
+  // Posts to a few local sockets answer within milliseconds; the default 3 s deadline would need
+  // a longer send timeout (no post starts unless its deadline fits before the send's own).
+  t.stack.updateFunctionEnvironment('send', { POST_TIMEOUT_MS: '1000' });
 });
 afterAll(async () => {
   await t?.stop();
