@@ -64,6 +64,17 @@ function anchorsIn(markdown: string): Set<string> {
   return anchors;
 }
 
+/** The anchors of each Markdown file a link names, parsed once however many links name it. */
+const anchorsOfFile = new Map<string, Set<string>>();
+function anchorsOf(path: string): Set<string> {
+  let anchors = anchorsOfFile.get(path);
+  if (anchors === undefined) {
+    anchors = anchorsIn(readFileSync(path, 'utf8'));
+    anchorsOfFile.set(path, anchors);
+  }
+  return anchors;
+}
+
 /** Why a link from `file` (relative to the root) leads nowhere, or undefined when it resolves. */
 function problemOf(file: string, url: string): string | undefined {
   if (/^[a-z][a-z\d+.-]*:/i.test(url) || url.startsWith('//')) return undefined;
@@ -84,9 +95,7 @@ function problemOf(file: string, url: string): string | undefined {
   if (!target.endsWith('.md')) {
     return /^L\d+(-L\d+)?$/.test(anchor) ? undefined : `#${anchor} is not a line of ${fromRoot}`;
   }
-  return anchorsIn(readFileSync(target, 'utf8')).has(anchor)
-    ? undefined
-    : `${fromRoot} has no heading #${anchor}`;
+  return anchorsOf(target).has(anchor) ? undefined : `${fromRoot} has no heading #${anchor}`;
 }
 
 describe('documentation links', () => {
