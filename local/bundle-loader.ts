@@ -23,8 +23,7 @@ import type { WorkerBundle } from './function-bundles';
  * const { handler } = loadBundle('/repo/node_modules/.cache/tripsync-local/send-AbC.cjs');
  */
 export function loadBundle(file: string): Record<string, unknown> {
-  // The tag covers the V8 version, its flags and the CPU's features: what a cache depends on.
-  const cacheFile = `${file}.${cachedDataVersionTag()}.v8`;
+  const cacheFile = codeCacheFile(file);
   const cachedData = existsSync(cacheFile) ? readFileSync(cacheFile) : undefined;
   const script = new Script(Module.wrap(readFileSync(file, 'utf8')), {
     filename: file,
@@ -37,6 +36,17 @@ export function loadBundle(file: string): Record<string, unknown> {
     writeAtomically(cacheFile, script.createCachedData());
   }
   return module.exports;
+}
+
+/**
+ * Where {@link loadBundle} keeps a bundle's code cache for this process: one file per V8 version,
+ * flags and CPU features (`v8.cachedDataVersionTag()`), which is what a cache depends on.
+ *
+ * @example
+ * codeCacheFile('/repo/node_modules/.cache/tripsync-local/send-AbC.cjs'); // '…/send-AbC.cjs.<tag>.v8'
+ */
+export function codeCacheFile(bundleFile: string): string {
+  return `${bundleFile}.${cachedDataVersionTag()}.v8`;
 }
 
 /**

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { codeCacheFile } from '../../local/bundle-loader';
 import { workerBundle } from '../../local/function-bundles';
 import { FunctionWorkers, type FunctionWorkersOptions } from '../../local/function-workers';
 import { StackLog } from '../../local/log';
@@ -258,10 +259,9 @@ describe('a function worker', () => {
     // Prepare: a worker has loaded the bundle; then its cache is spoiled.
     await resultOf(probe(), { action: 'state' });
     const { file } = await workerBundle(PROBE);
-    const [cache] = readdirSync(dirname(file))
-      .filter((f) => f.startsWith(`${basename(file)}.`) && f.endsWith('.v8'))
-      .map((f) => join(dirname(file), f));
-    if (cache === undefined) throw new Error(`no code cache beside ${file}`);
+    // This process's cache: runs with other V8 flags keep caches of their own beside it.
+    const cache = codeCacheFile(file);
+    if (!existsSync(cache)) throw new Error(`no code cache beside ${file}`);
     writeFileSync(cache, 'not a code cache');
 
     // Act: a new worker.
