@@ -22,33 +22,33 @@ const JWKS = {
   jwtAudience: 'tripsync',
 };
 
+/** Every option turned on. */
+const EVERYTHING = {
+  ...JWKS,
+  createJwtSecret: true,
+  apiGatewayCloudWatchRole: true,
+  notificationRule: true,
+  presenceEvents: true,
+  alarmTopicArn: 'arn:aws:sns:eu-west-1:123456789012:tripsync-alarms',
+};
+
+/** A producer's role in the stack, given every grant the construct offers. */
+function grantEverything(stack: TripSyncRealtimeStack): void {
+  const producer = new iam.Role(stack, 'Producer', {
+    assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+  });
+  stack.realtime.grantSend(producer);
+  stack.realtime.grantEnqueue(producer);
+  stack.realtime.grantPresence(producer);
+}
+
 let defaults: SynthesizedStack;
 let everything: SynthesizedStack;
 let importedSecret: SynthesizedStack;
 
 beforeAll(() => {
   defaults = synthesizeStack({}, { bundle: false });
-  everything = synthesizeStack(
-    {
-      ...JWKS,
-      createJwtSecret: true,
-      apiGatewayCloudWatchRole: true,
-      notificationRule: true,
-      presenceEvents: true,
-      alarmTopicArn: 'arn:aws:sns:eu-west-1:123456789012:tripsync-alarms',
-    },
-    {
-      bundle: false,
-      extend: (stack) => {
-        const producer = new iam.Role(stack, 'Producer', {
-          assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-        });
-        stack.realtime.grantSend(producer);
-        stack.realtime.grantEnqueue(producer);
-        stack.realtime.grantPresence(producer);
-      },
-    },
-  );
+  everything = synthesizeStack(EVERYTHING, { bundle: false, extend: grantEverything });
   importedSecret = synthesizeStack({ jwtSecretArn: SECRET_ARN }, { bundle: false });
 });
 
@@ -135,6 +135,23 @@ describe('cdk-nag AwsSolutions', () => {
     const app = testApp({ context: NO_BUNDLING_CONTEXT, builtinCloudFormationValidation: false });
     new TripSyncRealtimeStack(app, 'Registered', { ...JWKS, apiGatewayCloudWatchRole: true });
     Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+
+    // Act
+    app.synth();
+
+    // Assess
+    const report = JSON.parse(readFileSync(join(app.outdir, 'validation-report.json'), 'utf8'));
+    expect(report.pluginReports).toEqual([]);
+  });
+});
+
+describe("CDK's built-in CloudFormation validation", () => {
+  // The other tests synthesize without it (see testApp). The CLI test runs it on the default
+  // app, as `cdk synth` does; this runs it on the stack with every option turned on.
+  it('finds nothing with every option turned on and every grant given', () => {
+    // Prepare: an app that validates, as `cdk synth` does.
+    const app = testApp({ context: NO_BUNDLING_CONTEXT, builtinCloudFormationValidation: true });
+    grantEverything(new TripSyncRealtimeStack(app, 'Everything', EVERYTHING));
 
     // Act
     app.synth();

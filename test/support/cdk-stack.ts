@@ -39,13 +39,19 @@ afterAll(() => {
 
 /**
  * A CDK app for a test, with its output directory in the file's scratch folder. Use it
- * wherever a test would write `new App(...)`.
+ * wherever a test would write `new App(...)`. CDK's built-in CloudFormation validation is off
+ * unless `props` turn it on: its engine takes seconds of CPU to start in each process, and the
+ * tests that check what it finds turn it on (realtime-nag.test.ts, the `cdk synth` CLI test).
  *
  * @example
  * const stack = new Stack(testApp({ context: NO_BUNDLING_CONTEXT }), 'Kms');
  */
 export function testApp(props: AppProps = {}): App {
-  return new App({ outdir: mkdtempSync(join(scratchDir(), 'app-')), ...props });
+  return new App({
+    outdir: mkdtempSync(join(scratchDir(), 'app-')),
+    builtinCloudFormationValidation: false,
+    ...props,
+  });
 }
 
 /**
