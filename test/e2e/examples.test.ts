@@ -154,7 +154,7 @@ describe('examples/python/mint_token.py (PyJWT)', () => {
     expect((claims.exp ?? 0) - (claims.iat ?? 0)).toBe(4 * 60 * 60);
     const client = await openClient(token);
     client.socket.send(JSON.stringify({ action: 'whoami' }));
-    await vi.waitFor(() => expect(client.received).toHaveLength(1));
+    await expect.poll(() => client.received).toHaveLength(1);
     expect(client.received[0]).toMatchObject({ type: 'whoami', userId: '42' });
   });
 });
@@ -180,7 +180,7 @@ describe.each([
     expect(result.code, result.stderr).toBe(0);
     expect(JSON.parse(result.stdout)).toEqual({ delivered: 2, stale: 0, failed: 0, seq: 1 });
     for (const tab of tabs) {
-      await vi.waitFor(() => expect(tab.received).toEqual([message]));
+      await expect.poll(() => tab.received).toEqual([message]);
     }
   });
 
@@ -208,7 +208,7 @@ describe.each([
         [second]: { delivered: 0, stale: 0, failed: 0, seq: 1 },
       },
     });
-    await vi.waitFor(() => expect(client.received).toEqual([message]));
+    await expect.poll(() => client.received).toEqual([message]);
   });
 
   test("a refused payload: exit 1 with Lambda's errorType and message, nothing sent", async () => {
@@ -280,7 +280,7 @@ describe.each([
     expect(result.code, result.stderr).toBe(0);
     expect(JSON.parse(result.stdout)).toEqual({ queued: [expect.any(String)] });
     for (const tab of tabs) {
-      await vi.waitFor(() => expect(tab.received).toEqual([message]));
+      await expect.poll(() => tab.received).toEqual([message]);
     }
   });
 
@@ -301,9 +301,9 @@ describe.each([
     // Assess
     expect(result.code, result.stderr).toBe(0);
     expect(JSON.parse(result.stdout).queued).toHaveLength(2);
-    await vi.waitFor(() => {
-      expect(clients.map((c) => c.received)).toEqual([[{ n: 1 }], [{ n: 2 }], [{ n: 2 }]]);
-    });
+    await expect
+      .poll(() => clients.map((c) => c.received))
+      .toEqual([[{ n: 1 }], [{ n: 2 }], [{ n: 2 }]]);
   });
 
   test('a bad payload is queued, then moved to the dead-letter queue with the reason', async () => {
@@ -356,7 +356,7 @@ describe.each([
     expect(result.code, result.stderr).toBe(0);
     expect(JSON.parse(result.stdout)).toEqual({ eventId: expect.any(String) });
     for (const client of clients) {
-      await vi.waitFor(() => expect(client.received).toEqual([message]));
+      await expect.poll(() => client.received).toEqual([message]);
     }
   });
 
@@ -427,7 +427,7 @@ describe('examples/cli/send.sh (AWS CLI)', () => {
     // Assess: stdout is the function's answer and nothing of the CLI's own output.
     expect(result.code, result.stderr).toBe(0);
     expect(JSON.parse(result.stdout)).toEqual({ delivered: 1, stale: 0, failed: 0, seq: 1 });
-    await vi.waitFor(() => expect(client.received).toEqual([message]));
+    await expect.poll(() => client.received).toEqual([message]);
   });
 
   test("a refused payload: exit 1, the function's error on stderr, nothing sent", async () => {
@@ -518,7 +518,7 @@ describe("npm start's banner", () => {
       seq: 1,
     });
     expect(JSON.parse(example.stdout)).toEqual({ delivered: 1, stale: 0, failed: 0, seq: 2 });
-    await vi.waitFor(() => expect(client.received).toEqual([{ type: 'hello' }, { type: 'hello' }]));
+    await expect.poll(() => client.received).toEqual([{ type: 'hello' }, { type: 'hello' }]);
     npmStart.signal('SIGTERM');
     expect((await npmStart.finished).code).toBe(0);
   });

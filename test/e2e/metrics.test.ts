@@ -10,6 +10,8 @@ import { type CapturedOutput, captureOutput } from '../support/stdout';
 
 let t: TestStack;
 let output: CapturedOutput;
+/** How long a metric line may take to appear: as long as `expect.poll` waits (vitest.config.ts). */
+const POLL = { timeout: 5000, interval: 20 };
 
 beforeAll(async () => {
   // Any level but SILENT prints the metric lines; ERROR keeps the rest quiet.
@@ -69,7 +71,7 @@ describe('EMF metric lines', () => {
       const lines = emfLines(mark, METRICS.messagesDelivered);
       if (lines.length === 0) throw new Error('no messagesDelivered line yet');
       return lines;
-    });
+    }, POLL);
     expect(line?._aws.CloudWatchMetrics).toEqual([
       {
         Namespace: 'TripSyncRealtime/local',
@@ -109,7 +111,7 @@ describe('EMF metric lines', () => {
       const lines = emfLines(mark, METRICS.sendsRejected);
       if (lines.length === 0) throw new Error('no sendsRejected line yet');
       return lines;
-    });
+    }, POLL);
     expect(line).toMatchObject({ SendsRejected: 1 });
     expect(line).not.toHaveProperty('MessagesDelivered');
   });
@@ -135,7 +137,7 @@ describe('EMF metric lines', () => {
       const found = emfLines(mark, METRICS.messagesDelivered);
       if (found.length < users.length) throw new Error(`${found.length} send lines so far`);
       return found;
-    });
+    }, POLL);
     expect(lines).toHaveLength(users.length);
     expect(lines.map((line) => line.MessagesDelivered).sort()).toEqual([1, 2, 3, 4, 5, 6]);
   });
@@ -159,7 +161,7 @@ describe('EMF metric lines', () => {
       const found = emfLines(mark, METRICS.messagesReplayed);
       if (found.length === 0) throw new Error('no MessagesReplayed line yet');
       return found;
-    });
+    }, POLL);
     expect(line).toMatchObject({ service: 'tripsync-realtime', MessagesReplayed: 3 });
     expect(JSON.stringify(line)).not.toContain('metrics-resume');
   });
