@@ -19,7 +19,10 @@ export interface TestClient {
   ws: WebSocket;
   /** Every frame received so far (binary frames as `binary:<hex>`). */
   received: string[];
-  /** The next frame not yet returned by `next`, waiting up to `timeoutMs`. */
+  /**
+   * The next frame not yet returned by `next`, waiting up to `timeoutMs` (by default as long as
+   * `expect.poll` waits: a function's first use may build its bundle and start it cold).
+   */
   next(timeoutMs?: number): Promise<string>;
   /** Sends a JSON value (or a string as is). */
   send(value: unknown): void;
@@ -61,7 +64,7 @@ export function openClient(url: string, options: OpenOptions = {}): Promise<Test
     ws,
     received,
     closed,
-    next(timeoutMs = 3000) {
+    next(timeoutMs = 5000) {
       if (read < received.length) return Promise.resolve(received[read++] as string);
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => {
