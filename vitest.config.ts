@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 import type { TestSpecification } from 'vitest/node';
 import { BaseSequencer } from 'vitest/node';
+import { POLL } from './test/support/waits';
 
 // Tiers, one folder each: unit (no network), integration (real DynamoDB API, real HTTP
 // servers, the handlers in-process), e2e (the local stack driven by real clients), infra (CDK
@@ -18,9 +19,9 @@ const shared = {
   setupFiles: ['test/support/fresh-modules.ts'],
   // Every AWS SDK process on Node 20 warns that Lambda runs a newer Node; it is noise here.
   env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
-  // expect.poll waits for what happens after a test's action (a $disconnect, a row removed):
-  // up to 5 s, looking every 20 ms.
-  expect: { poll: { timeout: 5000, interval: 20 } },
+  // expect.poll waits for what happens after a test's action (a $disconnect, a row removed) as
+  // long as the test helpers that wait do (test/support/waits.ts).
+  expect: { poll: { ...POLL } },
 };
 // SDK clients in these tiers talk to local servers (dynalite, the local stack) that accept any
 // signature; the SDK still needs a region and credentials to sign with. Never real ones.

@@ -6,7 +6,7 @@
  */
 
 /** The DynamoDB operations counted by name (the lib-dynamodb commands resolve to these). */
-export const COUNTED_OPERATIONS = [
+const COUNTED_OPERATIONS = [
   'BatchGetItem',
   'BatchWriteItem',
   'DeleteItem',
@@ -20,7 +20,7 @@ export const COUNTED_OPERATIONS = [
 ] as const;
 
 /** How the counts name requests of an operation missing from `COUNTED_OPERATIONS`. */
-export const UNLISTED_OPERATION = 'UnlistedOperation';
+const UNLISTED_OPERATION = 'UnlistedOperation';
 
 const UNLISTED_SLOT = COUNTED_OPERATIONS.length;
 const SENT_PEAK_SLOT = UNLISTED_SLOT + 1;

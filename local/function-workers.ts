@@ -301,7 +301,7 @@ class FunctionWorker {
       handlerModule: options.handlerModule,
       handler: bundles.handler,
       container: bundles.container,
-      ...(options.preloadData !== undefined && { preloadData: options.preloadData }),
+      preloadData: options.preloadData,
     };
     // No inherited execArgv: under `tsx` or vitest the parent's flags would load module hooks
     // (a thread and tens of MB per worker) that the bundles do not need.

@@ -361,9 +361,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         maxWorkers: config.functionConcurrency,
         idleTimeoutMs: config.functionIdleTimeoutMs,
         preload: options.functionPreload ?? [],
-        ...(options.functionPreloadData !== undefined && {
-          preloadData: options.functionPreloadData,
-        }),
+        preloadData: options.functionPreloadData,
         log,
         ...(logName !== undefined && { logName }),
       });

@@ -4,14 +4,13 @@ import { METRICS } from '../../lambdas/shared/metrics';
 import { refusedWith } from '../support/local-clients';
 import { startTestStack, type TestStack } from '../support/local-stack';
 import { type CapturedOutput, captureOutput } from '../support/stdout';
+import { POLL } from '../support/waits';
 
 // The local stack prints the handlers' EMF lines like any other log line: these tests read back
 // what a send, a handshake and a close publish, and check it against what happened.
 
 let t: TestStack;
 let output: CapturedOutput;
-/** How long a metric line may take to appear: as long as `expect.poll` waits (vitest.config.ts). */
-const POLL = { timeout: 5000, interval: 20 };
 
 beforeAll(async () => {
   // Any level but SILENT prints the metric lines; ERROR keeps the rest quiet.

@@ -15,6 +15,7 @@ import { refusedWith, type TestClient } from '../support/local-clients';
 import { startTestStack, type TestStack } from '../support/local-stack';
 import { captureOutput } from '../support/stdout';
 import { unsignedToken } from '../support/tokens';
+import { POLL } from '../support/waits';
 import { recordFigures } from './report';
 
 // The bad-input catalog, driven through the real entry points of the local stack: Lambda
@@ -391,14 +392,11 @@ describe('send payloads: refused with a ValidationError naming the field, nothin
     const { status } = await t.invokeSend(json({ userId: 42, message: 'hi' }), 'Event');
 
     expect(status).toBe(202);
-    const record = await vi.waitFor(
-      () => {
-        const found = t.invocations.of('send')[runs];
-        if (found === undefined) throw new Error('the Event invocation has not run yet');
-        return found;
-      },
-      { timeout: 5000, interval: 20 },
-    );
+    const record = await vi.waitFor(() => {
+      const found = t.invocations.of('send')[runs];
+      if (found === undefined) throw new Error('the Event invocation has not run yet');
+      return found;
+    }, POLL);
     expect(record.outcome).toMatchObject({
       ok: false,
       error: {

@@ -1,5 +1,6 @@
 import type { ClientRequestArgs } from 'node:http';
 import { WebSocket } from 'ws';
+import { POLL } from './waits';
 
 /** How a connection ended, as the client saw it. */
 export interface ClientClose {
@@ -19,10 +20,7 @@ export interface TestClient {
   ws: WebSocket;
   /** Every frame received so far (binary frames as `binary:<hex>`). */
   received: string[];
-  /**
-   * The next frame not yet returned by `next`, waiting up to `timeoutMs` (by default as long as
-   * `expect.poll` waits: a function's first use may build its bundle and start it cold).
-   */
+  /** The next frame not yet returned by `next`, waiting up to `timeoutMs` (`POLL`'s by default). */
   next(timeoutMs?: number): Promise<string>;
   /** Sends a JSON value (or a string as is). */
   send(value: unknown): void;
@@ -64,7 +62,7 @@ export function openClient(url: string, options: OpenOptions = {}): Promise<Test
     ws,
     received,
     closed,
-    next(timeoutMs = 5000) {
+    next(timeoutMs = POLL.timeout) {
       if (read < received.length) return Promise.resolve(received[read++] as string);
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => {

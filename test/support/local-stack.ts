@@ -11,6 +11,7 @@ import type { InvocationRecord } from '../../local/lambda-runtime';
 import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../local/stack';
 import { signLocalToken } from '../../local/tokens';
 import { type OpenOptions, openClient, type TestClient } from './local-clients';
+import { POLL } from './waits';
 
 /** Credentials for the SDK clients; the local stack accepts any signature. */
 export const E2E_CREDENTIALS = { accessKeyId: 'e2e', secretAccessKey: 'e2e' };
@@ -34,14 +35,14 @@ export class InvocationLog {
   }
 
   /** Waits for the `$disconnect` of a connection and returns its event's requestContext. */
-  async disconnectOf(connectionId: string, timeoutMs = 5000) {
+  async disconnectOf(connectionId: string, timeoutMs = POLL.timeout) {
     const record = await vi.waitFor(
       () => {
         const found = this.of('disconnect').find((r) => connectionIdOf(r.event) === connectionId);
         if (found === undefined) throw new Error(`no $disconnect of ${connectionId} yet`);
         return found;
       },
-      { timeout: timeoutMs, interval: 20 },
+      { timeout: timeoutMs, interval: POLL.interval },
     );
     return (record.event as { requestContext: Record<string, unknown> }).requestContext;
   }
