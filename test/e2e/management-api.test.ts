@@ -1,3 +1,5 @@
+import { Agent, request } from 'node:http';
+import type { Socket } from 'node:net';
 import {
   ApiGatewayManagementApiClient,
   DeleteConnectionCommand,
@@ -163,4 +165,36 @@ describe('@connections with the SDK client', () => {
     staged.destroy();
     client.ws.close();
   });
+});
+
+describe('idle keep-alive connections', () => {
+  test('stay open past the 6 s after which Node would close them, as SDK clients expect of AWS', async () => {
+    // Prepare: one request on a keep-alive socket, which the agent then holds idle.
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      let closedAfterMs: number | undefined;
+      const sent = Date.now();
+      await new Promise<void>((resolve, reject) => {
+        const req = request(`${t.stack.endpoint}/no-such-path`, { agent }, (res) => {
+          res.resume();
+          res.on('end', resolve);
+        });
+        req.on('socket', (socket: Socket) =>
+          socket.once('close', () => {
+            closedAfterMs = Date.now() - sent;
+          }),
+        );
+        req.on('error', reject);
+        req.end();
+      });
+
+      // Act: past Node's default (keepAliveTimeout 5 s, and a second more before it acts).
+      await new Promise((resolve) => setTimeout(resolve, 7000));
+
+      // Assess: a request written on it now would not meet a socket the server just closed.
+      expect(closedAfterMs).toBeUndefined();
+    } finally {
+      agent.destroy();
+    }
+  }, 15_000);
 });
