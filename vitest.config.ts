@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 import type { TestSpecification } from 'vitest/node';
 import { BaseSequencer } from 'vitest/node';
-import { POLL } from './test/support/waits';
+import { POLL } from './test/support/waits.ts';
 
 // Tiers, one folder each: unit (no network), integration (real DynamoDB API, real HTTP
 // servers, the handlers in-process), e2e (the local stack driven by real clients), infra (CDK
