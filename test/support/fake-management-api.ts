@@ -151,6 +151,11 @@ export async function startFakeManagementApi(
       inFlight--;
     }
   });
+  // Idle keep-alive connections stay open a minute, as the local stack's do: with Node's default
+  // (about 6 s) a post written on a pooled socket as the server closes it fails with ECONNRESET
+  // before it arrives, and a test counting attempts here would see one fewer than were made.
+  server.keepAliveTimeout = 60_000;
+  server.headersTimeout = 61_000;
   server.on('connection', (socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
