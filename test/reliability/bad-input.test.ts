@@ -435,7 +435,10 @@ describe('send payloads accepted exactly as the contract says', () => {
   it('1,000 user ids, the most allowed: one entry per user, delivered to the two who are online', async () => {
     tally.sendPayloads++;
     const userIds = [...ids(998), '42', '7'];
-    const { body } = await t.invokeSend({ userIds, message: { type: 'many' } });
+    // Not logged: this is about the list's limit. Logged, the message costs 3 DynamoDB requests
+    // per user, 3,000 here, which dynalite on a loaded machine did not finish within the send
+    // timeout (the load test sends logged messages to hundreds of users at once).
+    const { body } = await t.invokeSend({ userIds, message: { type: 'many' }, persist: false });
     const result = body as { delivered: number; users: Record<string, unknown> };
     expect(result).toMatchObject({ delivered: 3, stale: 0, failed: 0 });
     expect(Object.keys(result.users)).toHaveLength(1000);
