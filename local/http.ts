@@ -1,5 +1,24 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { lambdaRequestId } from './ids';
+
+/** How long the local servers keep an idle keep-alive connection open. */
+export const IDLE_CONNECTION_MS = 60_000;
+
+/**
+ * Keeps a server's idle keep-alive connections open for {@link IDLE_CONNECTION_MS}, not Node's
+ * default of about 6 s. SDK clients keep idle sockets in their pool with no timeout of their own,
+ * and a request written on one just as the server closes it fails with ECONNRESET before it
+ * arrives. A server's `stop()` must then close idle connections itself.
+ *
+ * @example
+ * const server = createServer(handler);
+ * keepIdleConnections(server);
+ */
+export function keepIdleConnections(server: Server): void {
+  server.keepAliveTimeout = IDLE_CONNECTION_MS;
+  // Above the keep-alive timeout, as Node requires for a kept-alive socket's next request.
+  server.headersTimeout = IDLE_CONNECTION_MS + 1000;
+}
 
 /** A request body read up to a limit; `tooLarge` when the client sent more. */
 export interface ReadBody {

@@ -38,7 +38,7 @@ import {
   type LocalRule,
 } from './eventbridge-api';
 import { FunctionWorkers } from './function-workers';
-import { sendJson } from './http';
+import { keepIdleConnections, sendJson } from './http';
 import { handleInvokeRequest, invokedFunctionName } from './lambda-api';
 import {
   type FunctionName,
@@ -191,9 +191,6 @@ const CONNECTION_ROUTE_KEYS: readonly string[] = ['$connect', '$disconnect'];
 /** How long stop() waits for clients to answer the close frame before dropping them. */
 const SHUTDOWN_GRACE_MS = 1000;
 
-/** How long the stack's HTTP server keeps an idle keep-alive connection open. */
-const IDLE_CONNECTION_MS = 60_000;
-
 /**
  * Starts the whole backend in this process: the WebSocket gateway, the Management API and the
  * Lambda Invoke API, SQS and EventBridge on one origin, and DynamoDB (embedded dynalite unless `dynamoDbEndpoint`),
@@ -253,13 +250,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         else res.destroy();
       });
   });
-  // Node closes a keep-alive connection after about 6 idle seconds by default. SDK clients keep
-  // idle sockets in their pool with no timeout of their own, and a request written on one just as
-  // the server closes it fails with ECONNRESET: a shard invocation (one attempt only, as it may
-  // have run) then counts its connections failed. So idle connections stay a minute here; stop()
-  // closes every connection, idle or not.
-  server.keepAliveTimeout = IDLE_CONNECTION_MS;
-  server.headersTimeout = IDLE_CONNECTION_MS + 1000;
+  // With Node's default, a shard invocation (one attempt only, as it may have run) written on a
+  // pooled socket as the server closed it counted its connections failed. stop() closes every
+  // connection, idle or not.
+  keepIdleConnections(server);
   // Upgraded sockets leave the HTTP server's bookkeeping: closeAllConnections() misses them.
   const upgradedSockets = new Set<Duplex>();
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {

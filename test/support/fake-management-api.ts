@@ -5,6 +5,7 @@ import {
   type ServerResponse,
 } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { keepIdleConnections } from '../../local/http';
 
 /**
  * How the fake API Gateway answers a post to one connection: what the team cannot make AWS do
@@ -151,11 +152,9 @@ export async function startFakeManagementApi(
       inFlight--;
     }
   });
-  // Idle keep-alive connections stay open a minute, as the local stack's do: with Node's default
-  // (about 6 s) a post written on a pooled socket as the server closes it fails with ECONNRESET
-  // before it arrives, and a test counting attempts here would see one fewer than were made.
-  server.keepAliveTimeout = 60_000;
-  server.headersTimeout = 61_000;
+  // As the local stack's: with Node's default, a post written on a pooled socket as this server
+  // closed it failed before it arrived, and a test counting attempts saw one fewer than made.
+  keepIdleConnections(server);
   server.on('connection', (socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
