@@ -9,6 +9,7 @@ import { createConnectionTable } from '../../local/connection-table';
 import { LOCAL_CREDENTIALS } from '../support/dynamodb';
 import { type FakeManagementApi, startFakeManagementApi } from '../support/fake-management-api';
 import { loadEvent } from '../support/fixtures';
+import { type CapturedOutput, captureOutput } from '../support/stdout';
 
 // DynamoDB stopped for real (the server closed, connections refused), then started again on
 // the same port: what each handler does while it is down, and that nothing is left behind.
@@ -21,6 +22,8 @@ let api: FakeManagementApi;
 let connect: typeof ConnectModule;
 let disconnect: typeof DisconnectModule;
 let send: typeof SendModule;
+/** The handlers' log lines: each failure here logs an error, which would crowd npm test's output. */
+let output: CapturedOutput;
 
 async function startDynalite(onPort: number): Promise<void> {
   server = dynalite({ createTableMs: 0 });
@@ -41,7 +44,12 @@ function connectEvent(connectionId: string) {
   return event;
 }
 
+/** The ERROR lines with this message logged since `from` (a `mark()`). */
+const errorsSince = (from: number, message: string) =>
+  output.lines(from).filter((line) => line.level === 'ERROR' && line.message === message);
+
 beforeAll(async () => {
+  output = captureOutput({ quiet: true });
   await startDynalite(0);
   api = await startFakeManagementApi();
   Object.assign(process.env, {
@@ -57,6 +65,7 @@ beforeAll(async () => {
   ]);
 });
 afterAll(async () => {
+  output.stop();
   await api.stop();
   await stopDynalite();
 });
@@ -64,10 +73,14 @@ afterAll(async () => {
 describe('while DynamoDB is down', () => {
   it('refuses $connect with 500, and lets the client in once DynamoDB is back', async () => {
     await stopDynalite();
+    const mark = output.mark();
     expect(await connect.handler(connectEvent('down-1='))).toEqual({
       statusCode: 500,
       body: 'Internal Server Error',
     });
+    expect(errorsSince(mark, 'connect failed')).toMatchObject([
+      { connectionId: 'down-1=', error: { name: 'StoreUnavailableError' } },
+    ]);
 
     await startDynalite(port);
     expect(await connect.handler(connectEvent('down-1='))).toEqual({ statusCode: 200 });
@@ -82,6 +95,7 @@ describe('while DynamoDB is down', () => {
 
   it('fails send with a retryable StoreUnavailableError naming the cause, and posts nothing', async () => {
     await stopDynalite();
+    const mark = output.mark();
     try {
       const error = await send
         .handler({ userId: 42, message: { type: 'x' } })
@@ -91,6 +105,9 @@ describe('while DynamoDB is down', () => {
         /^connection store Query on Connections failed: .*ECONNREFUSED/,
       );
       expect(api.posts).toEqual([]);
+      expect(errorsSince(mark, 'send failed')).toMatchObject([
+        { error: { name: 'StoreUnavailableError' } },
+      ]);
     } finally {
       await startDynalite(port);
     }
@@ -98,10 +115,14 @@ describe('while DynamoDB is down', () => {
 
   it('answers $disconnect with 500 and does not throw', async () => {
     await stopDynalite();
+    const mark = output.mark();
     try {
       await expect(disconnect.handler(loadEvent('disconnect'))).resolves.toEqual({
         statusCode: 500,
       });
+      expect(
+        errorsSince(mark, 'disconnect cleanup failed; the row will expire by TTL'),
+      ).toMatchObject([{ error: { name: 'StoreUnavailableError' } }]);
     } finally {
       await startDynalite(port);
     }

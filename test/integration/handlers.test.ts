@@ -50,7 +50,8 @@ afterAll(async () => {
   await db.stop();
 });
 beforeEach(() => {
-  output = captureOutput();
+  // Quiet: the tests read the handlers' log lines here; they would only crowd npm test's output.
+  output = captureOutput({ quiet: true });
 });
 afterEach(() => output.stop());
 
