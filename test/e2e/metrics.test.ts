@@ -16,7 +16,15 @@ beforeAll(async () => {
   // Any level but SILENT prints the metric lines; ERROR keeps the rest quiet.
   t = await startTestStack({ handlerLogLevel: 'ERROR' });
 });
-afterAll(() => t?.stop());
+afterAll(async () => {
+  // The stop closes the sockets the tests left open: their $disconnects print metric lines too.
+  const closing = captureOutput({ quiet: true });
+  try {
+    await t?.stop();
+  } finally {
+    closing.stop();
+  }
+});
 beforeEach(() => {
   output = captureOutput({ quiet: true });
 });
