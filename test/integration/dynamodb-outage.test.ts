@@ -44,10 +44,6 @@ function connectEvent(connectionId: string) {
   return event;
 }
 
-/** The ERROR lines with this message logged since `from` (a `mark()`). */
-const errorsSince = (from: number, message: string) =>
-  output.lines(from).filter((line) => line.level === 'ERROR' && line.message === message);
-
 beforeAll(async () => {
   output = captureOutput({ quiet: true });
   await startDynalite(0);
@@ -78,7 +74,7 @@ describe('while DynamoDB is down', () => {
       statusCode: 500,
       body: 'Internal Server Error',
     });
-    expect(errorsSince(mark, 'connect failed')).toMatchObject([
+    expect(output.errors('connect failed', mark)).toMatchObject([
       { connectionId: 'down-1=', error: { name: 'StoreUnavailableError' } },
     ]);
 
@@ -105,7 +101,7 @@ describe('while DynamoDB is down', () => {
         /^connection store Query on Connections failed: .*ECONNREFUSED/,
       );
       expect(api.posts).toEqual([]);
-      expect(errorsSince(mark, 'send failed')).toMatchObject([
+      expect(output.errors('send failed', mark)).toMatchObject([
         { error: { name: 'StoreUnavailableError' } },
       ]);
     } finally {
@@ -121,7 +117,7 @@ describe('while DynamoDB is down', () => {
         statusCode: 500,
       });
       expect(
-        errorsSince(mark, 'disconnect cleanup failed; the row will expire by TTL'),
+        output.errors('disconnect cleanup failed; the row will expire by TTL', mark),
       ).toMatchObject([{ error: { name: 'StoreUnavailableError' } }]);
     } finally {
       await startDynalite(port);

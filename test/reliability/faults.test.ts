@@ -94,9 +94,6 @@ afterAll(async () => {
   output?.stop();
 });
 
-const errorLines = (message: string, from: number) =>
-  output.lines(from).filter((line) => line.level === 'ERROR' && line.message === message);
-
 /** The next frame a client reads must be this marker: nothing else reached it before. */
 async function nextIsMarker(stack: TestStack, clients: TestClient[], userIds: string[]) {
   const marker = Math.random();
@@ -144,7 +141,7 @@ describe('DynamoDB stopped', () => {
 
       expect(statuses.length).toBeGreaterThan(0);
       expect(new Set(statuses)).toEqual(new Set([500]));
-      expect(errorLines('connect failed', mark).length).toBe(statuses.length);
+      expect(output.errors('connect failed', mark).length).toBe(statuses.length);
       expect(await client.whoami()).toMatchObject({ userId: 'o-connect' });
       expect((await a.rows()).filter((r) => r.userId === 'o-connect')).toHaveLength(1);
       count('handshakesRefusedWhileDynamoDbDown', statuses.length);
@@ -186,7 +183,7 @@ describe('DynamoDB stopped', () => {
         ok: false,
         error: { errorType: 'StoreUnavailableError' },
       });
-      expect(errorLines('send failed', mark)).toHaveLength(2);
+      expect(output.errors('send failed', mark)).toHaveLength(2);
       count('sendsFailedRetryableWhileDynamoDbDown', 2);
 
       // Invoked again once DynamoDB is back: each connection gets the message exactly once.
@@ -225,9 +222,9 @@ describe('DynamoDB stopped', () => {
       expect(record?.outcome).toEqual({ ok: true, result: { statusCode: 500 } });
       expect(disconnect).toMatchObject({ connectionId });
       expect(
-        errorLines('disconnect cleanup failed; the row will expire by TTL', mark).map(
-          (line) => line.connectionId,
-        ),
+        output
+          .errors('disconnect cleanup failed; the row will expire by TTL', mark)
+          .map((line) => line.connectionId),
       ).toEqual([connectionId]);
       const item = (
         await a.dynamo.send(

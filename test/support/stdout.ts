@@ -3,6 +3,8 @@ export interface CapturedOutput {
   text(): string;
   /** Parsed JSON lines (the handlers' Powertools logs), from `from` (a `mark()`) on. */
   lines(from?: number): Record<string, unknown>[];
+  /** The ERROR lines a handler logged with this message, from `from` (a `mark()`) on. */
+  errors(message: string, from?: number): Record<string, unknown>[];
   /** A position in the captured text, to read only what comes after it. */
   mark(): number;
   stop(): void;
@@ -15,8 +17,10 @@ export interface CapturedOutput {
  *
  * @example
  * const output = captureOutput({ quiet: true });
+ * const mark = output.mark();
  * // ... run a handler ...
  * output.stop();
+ * expect(output.errors('connect failed', mark)).toHaveLength(1);
  * expect(output.text()).not.toContain(token);
  */
 export function captureOutput(options: { quiet?: boolean } = {}): CapturedOutput {
@@ -35,15 +39,18 @@ export function captureOutput(options: { quiet?: boolean } = {}): CapturedOutput
     };
   process.stdout.write = tap(original.out, process.stdout) as typeof process.stdout.write;
   process.stderr.write = tap(original.err, process.stderr) as typeof process.stderr.write;
+  const lines = (from = 0) =>
+    captured
+      .slice(from)
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
   return {
     text: () => captured,
     mark: () => captured.length,
-    lines: (from = 0) =>
-      captured
-        .slice(from)
-        .split('\n')
-        .filter((line) => line.startsWith('{'))
-        .map((line) => JSON.parse(line) as Record<string, unknown>),
+    lines,
+    errors: (message, from = 0) =>
+      lines(from).filter((line) => line.level === 'ERROR' && line.message === message),
     stop: () => {
       process.stdout.write = original.out;
       process.stderr.write = original.err;
