@@ -17,7 +17,8 @@ export interface PostCpuResult {
 
 /**
  * A plain HTTP server that answers every post 200 at once, in a process of its own so that
- * only the sender's work counts in this process's CPU time.
+ * only the sender's work counts in this process's CPU time. Its idle connections stay open as
+ * the local stack's do (`keepIdleConnections`, which this script cannot import).
  */
 const SINK = `
 const { createServer } = require('node:http');
@@ -26,6 +27,7 @@ const server = createServer((req, res) => {
   req.on('end', () => res.writeHead(200, { 'content-length': '0' }).end());
 });
 server.keepAliveTimeout = ${IDLE_CONNECTION_MS};
+server.headersTimeout = ${IDLE_CONNECTION_MS + 1000};
 server.listen(0, '127.0.0.1', () => process.send(server.address().port));
 process.on('disconnect', () => process.exit(0));
 `;

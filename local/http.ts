@@ -16,7 +16,7 @@ export const IDLE_CONNECTION_MS = 60_000;
  */
 export function keepIdleConnections(server: Server): void {
   server.keepAliveTimeout = IDLE_CONNECTION_MS;
-  // Above the keep-alive timeout, as Node requires for a kept-alive socket's next request.
+  // Above the keep-alive timeout, so that the header timer never closes an idle socket first.
   server.headersTimeout = IDLE_CONNECTION_MS + 1000;
 }
 
