@@ -1,4 +1,5 @@
-import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type BundleInfo, readBundle } from '../../bench/bundles';
 import type { FunctionName } from '../../lambdas/manifest';
@@ -13,6 +14,8 @@ const JWKS = {
   jwtIssuer: 'https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_abc',
   jwtAudience: 'tripsync-web',
 };
+
+const REPO_ROOT = resolve(import.meta.dirname, '../..');
 
 /** One function's bundle as CDK built it, read as the benchmark reads it. */
 function bundleOf(synth: SynthesizedStack, name: FunctionName): BundleInfo {
@@ -85,5 +88,24 @@ describe('the queue consumer', () => {
     // Assess
     expect(carries(bundle, 'client-sqs')).toBe(true);
     expect(importsLater(bundle, 'client-sqs')).toBe(true);
+  });
+});
+
+describe('how CDK runs esbuild', () => {
+  it('runs the installed esbuild binary itself, not through `npx --no-install`', () => {
+    // patches/aws-cdk-lib+*.patch: npx's start-up cost more CPU than esbuild's bundling of a
+    // function, on every bundle of every `cdk synth` and `cdk deploy`. The class is CDK's own
+    // (not exported), reached by its file.
+    const require = createRequire(import.meta.url);
+    const cdkRoot = dirname(require.resolve('aws-cdk-lib/package.json'));
+    const { PackageManager } = require(join(cdkRoot, 'aws-lambda-nodejs/lib/package-manager.js'));
+
+    // Act
+    const npm = PackageManager.fromLockFile(join(REPO_ROOT, 'package-lock.json'));
+
+    // Assess
+    expect(npm.runBinCommand('esbuild')).toEqual([
+      join(REPO_ROOT, 'node_modules/esbuild/bin/esbuild'),
+    ]);
   });
 });
