@@ -129,6 +129,10 @@ describe('resume after a reconnect, with the client library', () => {
     const missed = await sendAll('e2e-100', tagged('missed', 100));
     client.connect();
     await recording.until('102 messages', () => recording.messages.length === 102);
+    // The replay's last message can arrive before its `resumed` frame: live sends start after
+    // that frame, so that the frames before it are the replay's alone.
+    const replaySocket = sockets.at(-1) as FrameSocket;
+    await expect.poll(() => replaySocket.frames.some((f) => f.type === 'resumed')).toBe(true);
     const live = await sendAll('e2e-100', tagged('live', 5), { inFlight: 1 });
     await recording.until('107 messages', () => recording.messages.length === 107);
 
@@ -143,7 +147,7 @@ describe('resume after a reconnect, with the client library', () => {
     expect(recording.errors).toEqual([]);
     // The replay went to the new connection only, once each, with seq and epoch on each frame
     // (posted in seq order, several at a time: the client orders them), then `resumed`.
-    const frames = (sockets.at(-1) as FrameSocket).frames;
+    const frames = replaySocket.frames;
     const closing = frames.findIndex((f) => f.type === 'resumed');
     const replayed = frames.slice(0, closing);
     expect(replayed.map((f) => f.seq).sort((x, y) => Number(x) - Number(y))).toEqual(range(3, 102));
