@@ -76,8 +76,8 @@ export class RealtimeHandler extends Construct {
 /**
  * Local esbuild (no Docker), run as the installed binary: `patches/aws-cdk-lib+2.276.0.patch`
  * (applied by `patch-package` on install) keeps CDK from starting it through
- * `npx --no-install`, whose start-up costs more than the bundling (the same change is
- * proposed upstream: aws/aws-cdk#37380).
+ * `npx --no-install`, whose start-up costs about as much CPU as esbuild's bundling of a
+ * function (the same change is proposed upstream: aws/aws-cdk#37380).
  *
  * ESM, as the project is; AWS SDK v3 bundled rather than taken from the runtime
  * (`externalModules: []`), so the code runs against the SDK version it was

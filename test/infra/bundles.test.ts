@@ -93,9 +93,9 @@ describe('the queue consumer', () => {
 
 describe('how CDK runs esbuild', () => {
   it('runs the installed esbuild binary itself, not through `npx --no-install`', () => {
-    // patches/aws-cdk-lib+*.patch: npx's start-up cost more CPU than esbuild's bundling of a
-    // function, on every bundle of every `cdk synth` and `cdk deploy`. The class is CDK's own
-    // (not exported), reached by its file.
+    // patches/aws-cdk-lib+*.patch: npx's start-up costs about as much CPU as esbuild's
+    // bundling of a function, on every bundle of every `cdk synth` and `cdk deploy`. The class
+    // is CDK's own (not exported), reached by its file.
     const require = createRequire(import.meta.url);
     const cdkRoot = dirname(require.resolve('aws-cdk-lib/package.json'));
     const { PackageManager } = require(join(cdkRoot, 'aws-lambda-nodejs/lib/package-manager.js'));
