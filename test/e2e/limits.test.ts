@@ -34,8 +34,10 @@ beforeAll(async () => {
     }),
     startTestStack({
       // The handshake's authorizer and $connect run within this timeout too: short enough for
-      // the slow route to pass it, long enough for a handshake on a loaded machine.
-      integrationTimeoutMs: 1000,
+      // the slow route to pass it, long enough for a handshake on a loaded machine. Its
+      // functions warm too, so that no cold start falls inside a handshake.
+      integrationTimeoutMs: 2000,
+      warmFunctions: true,
       sendTimeoutMs: 200,
       wrapHandler: (name, handler) =>
         name === 'send'
@@ -46,7 +48,7 @@ beforeAll(async () => {
           : handler,
       routes: {
         slow: async () => {
-          await sleep(1500);
+          await sleep(3000);
           return { statusCode: 200, body: 'late' };
         },
         boom: () => {
