@@ -10,11 +10,13 @@ const KiB = 1024;
 let t: TestStack;
 /** A second stack whose idle timeout and maximum duration are short enough to wait for. */
 let timed: TestStack;
-const IDLE_MS = 300;
+// The keep-alive tests send something every IDLE_MS / 3: a pause of the machine longer than the
+// rest of IDLE_MS closes their connection early.
+const IDLE_MS = 800;
 // Both timers close with 1001, so the idle-timeout test tells them apart by time: the close must
 // come before MAX_MS, which leaves its handshake MAX_MS - IDLE_MS. On a machine busy with other
 // test files, a handshake can take most of a second.
-const MAX_MS = 2000;
+const MAX_MS = 3000;
 /** A third with short integration and Lambda timeouts, and routes that are slow or fail. */
 let slow: TestStack;
 /** A fourth whose per-user connection cap is small. */
@@ -26,7 +28,7 @@ beforeAll(async () => {
   [t, timed, slow, capped] = await Promise.all([
     startTestStack(),
     // Its functions warm: a cold start inside a handshake or a route would take a large part of
-    // the 2 s a connection may live, on a machine busy with other test files.
+    // the 3 s a connection may live, on a machine busy with other test files.
     startTestStack({
       idleTimeoutMs: IDLE_MS,
       maxConnectionDurationMs: MAX_MS,
