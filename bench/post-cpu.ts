@@ -3,7 +3,7 @@ import pLimit from 'p-limit';
 import { readSendConfig } from '../lambdas/config/send';
 import type { ConnectionGateway } from '../lambdas/core/ports';
 import { createConnectionGateway } from '../lambdas/runtime/gateway';
-import { IDLE_CONNECTION_MS } from '../local/http';
+import { HEADERS_TIMEOUT_MS, IDLE_CONNECTION_MS } from '../local/http';
 import { type Summary, shuffled, summarize } from './stats';
 
 /** The send function's CPU per `PostToConnection`, through the client and replayed. */
@@ -27,7 +27,7 @@ const server = createServer((req, res) => {
   req.on('end', () => res.writeHead(200, { 'content-length': '0' }).end());
 });
 server.keepAliveTimeout = ${IDLE_CONNECTION_MS};
-server.headersTimeout = ${IDLE_CONNECTION_MS + 1000};
+server.headersTimeout = ${HEADERS_TIMEOUT_MS};
 server.listen(0, '127.0.0.1', () => process.send(server.address().port));
 process.on('disconnect', () => process.exit(0));
 `;

@@ -3,6 +3,8 @@ import { lambdaRequestId } from './ids';
 
 /** How long the local servers keep an idle keep-alive connection open. */
 export const IDLE_CONNECTION_MS = 60_000;
+/** Above the keep-alive timeout, so that the header timer never closes an idle socket first. */
+export const HEADERS_TIMEOUT_MS = IDLE_CONNECTION_MS + 1000;
 
 /**
  * Keeps a server's idle keep-alive connections open for {@link IDLE_CONNECTION_MS}, not Node's
@@ -16,8 +18,7 @@ export const IDLE_CONNECTION_MS = 60_000;
  */
 export function keepIdleConnections(server: Server): void {
   server.keepAliveTimeout = IDLE_CONNECTION_MS;
-  // Above the keep-alive timeout, so that the header timer never closes an idle socket first.
-  server.headersTimeout = IDLE_CONNECTION_MS + 1000;
+  server.headersTimeout = HEADERS_TIMEOUT_MS;
 }
 
 /** A request body read up to a limit; `tooLarge` when the client sent more. */
