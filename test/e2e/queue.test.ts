@@ -305,8 +305,10 @@ describe('a redelivered record and protocol v2 clients', () => {
   beforeAll(async () => {
     // The deployed queue consumer, pointed at a Management API that can throttle one
     // connection and passes every other post on to the stack's sockets; it runs in this thread.
+    // A delivery that outlasts the visibility timeout lets another poller receive the record
+    // while it runs, as on AWS (a third delivery): 2 s leaves a loaded machine room for pauses.
     r = await startTestStack({
-      queueVisibilityTimeoutMs: 300,
+      queueVisibilityTimeoutMs: 2000,
       wrapHandler: (name, handler): LambdaHandler =>
         name === 'sendQueue' ? (event, context) => consumer.handler(event, context) : handler,
     });
