@@ -62,8 +62,9 @@ describe('functions in workers of their own', () => {
   test('an invocation after the workers went idle starts cold, with an Init Duration in the log and its record', async () => {
     // Prepare
     // Idle long enough that a loaded machine does not stop the worker between the first two
-    // invocations.
-    const t = await startTestStack({ functionIdleTimeoutMs: 500 });
+    // invocations; the wait after them is three times as long.
+    const idleMs = 500;
+    const t = await startTestStack({ functionIdleTimeoutMs: idleMs });
     stacks.push(t);
     const client = await t.connect('3');
     await client.whoami();
@@ -71,21 +72,19 @@ describe('functions in workers of their own', () => {
     const warm = t.invocations.of('default').at(-1);
 
     // Act
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await new Promise((resolve) => setTimeout(resolve, 3 * idleMs));
     await client.whoami();
 
     // Assess
     const cold = t.invocations.of('default').at(-1);
     expect(warm?.initDurationMs).toBeUndefined();
     expect(cold?.initDurationMs).toBeGreaterThan(0);
-    const stopped = /worker {6}default #\d+ {2}stopped: idle for 0\.5 s/;
-    const coldStart = new RegExp(
-      `cold start  default #\\d+  Init Duration: ${cold?.initDurationMs} ms`,
-    );
+    const stopped = new RegExp(`worker {6}default #\\d+ {2}stopped: idle for ${idleMs / 1000} s`);
     expect(t.lines.some((line) => stopped.test(line))).toBe(true);
     // The last cold start logged is this invocation's (the first one's may show the same Init
     // Duration, to the millisecond).
-    const coldStarts = t.lines.filter((line) => /cold start {2}default #\d+ /.test(line));
-    expect(coldStarts.at(-1)).toMatch(coldStart);
+    const coldStart = 'cold start  default #\\d+  Init Duration: ';
+    const coldStarts = t.lines.filter((line) => new RegExp(coldStart).test(line));
+    expect(coldStarts.at(-1)).toMatch(new RegExp(`${coldStart}${cold?.initDurationMs} ms`));
   });
 });
