@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { type BuildOptions, build, version as esbuildVersion } from 'esbuild';
 import { writeAtomically } from './bundle-loader';
 
 /** The project's folder: esbuild's working directory, which the inputs' paths are relative to. */
@@ -31,6 +31,25 @@ interface BuildRecord extends WorkerBundle {
   inputs: Record<string, [size: number, mtimeMs: number]>;
 }
 
+/**
+ * How every worker bundle is built. The packages resolve as in the deployed bundles
+ * (`lib/realtime-function.ts`): through their ES module entry (`module`) first, so esbuild keeps
+ * only the SDK commands a handler uses instead of every command of a client's CommonJS build, and
+ * a worker has less to load. The output stays CommonJS, which `local/bundle-loader.ts` runs
+ * through `node:vm`; a `vm.Script` has no loader for `import()`, so the SDK's lazy imports of
+ * Node's modules become `require` calls, made at the same moment.
+ */
+const BUILD_OPTIONS = {
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  mainFields: ['module', 'main'],
+  supported: { 'dynamic-import': false },
+  target: 'node20',
+  sourcemap: 'external',
+  sourcesContent: false,
+} as const satisfies BuildOptions;
+
 /** One bundle per entry and process: a stack started again in the same process reuses it. */
 const bundles = new Map<string, Promise<WorkerBundle>>();
 
@@ -43,7 +62,8 @@ const bundles = new Map<string, Promise<WorkerBundle>>();
  *
  * One file, as each deployed function is one esbuild bundle: a worker compiles it once, from
  * V8's code cache after the first time, instead of resolving and compiling the SDK's modules one
- * by one on every cold start. The bundle is rebuilt only when one of its inputs changed.
+ * by one on every cold start. The bundle is rebuilt only when one of its inputs, or the way it
+ * is built, changed.
  *
  * Files are named by their content's hash and written under a temporary name first, so stacks in
  * several processes can bundle the same module at once.
@@ -52,24 +72,47 @@ const bundles = new Map<string, Promise<WorkerBundle>>();
  * const { file } = await workerBundle(new URL('../lambdas/send.ts', import.meta.url).href);
  */
 export function workerBundle(moduleUrl: string, preload: string[] = []): Promise<WorkerBundle> {
-  const key = [moduleUrl, ...preload].join('\n');
+  const entry = fileURLToPath(moduleUrl);
+  const input = buildInput(
+    entry,
+    preload.map((url) => fileURLToPath(url)),
+  );
+  // A bundle built another way (another entry, other options, another esbuild) is not reused.
+  const key = [JSON.stringify(input), JSON.stringify(BUILD_OPTIONS), esbuildVersion].join('\n');
   let bundle = bundles.get(key);
   if (bundle === undefined) {
-    const entry = fileURLToPath(moduleUrl);
     const record = join(WORKER_BUNDLE_DIR, `${bundleName(entry)}-${hashOf(key)}.json`);
     const built = reusable(record);
-    bundle = built
-      ? Promise.resolve(built)
-      : writeBundle(
-          entry,
-          preload.map((url) => fileURLToPath(url)),
-          record,
-        );
+    bundle = built ? Promise.resolve(built) : writeBundle(entry, input, record);
     bundles.set(key, bundle);
     // A failed build is not cached: the next stack tries again (the source may be fixed).
     bundle.catch(() => bundles.delete(key));
   }
   return bundle;
+}
+
+/** The generated entry that runs the preloads: an input of the build with no file. */
+const PRELOAD_ENTRY_SUFFIX = '-with-preloads.js';
+
+/**
+ * What esbuild starts from: the module itself or, with preloads, an entry that imports them
+ * first (ES imports run in order) and exports the module's exports. Imports rather than
+ * `require`, which would make esbuild keep every export of the modules they reach, the SDK
+ * clients' unused commands included.
+ */
+function buildInput(entry: string, preload: string[]): BuildOptions {
+  if (preload.length === 0) return { entryPoints: [entry] };
+  return {
+    stdin: {
+      contents: [
+        ...preload.map((path) => `import ${JSON.stringify(path)};`),
+        `export * from ${JSON.stringify(entry)};`,
+      ].join('\n'),
+      resolveDir: dirname(entry),
+      sourcefile: `${bundleName(entry)}${PRELOAD_ENTRY_SUFFIX}`,
+      loader: 'js',
+    },
+  };
 }
 
 /** The bundle `record` describes, if it was written and none of its inputs changed since. */
@@ -90,37 +133,17 @@ function reusable(record: string): WorkerBundle | undefined {
 
 async function writeBundle(
   entry: string,
-  preload: string[],
+  input: BuildOptions,
   record: string,
 ): Promise<WorkerBundle> {
   const name = bundleName(entry);
-  /** The generated entry that runs the preloads: an input of the build with no file. */
-  const preloadEntry = `${name}-with-preloads.js`;
   const result = await build({
-    ...(preload.length === 0
-      ? { entryPoints: [entry] }
-      : {
-          // The preloads run first; the handler module is the bundle's exports.
-          stdin: {
-            contents: [
-              ...preload.map((path) => `require(${JSON.stringify(path)});`),
-              `module.exports = require(${JSON.stringify(entry)});`,
-            ].join('\n'),
-            resolveDir: dirname(entry),
-            sourcefile: preloadEntry,
-            loader: 'js' as const,
-          },
-        }),
+    ...input,
     // Source map paths are relative to the output file, so esbuild is told where it will be.
     outfile: join(WORKER_BUNDLE_DIR, `${name}.cjs`),
     absWorkingDir: PROJECT_DIR,
+    ...BUILD_OPTIONS,
     metafile: true,
-    bundle: true,
-    platform: 'node',
-    format: 'cjs',
-    target: 'node20',
-    sourcemap: 'external',
-    sourcesContent: false,
     write: false,
     logLevel: 'silent',
   });
@@ -138,7 +161,7 @@ async function writeBundle(
   }
   const inputs: BuildRecord['inputs'] = {};
   for (const path of Object.keys(result.metafile.inputs)) {
-    if (basename(path) === preloadEntry) continue;
+    if (basename(path).endsWith(PRELOAD_ENTRY_SUFFIX)) continue;
     const stats = statSync(join(PROJECT_DIR, path));
     inputs[path] = [stats.size, stats.mtimeMs];
   }

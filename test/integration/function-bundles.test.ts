@@ -99,3 +99,31 @@ describe('worker bundles', () => {
     );
   });
 });
+
+describe('a handler’s worker bundle', () => {
+  /** The SDK command classes a bundle defines. */
+  const commandsIn = (file: string) => [
+    ...new Set(
+      [...readFileSync(file, 'utf8').matchAll(/\b(?:var|class) (\w+Command)\b/g)].map((m) => m[1]),
+    ),
+  ];
+
+  it('holds only the SDK commands the handler uses, as the deployed bundle does, with preloads too', async () => {
+    // Prepare: the connect handler, which writes its row with PutItem and never creates a table.
+    const workerBundle = await workerBundleOfANewProcess();
+    const connect = new URL('../../lambdas/connect.ts', import.meta.url).href;
+    const instrumentation = new URL('../../bench/function-instrumentation.ts', import.meta.url)
+      .href;
+
+    // Act: alone, and with the benchmark's instrumentation run first.
+    const alone = await workerBundle(connect);
+    const preloaded = await workerBundle(connect, [instrumentation]);
+
+    // Assess
+    for (const bundle of [alone, preloaded]) {
+      const commands = commandsIn(bundle.file);
+      expect(commands).toContain('PutItemCommand');
+      expect(commands).not.toContain('CreateTableCommand');
+    }
+  });
+});
