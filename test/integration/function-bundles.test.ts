@@ -108,7 +108,7 @@ describe('a handler’s worker bundle', () => {
     ),
   ];
 
-  it('holds only the SDK commands the handler uses, as the deployed bundle does, with preloads too', async () => {
+  it('leaves out the SDK commands the handler does not use, as the deployed bundle does, with preloads too', async () => {
     // Prepare: the connect handler, which writes its row with PutItem and never creates a table.
     const workerBundle = await workerBundleOfANewProcess();
     const connect = new URL('../../lambdas/connect.ts', import.meta.url).href;
