@@ -84,7 +84,8 @@ describe('functions in workers of their own', () => {
     // The last cold start logged is this invocation's (the first one's may show the same Init
     // Duration, to the millisecond).
     const coldStart = 'cold start  default #\\d+  Init Duration: ';
-    const coldStarts = t.lines.filter((line) => new RegExp(coldStart).test(line));
+    const anyColdStart = new RegExp(coldStart);
+    const coldStarts = t.lines.filter((line) => anyColdStart.test(line));
     expect(coldStarts.at(-1)).toMatch(new RegExp(`${coldStart}${cold?.initDurationMs} ms`));
   });
 });
